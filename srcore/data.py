@@ -1,0 +1,107 @@
+"""Training and validation data: HR images from folders, LR by MATLAB-compatible bicubic x4.
+
+Images are decoded once and kept in memory (uint8); each LR image is the benchmark
+degradation of the whole HR image (``srcore.resize.downscale_x4``), and training samples are
+aligned random crops of the pair with random flips and 90-degree rotations.  The ``seed``
+preset reproduces the report: whole images resized to 256x256 (aspect ratio distorted), LR
+64x64, random horizontal flips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from srcore.imageio import list_images, load_image
+from srcore.metrics import mod_crop
+from srcore.resize import downscale_x4, imresize_uint8
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> 3xHxW float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """3xHxW (or 1x3xHxW) float in [0, 1] -> HxWx3 uint8, rounded and clipped."""
+    if t.ndim == 4:
+        t = t[0]
+    return t.detach().float().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def load_pairs(dirs: list[str | Path], seed_preset: bool = False, progress: bool = True) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(HR, LR, name) for every image in ``dirs``; HR mod-cropped to 4 (or resized to 256 for seed)."""
+    files = [p for d in dirs for p in list_images(d)]
+    if not files:
+        raise FileNotFoundError(f"no images found in {', '.join(map(str, dirs))}")
+    out = []
+    for p in tqdm(files, desc="decoding images", disable=not progress, leave=False):
+        hr = load_image(p).array
+        hr = imresize_uint8(hr, size=(256, 256)) if seed_preset else mod_crop(hr, 4)
+        if min(hr.shape[:2]) < 16:
+            continue
+        out.append((hr, downscale_x4(hr), p.stem))
+    return out
+
+
+def augment(hr: np.ndarray, lr: np.ndarray, rng: np.random.Generator, rotate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    if rng.random() < 0.5:
+        hr, lr = hr[:, ::-1], lr[:, ::-1]
+    if rotate:
+        if rng.random() < 0.5:
+            hr, lr = hr[::-1], lr[::-1]
+        if rng.random() < 0.5:
+            hr, lr = hr.transpose(1, 0, 2), lr.transpose(1, 0, 2)
+    return hr, lr
+
+
+class CropDataset(Dataset):
+    """Random aligned (HR, LR) crops; ``len`` = images x crops_per_image (one epoch)."""
+
+    def __init__(self, pairs: list, patch: int, crops_per_image: int = 8, augment: bool = True, seed_preset: bool = False):
+        self.pairs = pairs
+        self.patch = patch
+        self.crops = crops_per_image
+        self.augment = augment
+        self.seed_preset = seed_preset
+        self.epoch = 0
+        self.base_seed = 0
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.crops
+
+    def set_epoch(self, epoch: int, base_seed: int = 0) -> None:
+        """Crops depend only on (seed, epoch, index): resumable and the same with any worker count."""
+        self.epoch, self.base_seed = epoch, base_seed
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.base_seed, self.epoch, i])
+        hr, lr, _ = self.pairs[i % len(self.pairs)]
+        if self.seed_preset:
+            if self.augment and rng.random() < 0.5:
+                hr, lr = hr[:, ::-1], lr[:, ::-1]
+            return to_tensor(lr), to_tensor(hr)
+        lp = self.patch // 4
+        h, w = lr.shape[:2]
+        lp = min(lp, h, w)
+        y, x = int(rng.integers(0, h - lp + 1)), int(rng.integers(0, w - lp + 1))
+        lr_c = lr[y : y + lp, x : x + lp]
+        hr_c = hr[4 * y : 4 * (y + lp), 4 * x : 4 * (x + lp)]
+        if self.augment:
+            hr_c, lr_c = augment(hr_c, lr_c, rng)
+        return to_tensor(lr_c), to_tensor(hr_c)
+
+
+def fixed_crops(pairs: list, side: int) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """Centre HR crops of ``side`` (multiple of 4) with their LR: the training-progress pictures."""
+    out = []
+    for hr, lr, name in pairs:
+        s = min(side, hr.shape[0], hr.shape[1]) // 4 * 4
+        y = (hr.shape[0] - s) // 2 // 4 * 4
+        x = (hr.shape[1] - s) // 2 // 4 * 4
+        out.append((hr[y : y + s, x : x + s], lr[y // 4 : (y + s) // 4, x // 4 : (x + s) // 4], name))
+    return out

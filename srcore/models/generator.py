@@ -1,0 +1,99 @@
+"""The generator shared by all four models.
+
+The report's SRCNN body (conv 9x9 -> conv -> conv 5x5, ReLU) works on the LR image; two x2
+sub-pixel stages (conv + PixelShuffle) learn the x4 upsampling, and the network predicts a
+residual over the bicubic-upsampled input.  The PixelShuffle convs get ICNR initialisation
+(Aitken et al. 2017) so training starts without checkerboard artefacts, and the last conv is
+scaled down so an untrained generator already outputs (nearly) the bicubic image.
+
+``upsampler="nearest"`` with ``residual=False`` is the report's own network: three convs at LR
+resolution followed by a fixed x4 nearest-neighbour enlargement (the ``seed`` preset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from srcore.resize import imresize
+
+
+@dataclass
+class GeneratorConfig:
+    """Architecture of a generator; stored in every checkpoint's metadata."""
+
+    n1: int = 128  # channels of the 9x9 patch-extraction conv
+    n2: int = 64  # channels of the non-linear mapping conv
+    n3: int = 32  # channels of the 5x5 reconstruction conv (features fed to the upsampler)
+    k2: int = 3  # kernel of the mapping conv (SRCNN 9-1-5 uses 1; the report uses 3)
+    upsampler: str = "pixelshuffle"  # "pixelshuffle" (learned) or "nearest" (the report's fixed x4)
+    residual: bool = True  # add the bicubic-upsampled input to the output
+    scale: int = 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def icnr_(weight: torch.Tensor, upscale: int = 2, init=nn.init.kaiming_normal_) -> None:
+    """ICNR: make a PixelShuffle conv start as conv + nearest upsampling (no checkerboard)."""
+    out_c, in_c, kh, kw = weight.shape
+    sub = torch.empty(out_c // upscale**2, in_c, kh, kw)
+    init(sub)
+    weight.data.copy_(sub.repeat_interleave(upscale**2, dim=0))
+
+
+class Generator(nn.Module):
+    """LR RGB in [0, 1] (N, 3, h, w) -> SR RGB in [0, 1] (N, 3, 4h, 4w), unclamped."""
+
+    def __init__(self, cfg: GeneratorConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or GeneratorConfig()
+        if cfg.scale != 4:
+            raise ValueError("only x4 is supported")
+        self.body = nn.Sequential(
+            nn.Conv2d(3, cfg.n1, 9, padding=4),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cfg.n1, cfg.n2, cfg.k2, padding=cfg.k2 // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cfg.n2, cfg.n3 if cfg.upsampler == "pixelshuffle" else 3, 5, padding=2),
+        )
+        if cfg.upsampler == "pixelshuffle":
+            self.up = nn.Sequential(
+                nn.ReLU(inplace=True),
+                nn.Conv2d(cfg.n3, cfg.n3 * 4, 3, padding=1),
+                nn.PixelShuffle(2),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(cfg.n3, 3 * 4, 3, padding=1),
+                nn.PixelShuffle(2),
+            )
+            icnr_(self.up[1].weight)
+            icnr_(self.up[4].weight)
+            nn.init.zeros_(self.up[1].bias)
+            nn.init.zeros_(self.up[4].bias)
+            if cfg.residual:
+                self.up[4].weight.data.mul_(0.1)
+        elif cfg.upsampler == "nearest":
+            self.up = nn.Upsample(scale_factor=4, mode="nearest")
+        else:
+            raise ValueError(f"unknown upsampler {cfg.upsampler!r}")
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        out = self.up(self.body(lr))
+        if self.cfg.residual:
+            out = out + imresize(lr, scale=4)
+        return out
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels of context each output pixel depends on (for seam-free tiling)."""
+        r = 4 + self.cfg.k2 // 2 + 2
+        if self.cfg.upsampler == "pixelshuffle":
+            r += 2
+        return r + (3 if self.cfg.residual else 0)

@@ -1,0 +1,377 @@
+"""Train one of the four generators: ``python -m srcore.train srcnn_mse --train-dir DIR``.
+
+Step-based training with a resumable state saved atomically every ``--save-every`` steps and on
+SIGTERM/SIGINT; ``--resume`` continues after a crash or kill -9.  Appends a JSONL history and
+saves progress pictures (SR of fixed validation crops).  Multi-GPU: ``torchrun --nproc_per_node
+N -m srcore.train ...`` (DDP; gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from srcore import history
+from srcore.checkpoint import CheckpointError, load_generator_file, load_train_state, save_generator, save_train_state
+from srcore.config import RECIPES, Recipe, TrainConfig
+from srcore.data import CropDataset, fixed_crops, load_pairs, to_tensor, to_uint8
+from srcore.imageio import ImageLoadError
+from srcore.inference import sr_tensor
+from srcore.losses import GeneratorLoss, discriminator_loss, mse_loss
+from srcore.metrics import psnr, ssim
+from srcore.models.discriminator import Discriminator
+from srcore.models.feature_nets import LPIPS
+from srcore.models.generator import Generator
+from srcore.zoo import checkpoint_path, entry
+
+STATE_FILE = "state.safetensors"
+HISTORY_FILE = "history.jsonl"
+
+
+class Trainer:
+    """Holds the networks, optimisers and data of one run; ``run()`` trains to the recipe's steps."""
+
+    def __init__(self, cfg: TrainConfig, recipe: Recipe, arch: str = "default", resume: bool = False):
+        self.cfg, self.recipe = cfg, recipe
+        self.out = Path(cfg.out_dir)
+        self.ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.rank, self.world = 0, 1
+        if cfg.device == "auto":
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        else:
+            dev = cfg.device
+        if self.ddp:
+            dist.init_process_group("nccl" if dev == "cuda" else "gloo")
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+            if dev == "cuda":
+                dev = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+                torch.cuda.set_device(dev)
+        self.device = torch.device(dev)
+        self.main = self.rank == 0
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(cfg.seed)
+        self.amp = cfg.amp and self.device.type == "cuda"
+
+        ent = entry(cfg.name, arch=arch)
+        self.G = Generator(ent.arch).to(self.device)
+        self.init_note = None
+        if recipe.init_from and not resume:
+            src, meta = load_generator_file(checkpoint_path(recipe.init_from), "cpu")
+            if src.cfg != self.G.cfg:
+                raise CheckpointError(f"{recipe.init_from}: architecture {src.cfg} differs from {self.G.cfg}")
+            self.G.load_state_dict(src.state_dict())
+            self.init_note = {"init_from": str(recipe.init_from), "init_steps": meta.get("steps")}
+        self.D = Discriminator().to(self.device) if recipe.adversarial else None
+        self.ema = copy.deepcopy(self.G).requires_grad_(False) if recipe.ema_decay > 0 else None
+        self.loss = GeneratorLoss(recipe).to(self.device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=recipe.lr_d, betas=recipe.betas) if self.D else None
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor) if self.D else None
+        self.G_train = self.G
+        self.D_train = self.D
+        if self.ddp:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.G_train = torch.nn.parallel.DistributedDataParallel(self.G, device_ids=ids)
+            if self.D is not None:
+                self.D_train = torch.nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
+
+        seed_preset = recipe.data == "seed"
+        self.train_pairs = load_pairs(cfg.train_dirs, seed_preset, progress=cfg.progress and self.main)
+        self.dataset = CropDataset(self.train_pairs, recipe.patch, recipe.crops_per_image, recipe.augment, seed_preset)
+        self.val_pairs = load_pairs(cfg.val_dirs, progress=False) if cfg.val_dirs else []
+        if cfg.val_max_side:
+            self.val_pairs = fixed_crops(self.val_pairs, cfg.val_max_side)
+        self.picture_pairs = fixed_crops(self.val_pairs[:3], 128)
+        self.lpips = LPIPS().to(self.device) if self.val_pairs and self.main else None
+        self.step = 0
+        self.stop_requested = False
+        self.wall_before = 0.0
+        self.hist_path = self.out / HISTORY_FILE
+
+    # ------------------------------------------------------------ schedule
+    def _lr_factor(self, step: int) -> float:
+        r = self.recipe
+        if r.warmup and step < r.warmup:
+            return (step + 1) / r.warmup
+        if r.schedule == "constant":
+            return 1.0
+        t = min(1.0, (step - r.warmup) / max(1, r.steps - r.warmup))
+        return r.min_lr_ratio + (1 - r.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return max(1, len(self.dataset) // (self.recipe.batch * self.world))
+
+    def _epoch_loader(self, epoch: int, skip: int) -> DataLoader:
+        """Batches of one epoch (a seeded permutation, sharded per rank), from batch ``skip`` on."""
+        self.dataset.set_epoch(epoch, self.cfg.seed)
+        perm = np.random.default_rng([self.cfg.seed, 7, epoch]).permutation(len(self.dataset))
+        b = self.recipe.batch
+        n = self.batches_per_epoch
+        batches = [perm[(i * self.world + self.rank) * b : (i * self.world + self.rank + 1) * b].tolist() for i in range(n)]
+        return DataLoader(
+            self.dataset, batch_sampler=batches[skip:], num_workers=self.cfg.workers,
+            persistent_workers=False, pin_memory=self.device.type == "cuda",
+        )
+
+    # ------------------------------------------------------------ state
+    def state_modules(self) -> dict:
+        return {"G": self.G, "D": self.D, "EMA": self.ema}
+
+    def state_optims(self) -> dict:
+        return {"g": self.opt_g, "d": self.opt_d, "sched_g": self.sched_g, "sched_d": self.sched_d}
+
+    def save_state(self) -> None:
+        if not self.main:
+            return
+        extra = {"step": self.step, "wall": self.wall_before + (time.time() - self.t_start),
+                 "recipe": self.recipe.to_dict(), "name": self.cfg.name, "init": self.init_note}
+        save_train_state(self.out / STATE_FILE, self.state_modules(), self.state_optims(), extra)
+
+    def try_resume(self) -> bool:
+        path = self.out / STATE_FILE
+        if not path.is_file():
+            return False
+        extra = load_train_state(path, self.state_modules(), self.state_optims())
+        self.step = int(extra["step"])
+        self.wall_before = float(extra.get("wall", 0.0))
+        self.init_note = extra.get("init")
+        if self.main:
+            history.truncate_after(self.hist_path, self.step)
+        return True
+
+    # ------------------------------------------------------------ evaluation
+    @torch.inference_mode()
+    def validate(self) -> dict:
+        model = (self.ema or self.G).eval()
+        ps, ss, lp, mses, vggs = [], [], [], [], []
+        for hr, lr, _ in self.val_pairs:
+            sr_t = sr_tensor(model, to_tensor(lr).unsqueeze(0).to(self.device), tile=256)
+            hr_t = to_tensor(hr).unsqueeze(0).to(self.device)
+            sr = to_uint8(sr_t)
+            ps.append(psnr(sr, hr))
+            ss.append(ssim(sr, hr))
+            sr_c = sr_t.clamp(0, 1)
+            lp.append(float(self.lpips(sr_c[..., 4:-4, 4:-4], hr_t[..., 4:-4, 4:-4])))
+            mses.append(float(mse_loss(sr_c, hr_t)))
+            if self.loss.vgg is not None:
+                vggs.append(float(self.loss.vgg(sr_c, hr_t)))
+        self.G.train()
+        rec = {"psnr_y": float(np.mean(ps)), "ssim_y": float(np.mean(ss)), "lpips": float(np.mean(lp)),
+               "val_mse": float(np.mean(mses))}
+        if vggs:
+            rec["val_vgg"] = float(np.mean(vggs))
+        return rec
+
+    @torch.inference_mode()
+    def save_pictures(self) -> list[str]:
+        model = (self.ema or self.G).eval()
+        saved = []
+        pic_dir = self.out / "pictures"
+        pic_dir.mkdir(parents=True, exist_ok=True)
+        for hr, lr, name in self.picture_pairs:
+            sr = to_uint8(model(to_tensor(lr).unsqueeze(0).to(self.device)))
+            p = pic_dir / f"{name}_step{self.step:06d}.png"
+            Image.fromarray(sr).save(p)
+            saved.append(p.name)
+        self.G.train()
+        return saved
+
+    # ------------------------------------------------------------ training
+    def _ema_update(self) -> None:
+        if self.ema is None:
+            return
+        d = self.recipe.ema_decay
+        with torch.no_grad():
+            for pe, p in zip(self.ema.parameters(), self.G.parameters()):
+                pe.lerp_(p, 1 - d)
+
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict:
+        rec: dict = {}
+        ac = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+        with ac:
+            sr = self.G_train(lr)
+        if self.D is not None:
+            self.D.requires_grad_(True)
+            with ac:
+                real = self.D_train(hr)
+                fake = self.D_train(sr.detach())
+                d_loss = discriminator_loss(real.float(), fake.float())
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            self.sched_d.step()
+            rec.update(d_loss=float(d_loss), d_real=float(torch.sigmoid(real.float()).mean()),
+                       d_fake=float(torch.sigmoid(fake.float()).mean()))
+            self.D.requires_grad_(False)  # the G step must not update D
+        with ac:
+            fake_g = self.D_train(sr).float() if self.D is not None else None
+            total, terms = self.loss(sr.float(), hr, fake_g)
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        if self.recipe.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.G.parameters(), self.recipe.grad_clip)
+        self.opt_g.step()
+        self.sched_g.step()
+        self._ema_update()
+        rec.update(terms, g_loss=float(total.detach()))
+        return rec
+
+    def _request_stop(self, signum, frame) -> None:  # noqa: ARG002
+        self.stop_requested = True
+
+    def run(self) -> None:
+        cfg, r = self.cfg, self.recipe
+        self.t_start = time.time()
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.step == 0:
+                history.append(self.hist_path, {
+                    "kind": "meta", "step": 0, "name": cfg.name, "recipe": r.to_dict(), "arch": self.G.cfg.to_dict(),
+                    "train_images": len(self.train_pairs), "train_dirs": cfg.train_dirs, "val_images": len(self.val_pairs),
+                    "val_dirs": cfg.val_dirs, "device": str(self.device), "world_size": self.world,
+                    "batches_per_epoch": self.batches_per_epoch, "init": self.init_note})
+                if self.val_pairs:
+                    history.append(self.hist_path, {"kind": "val", "step": 0, "epoch": 0.0, **self.validate()})
+                    history.append(self.hist_path, {"kind": "picture", "step": 0, "files": self.save_pictures()})
+        old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        self.G.train()
+        acc: dict[str, list[float]] = {}
+        t_log, n_img = time.time(), 0
+        bar = tqdm(total=r.steps, initial=self.step, desc=cfg.name, disable=not (cfg.progress and self.main), dynamic_ncols=True)
+        try:
+            while self.step < r.steps and not self.stop_requested:
+                epoch, skip = divmod(self.step, self.batches_per_epoch)
+                for lr, hr in self._epoch_loader(epoch, skip):
+                    rec = self.train_step(lr.to(self.device, non_blocking=True), hr.to(self.device, non_blocking=True))
+                    self.step += 1
+                    n_img += lr.shape[0] * self.world
+                    for k, v in rec.items():
+                        acc.setdefault(k, []).append(v)
+                    bar.update(1)
+                    if self.main and (self.step % cfg.log_every == 0 or self.step == r.steps):
+                        dt = time.time() - t_log
+                        line = {k: float(np.mean(v)) for k, v in acc.items()}
+                        history.append(self.hist_path, {
+                            "kind": "train", "step": self.step, "epoch": self.step / self.batches_per_epoch,
+                            "lr": self.opt_g.param_groups[0]["lr"], **line, "images_per_s": n_img / max(dt, 1e-9),
+                            "wall": self.wall_before + time.time() - self.t_start})
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in line.items() if k in ("g_loss", "d_real", "d_fake")})
+                        acc, t_log, n_img = {}, time.time(), 0
+                    if self.main and self.val_pairs and (self.step % cfg.val_every == 0 or self.step == r.steps):
+                        v = self.validate()
+                        history.append(self.hist_path, {"kind": "val", "step": self.step,
+                                                        "epoch": self.step / self.batches_per_epoch, **v})
+                        bar.write(f"step {self.step}: " + ", ".join(f"{k} {x:.4f}" for k, x in v.items()))
+                    if self.main and self.val_pairs and (self.step % cfg.picture_every == 0 or self.step == r.steps):
+                        history.append(self.hist_path, {"kind": "picture", "step": self.step, "files": self.save_pictures()})
+                    if self.step % cfg.save_every == 0 or self.step == r.steps:
+                        self.save_state()
+                    if self.step >= r.steps or self.stop_requested:
+                        break
+            if self.stop_requested:
+                self.save_state()
+                if self.main:
+                    bar.write(f"stopped at step {self.step}; state saved to {self.out / STATE_FILE} (resume with --resume)")
+        finally:
+            bar.close()
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def export(self, path: str | Path, final_metrics: dict | None = None) -> Path:
+        model = self.ema or self.G
+        hist = history.read(self.hist_path)
+        wall = max((h.get("wall", 0) for h in hist if h.get("kind") == "train"), default=0.0)
+        speed = [h["images_per_s"] for h in hist if h.get("kind") == "train" and "images_per_s" in h]
+        hardware = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        return save_generator(
+            model, path, name=self.cfg.name, recipe=self.recipe.to_dict(), steps=self.step,
+            data={"train_dirs": [Path(d).name for d in self.cfg.train_dirs], "train_images": len(self.train_pairs),
+                  "val_dirs": [Path(d).name for d in self.cfg.val_dirs], "degradation": "MATLAB bicubic x4"},
+            metrics=final_metrics or {}, hardware=hardware, world_size=self.world, train_seconds=round(wall, 1),
+            images_per_s=round(float(np.median(speed)), 2) if speed else None, init=self.init_note,
+            ema=self.ema is not None,
+        )
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m srcore.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=["srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl"], help="which model to train")
+    p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
+    p.add_argument("--val-dir", action="append", default=[], help="folder of HR validation images (repeatable)")
+    p.add_argument("--out", default=None, help="run folder (state, history, pictures); default runs/NAME")
+    p.add_argument("--export", default=None, help="write the final generator here (.safetensors)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="recommended",
+                   help="recommended (default) or report (the report's settings)")
+    p.add_argument("--arch", choices=["default", "seed"], default="default", help="seed: the report's network")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/state.safetensors if present")
+    for k, t in (("steps", int), ("batch", int), ("patch", int), ("lr", float), ("lr-d", float), ("adv-weight", float),
+                 ("ema-decay", float), ("warmup", int), ("crops-per-image", int)):
+        p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
+    p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
+    p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--picture-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--val-max-side", type=int, default=0, help="centre-crop validation images (HR px; 0 = whole)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU")
+    p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    recipe = RECIPES[a.recipe](a.name).updated(
+        steps=a.steps, batch=a.batch, patch=a.patch, lr=a.lr, lr_d=a.lr_d, adv_weight=a.adv_weight,
+        ema_decay=a.ema_decay, warmup=a.warmup, crops_per_image=a.crops_per_image, init_from=a.init_from,
+        schedule=a.schedule)
+    cfg = TrainConfig(name=a.name, train_dirs=a.train_dir, val_dirs=a.val_dir, out_dir=a.out or f"runs/{a.name}",
+                      export=a.export, save_every=a.save_every, val_every=a.val_every, picture_every=a.picture_every,
+                      log_every=a.log_every, workers=a.workers, seed=a.seed, device=a.device, amp=not a.no_amp,
+                      deterministic=a.deterministic, threads=a.threads, val_max_side=a.val_max_side,
+                      progress=not a.no_progress)
+    try:
+        tr = Trainer(cfg, recipe, arch=a.arch, resume=a.resume)
+        if a.resume and tr.try_resume() and tr.main:
+            print(f"resumed {cfg.name} at step {tr.step} from {Path(cfg.out_dir) / STATE_FILE}", file=sys.stderr)
+        tr.run()
+        if tr.main and tr.step >= recipe.steps:
+            final = tr.validate() if tr.val_pairs else {}
+            path = tr.export(a.export or Path(cfg.out_dir) / f"{a.name}.safetensors", final)
+            print(f"exported {path} after {tr.step} steps" + (f": {final}" if final else ""), file=sys.stderr)
+    except (FileNotFoundError, ImageLoadError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
