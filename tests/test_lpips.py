@@ -1,0 +1,53 @@
+"""LPIPS (AlexNet, v0.1) reproduces the reference package's documented example distances."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import LPIPS_DATA  # noqa: E402
+
+from srcore import paths  # noqa: E402
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not paths.ALEXNET_WEIGHTS.is_file() or not paths.LPIPS_LIN_WEIGHTS.is_file(),
+                       reason="LPIPS weights missing from checkpoints/"),
+]
+
+
+def _load(name: str) -> torch.Tensor:
+    a = np.asarray(Image.open(LPIPS_DATA / name).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0)
+
+
+@pytest.fixture(scope="module")
+def lpips_net():
+    from srcore.models.feature_nets import LPIPS
+
+    return LPIPS()
+
+
+def test_reference_distances(lpips_net):
+    ref, p0, p1 = _load("ex_ref.png"), _load("ex_p0.png"), _load("ex_p1.png")
+    with torch.no_grad():
+        d = lpips_net(torch.cat([ref, ref]), torch.cat([p0, p1]))
+    assert d.shape == (2,)
+    assert float(d[0]) == pytest.approx(0.7219, abs=5e-4)
+    assert float(d[1]) == pytest.approx(0.1376, abs=5e-4)
+
+
+def test_identity_zero_symmetric_and_frozen(lpips_net):
+    ref, p1 = _load("ex_ref.png"), _load("ex_p1.png")
+    with torch.no_grad():
+        assert float(lpips_net(ref, ref)) == pytest.approx(0.0, abs=1e-7)
+        assert float(lpips_net(ref, p1)) == pytest.approx(float(lpips_net(p1, ref)), abs=1e-6)
+    lpips_net.train()
+    assert not lpips_net.training
+    assert not any(p.requires_grad for p in lpips_net.parameters())
