@@ -1,0 +1,419 @@
+"""Turning votes into evidence: MOS with confidence intervals, win rates, Bradley-Terry,
+inter-rater agreement, significance tests and rater quality control.
+
+Every function takes the vote table of ``RatingStore.votes_frame()`` (columns
+``VOTE_COLUMNS``): MOS votes have ``protocol == "mos"``, the model in ``model_a`` and a
+``score`` 1..5; pairwise votes have ``protocol == "pair"``, the left model in ``model_a``, the
+right one in ``model_b`` and a ``choice`` in left / right / tie.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+VOTE_COLUMNS = ["vote_id", "rater_id", "protocol", "image_id", "model_a", "model_b", "score", "choice",
+                "created", "elapsed_s", "token", "flags"]
+MODEL_ORDER = ("bicubic", "srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl", "hr")
+LOW_ANCHOR, HIGH_ANCHOR = "bicubic", "hr"
+
+
+def _order(models) -> list[str]:
+    models = [m for m in pd.unique(pd.Series(list(models))) if isinstance(m, str)]
+    known = [m for m in MODEL_ORDER if m in models]
+    return known + sorted(m for m in models if m not in MODEL_ORDER)
+
+
+def mos_votes(df: pd.DataFrame) -> pd.DataFrame:
+    d = df[df["protocol"] == "mos"]
+    return pd.DataFrame({"rater_id": d["rater_id"].values, "image_id": d["image_id"].values,
+                         "model": d["model_a"].values, "score": d["score"].astype(float).values})
+
+
+def pair_votes(df: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise votes as (winner, loser, tie) rows; for a tie winner/loser are left/right."""
+    d = df[df["protocol"] == "pair"]
+    left, right, ch = d["model_a"].values, d["model_b"].values, d["choice"].values
+    winner = np.where(ch == "right", right, left)
+    loser = np.where(ch == "right", left, right)
+    return pd.DataFrame({"rater_id": d["rater_id"].values, "image_id": d["image_id"].values,
+                         "winner": winner, "loser": loser, "tie": ch == "tie"})
+
+
+# ----------------------------------------------------------------------------- MOS
+
+
+def mean_ci(x, level: float = 0.95) -> tuple[float, float, float, float, int]:
+    """(mean, sd, low, high, n) with a Student-t interval; NaN bounds when n < 2."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return (np.nan, np.nan, np.nan, np.nan, 0)
+    m = float(x.mean())
+    if n < 2:
+        return (m, np.nan, np.nan, np.nan, 1)
+    sd = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
+    return (m, sd, m - half, m + half, n)
+
+
+def _mos_rows(groups) -> pd.DataFrame:
+    rows = []
+    for key, g in groups:
+        m, sd, lo, hi, n = mean_ci(g["score"])
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append((*key, n, m, sd, lo, hi))
+    return rows
+
+
+def mos_table(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """MOS per model: n, mean, sd and the t-interval bounds ``ci_low``/``ci_high``."""
+    v = mos_votes(df)
+    cols = ["model", "n", "mos", "sd", "ci_low", "ci_high"]
+    if v.empty:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(_mos_rows(v.groupby("model")), columns=cols)
+    order = _order(out["model"])
+    return out.set_index("model").loc[order].reset_index()
+
+
+def mos_per_image(df: pd.DataFrame) -> pd.DataFrame:
+    """MOS per image and model with t-intervals."""
+    v = mos_votes(df)
+    cols = ["image_id", "model", "n", "mos", "sd", "ci_low", "ci_high"]
+    if v.empty:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(_mos_rows(v.groupby(["image_id", "model"])), columns=cols)
+    rank = {m: i for i, m in enumerate(_order(out["model"]))}
+    return out.sort_values(["image_id", "model"], key=lambda s: s.map(rank) if s.name == "model" else s).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- pairwise
+
+
+def win_counts(df: pd.DataFrame, models=None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(models, W, N): W[i, j] = wins of i over j with ties as half a win each; N[i, j] = comparisons."""
+    p = pair_votes(df)
+    models = list(models) if models is not None else _order(list(p["winner"]) + list(p["loser"]))
+    idx = {m: i for i, m in enumerate(models)}
+    k = len(models)
+    W, N = np.zeros((k, k)), np.zeros((k, k))
+    for w, l, t in zip(p["winner"], p["loser"], p["tie"]):
+        if w not in idx or l not in idx:
+            continue
+        i, j = idx[w], idx[l]
+        N[i, j] += 1
+        N[j, i] += 1
+        if t:
+            W[i, j] += 0.5
+            W[j, i] += 0.5
+        else:
+            W[i, j] += 1
+    return models, W, N
+
+
+def win_rate_matrix(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rates, counts): rates[row][col] = share of row-vs-col comparisons row won (ties = 1/2)."""
+    models, W, N = win_counts(df)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = np.where(N > 0, W / np.where(N > 0, N, 1), np.nan)
+    return (pd.DataFrame(R, index=models, columns=models),
+            pd.DataFrame(N.astype(int), index=models, columns=models))
+
+
+def bt_fit(W: np.ndarray, N: np.ndarray, prior: float = 0.1, iters: int = 10_000, tol: float = 1e-10) -> np.ndarray:
+    """Bradley-Terry log-strengths (mean 0) by Hunter's MM algorithm.
+
+    ``W[i, j]`` wins of i over j (ties counted as half a win each way), ``N`` comparisons.
+    ``prior`` pseudo-wins each way on every compared pair keep an undefeated or winless model finite.
+    """
+    k = len(W)
+    if k == 0:
+        return np.zeros(0)
+    W = W + prior * (N > 0)
+    N = N + 2 * prior * (N > 0)
+    wins = W.sum(axis=1)
+    p = np.ones(k)
+    for _ in range(iters):
+        denom = (N / (p[:, None] + p[None, :])).sum(axis=1)
+        new = np.where(denom > 0, wins / np.where(denom > 0, denom, 1), p)
+        new = np.maximum(new, 1e-300)
+        new /= np.exp(np.mean(np.log(new)))
+        if np.max(np.abs(np.log(new) - np.log(p))) < tol:
+            p = new
+            break
+        p = new
+    theta = np.log(p)
+    return theta - theta.mean()
+
+
+def bradley_terry(df: pd.DataFrame, n_boot: int = 200, level: float = 0.95, seed: int = 0,
+                  prior: float = 0.1) -> pd.DataFrame:
+    """Bradley-Terry score per model (log-strength, mean 0; P(i beats j) = 1/(1+e^(s_j - s_i)))
+    with percentile bootstrap intervals (votes resampled with replacement)."""
+    cols = ["model", "n", "score", "ci_low", "ci_high", "p_beats_average"]
+    p = pair_votes(df)
+    if p.empty:
+        return pd.DataFrame(columns=cols)
+    models, W, N = win_counts(df)
+    theta = bt_fit(W, N, prior)
+    rng = np.random.default_rng(seed)
+    idx = {m: i for i, m in enumerate(models)}
+    wi = p["winner"].map(idx).to_numpy()
+    li = p["loser"].map(idx).to_numpy()
+    tie = p["tie"].to_numpy(bool)
+    k, n = len(models), len(p)
+    boots = np.full((n_boot, k), np.nan)
+    for b in range(n_boot):
+        s = rng.integers(0, n, n)
+        Wb, Nb = np.zeros((k, k)), np.zeros((k, k))
+        np.add.at(Nb, (wi[s], li[s]), 1)
+        np.add.at(Nb, (li[s], wi[s]), 1)
+        np.add.at(Wb, (wi[s], li[s]), np.where(tie[s], 0.5, 1.0))
+        np.add.at(Wb, (li[s], wi[s]), np.where(tie[s], 0.5, 0.0))
+        boots[b] = bt_fit(Wb, Nb, prior, iters=2000, tol=1e-8)
+    a = (1 - level) / 2
+    lo = np.nanquantile(boots, a, axis=0) if n_boot else np.full(k, np.nan)
+    hi = np.nanquantile(boots, 1 - a, axis=0) if n_boot else np.full(k, np.nan)
+    return pd.DataFrame({"model": models, "n": N.sum(axis=1).astype(int), "score": theta, "ci_low": lo,
+                         "ci_high": hi, "p_beats_average": 1 / (1 + np.exp(-theta))}, columns=cols)
+
+
+# ----------------------------------------------------------------------------- agreement
+
+
+def krippendorff_alpha(units: dict | list, metric: str = "interval") -> float:
+    """Krippendorff's alpha for ``units``: a list (or dict values) of lists of the values the
+    raters gave to one unit (missing values simply left out).  ``metric``: nominal, ordinal, interval."""
+    groups = [np.asarray([x for x in u if x is not None and not (isinstance(x, float) and np.isnan(x))])
+              for u in (units.values() if isinstance(units, dict) else units)]
+    groups = [g for g in groups if len(g) >= 2]
+    if not groups:
+        return float("nan")
+    values = sorted(set(itertools.chain.from_iterable(g.tolist() for g in groups)))
+    vidx = {v: i for i, v in enumerate(values)}
+    V = len(values)
+    o = np.zeros((V, V))  # coincidence matrix
+    for g in groups:
+        m = len(g)
+        ids = np.array([vidx[x] for x in g.tolist()])
+        cnt = np.bincount(ids, minlength=V).astype(float)
+        o += (np.outer(cnt, cnt) - np.diag(cnt)) / (m - 1)
+    nc = o.sum(axis=1)
+    n = nc.sum()
+    if metric == "nominal":
+        d2 = 1.0 - np.eye(V)
+    elif metric == "interval":
+        vals = np.asarray(values, dtype=float)
+        d2 = (vals[:, None] - vals[None, :]) ** 2
+    elif metric == "ordinal":
+        cum = np.concatenate([[0.0], np.cumsum(nc)])
+        d2 = np.zeros((V, V))
+        for c in range(V):
+            for k in range(V):
+                lo, hi = min(c, k), max(c, k)
+                d2[c, k] = (cum[hi + 1] - cum[lo] - (nc[c] + nc[k]) / 2) ** 2
+    else:
+        raise ValueError(f"unknown metric {metric!r}; use nominal, ordinal or interval")
+    Do = (o * d2).sum() / n
+    De = (np.outer(nc, nc) * d2).sum() / (n * (n - 1))
+    if De == 0:
+        return 1.0 if Do == 0 else float("nan")
+    return float(1 - Do / De)
+
+
+def agreement(df: pd.DataFrame) -> pd.DataFrame:
+    """Krippendorff's alpha for MOS scores (units: image x model; ordinal and interval) and
+    for pairwise choices (units: image x pair; nominal over first-model / second-model / tie)."""
+    rows = []
+    v = mos_votes(df)
+    if not v.empty:
+        units = [g.groupby("rater_id")["score"].mean().tolist() for _, g in v.groupby(["image_id", "model"])]
+        nu = sum(len(u) >= 2 for u in units)
+        for metric in ("ordinal", "interval"):
+            rows.append(("mos", f"Krippendorff alpha ({metric})", krippendorff_alpha(units, metric), nu, v["rater_id"].nunique()))
+    p = pair_votes(df)
+    if not p.empty:
+        a, b = np.minimum(p["winner"], p["loser"]), np.maximum(p["winner"], p["loser"])
+        val = np.where(p["tie"], 0, np.where(p["winner"] == a, 1, 2))
+        q = pd.DataFrame({"unit": p["image_id"] + "|" + a + "|" + b, "rater_id": p["rater_id"], "val": val})
+        units = [g.groupby("rater_id")["val"].first().tolist() for _, g in q.groupby("unit")]
+        nu = sum(len(u) >= 2 for u in units)
+        rows.append(("pair", "Krippendorff alpha (nominal)", krippendorff_alpha(units, "nominal"), nu, p["rater_id"].nunique()))
+    return pd.DataFrame(rows, columns=["protocol", "statistic", "value", "units_with_2plus_raters", "raters"])
+
+
+# ----------------------------------------------------------------------------- significance
+
+
+def holm(pvals) -> np.ndarray:
+    p = np.asarray(pvals, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    q = p[ok]
+    order = np.argsort(q)
+    m = len(q)
+    adj = np.empty(m)
+    running = 0.0
+    for r, i in enumerate(order):
+        running = max(running, (m - r) * q[i])
+        adj[i] = min(1.0, running)
+    out[ok] = adj
+    return out
+
+
+def significance(df: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Each pair of models: MOS by a Wilcoxon signed-rank test on paired differences (the same
+    rater on the same image, scores averaged), pairwise votes by a two-sided sign (binomial)
+    test of wins against losses (ties dropped).  ``p_holm``: Holm-corrected within a protocol."""
+    cols = ["protocol", "model_a", "model_b", "n", "effect", "effect_meaning", "p", "p_holm", "significant"]
+    rows = []
+    v = mos_votes(df)
+    if not v.empty:
+        piv = v.groupby(["rater_id", "image_id", "model"])["score"].mean().unstack("model")
+        for a, b in itertools.combinations(_order(piv.columns), 2):
+            d = (piv[a] - piv[b]).dropna().to_numpy()
+            n = len(d)
+            p = np.nan
+            if n >= 1 and np.any(d != 0):
+                try:
+                    p = float(sps.wilcoxon(d, zero_method="wilcox").pvalue)
+                except ValueError:
+                    p = np.nan
+            elif n >= 1:
+                p = 1.0
+            rows.append(["mos", a, b, n, float(d.mean()) if n else np.nan, "mean score difference (a - b)", p])
+    pv = pair_votes(df)
+    if not pv.empty:
+        models, W, N = win_counts(df)
+        idx = {m: i for i, m in enumerate(models)}
+        for a, b in itertools.combinations(models, 2):
+            sub = pv[((pv["winner"] == a) & (pv["loser"] == b)) | ((pv["winner"] == b) & (pv["loser"] == a))]
+            if sub.empty:
+                continue
+            dec = sub[~sub["tie"]]
+            wa = int((dec["winner"] == a).sum())
+            nd = len(dec)
+            p = float(sps.binomtest(wa, nd, 0.5).pvalue) if nd else 1.0
+            i, j = idx[a], idx[b]
+            rows.append(["pair", a, b, len(sub), W[i, j] / N[i, j], "win rate of a over b (ties = 1/2)", p])
+    out = pd.DataFrame(rows, columns=cols[:7])
+    out["p_holm"] = np.nan
+    for proto in out["protocol"].unique():
+        m = out["protocol"] == proto
+        out.loc[m, "p_holm"] = holm(out.loc[m, "p"])
+    out["significant"] = out["p_holm"] < alpha
+    return out[cols]
+
+
+# ----------------------------------------------------------------------------- quality control
+
+
+def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float = 0.5) -> pd.DataFrame:
+    """Per rater: anchor comparisons (bicubic vs HR on the same image: both MOS scores, or a
+    pairwise vote between them), how often bicubic came out above HR, and ``flagged`` when that
+    share exceeds ``threshold`` over at least ``min_comparisons`` comparisons.  Raters whose
+    stored flags contain "exclude" are flagged too."""
+    counts: dict[str, list[int]] = {}
+    v = mos_votes(df)
+    if not v.empty:
+        piv = v[v["model"].isin([LOW_ANCHOR, HIGH_ANCHOR])].groupby(["rater_id", "image_id", "model"])["score"].mean().unstack("model")
+        if LOW_ANCHOR in piv and HIGH_ANCHOR in piv:
+            piv = piv.dropna(subset=[LOW_ANCHOR, HIGH_ANCHOR])
+            for (rid, _), r in piv.iterrows():
+                c = counts.setdefault(rid, [0, 0])
+                c[0] += 1
+                c[1] += int(r[LOW_ANCHOR] > r[HIGH_ANCHOR])
+    p = pair_votes(df)
+    if not p.empty:
+        anchor = p[p["winner"].isin([LOW_ANCHOR, HIGH_ANCHOR]) & p["loser"].isin([LOW_ANCHOR, HIGH_ANCHOR])]
+        for rid, w, t in zip(anchor["rater_id"], anchor["winner"], anchor["tie"]):
+            c = counts.setdefault(rid, [0, 0])
+            c[0] += 1
+            c[1] += int(w == LOW_ANCHOR and not t)
+    raters = list(pd.unique(df["rater_id"])) if len(df) else []
+    manual = {}
+    if "flags" in df:
+        manual = {r: str(f or "") for r, f in zip(df["rater_id"], df["flags"])}
+    rows = []
+    for rid in raters:
+        n, above = counts.get(rid, [0, 0])
+        share = above / n if n else np.nan
+        auto = bool(n >= min_comparisons and n > 0 and share > threshold)
+        rows.append([rid, int((df["rater_id"] == rid).sum()), n, above, share, auto or "exclude" in manual.get(rid, ""),
+                     "bicubic above HR in most anchor comparisons" if auto else ("excluded by organiser" if "exclude" in manual.get(rid, "") else "")])
+    return pd.DataFrame(rows, columns=["rater_id", "votes", "anchor_comparisons", "bicubic_above_hr", "share", "flagged", "reason"])
+
+
+def exclude_flagged(df: pd.DataFrame, qc: pd.DataFrame | None = None) -> pd.DataFrame:
+    qc = rater_quality(df) if qc is None else qc
+    bad = set(qc.loc[qc["flagged"], "rater_id"])
+    return df[~df["rater_id"].isin(bad)]
+
+
+# ----------------------------------------------------------------------------- all at once
+
+
+@dataclass
+class Results:
+    votes: pd.DataFrame
+    qc: pd.DataFrame
+    mos: pd.DataFrame
+    mos_images: pd.DataFrame
+    win_rates: pd.DataFrame
+    win_counts: pd.DataFrame
+    bt: pd.DataFrame
+    agreement: pd.DataFrame
+    significance: pd.DataFrame
+    excluded_raters: list[str] = field(default_factory=list)
+
+    @property
+    def n_votes(self) -> int:
+        return len(self.votes)
+
+    @property
+    def n_raters(self) -> int:
+        return int(self.votes["rater_id"].nunique()) if len(self.votes) else 0
+
+
+def analyse(df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: int = 0) -> Results:
+    """Every table of the results view; ``exclude=True`` drops flagged raters first."""
+    df = df if len(df) else pd.DataFrame(columns=VOTE_COLUMNS)
+    qc = rater_quality(df)
+    excluded = sorted(qc.loc[qc["flagged"], "rater_id"]) if exclude and len(qc) else []
+    d = df[~df["rater_id"].isin(excluded)] if excluded else df
+    rates, counts = win_rate_matrix(d)
+    return Results(votes=d, qc=qc, mos=mos_table(d), mos_images=mos_per_image(d), win_rates=rates,
+                   win_counts=counts, bt=bradley_terry(d, n_boot=n_boot, seed=seed), agreement=agreement(d),
+                   significance=significance(d), excluded_raters=excluded)
+
+
+def votes_csv(df: pd.DataFrame) -> str:
+    """All votes as CSV text (what was shown, in display order, and the answer)."""
+    d = df.reindex(columns=VOTE_COLUMNS).copy()
+    d["score"] = pd.to_numeric(d["score"], errors="coerce").astype("Int64")
+    d = d.rename(columns={"model_a": "model_or_left", "model_b": "right"})
+    buf = io.StringIO()
+    d.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def export_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    from srcore.atomic import write_text_atomic
+
+    write_text_atomic(path, votes_csv(df))
+    return Path(path)
+
+
+__all__ = [
+    "VOTE_COLUMNS", "MODEL_ORDER", "mean_ci", "mos_table", "mos_per_image", "win_counts", "win_rate_matrix", "bt_fit",
+    "bradley_terry", "krippendorff_alpha", "agreement", "significance", "holm", "rater_quality", "exclude_flagged",
+    "Results", "analyse", "votes_csv", "export_csv",
+]

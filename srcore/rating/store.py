@@ -1,0 +1,412 @@
+"""The ratings database: raters, what was shown to whom, and one vote per shown stimulus.
+
+SQLite (stdlib ``sqlite3``) in WAL mode with a busy timeout, safe for many threads and
+processes at once.  Every write is its own ``BEGIN IMMEDIATE`` transaction, committed with
+``synchronous=FULL`` before the caller returns, so a vote that was acknowledged survives a
+crash (kill -9) or restart.
+
+Blindness: a stimulus reaches the client only as an opaque random token; which model(s) and
+which left/right order it stands for stays in the ``assignments`` table on the server.
+
+Schema changes go in ``MIGRATIONS`` (append only); ``PRAGMA user_version`` records how many
+have been applied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+PROTOCOLS = ("mos", "pair")
+CHOICES = ("left", "right", "tie")
+SCORE_MIN, SCORE_MAX = 1, 5
+_RATER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class RatingError(ValueError):
+    """A submission or request the store refuses; the message is meant for the user."""
+
+
+class DuplicateVoteError(RatingError):
+    """A second vote for a stimulus that already has one (a replay or a double click)."""
+
+
+def default_db_path() -> Path:
+    """``$SR_RATINGS_DB``; else ``/data/sr_ratings.sqlite3`` on a Space with persistent storage;
+    else ``$XDG_DATA_HOME`` (or ``~/.local/share``) ``/sr-dashboard/ratings.sqlite3``."""
+    env = os.environ.get("SR_RATINGS_DB")
+    if env:
+        return Path(env).expanduser()
+    data = Path("/data")
+    if data.is_dir() and os.access(data, os.W_OK):
+        return data / "sr_ratings.sqlite3"
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "sr-dashboard" / "ratings.sqlite3"
+
+
+# ------------------------------------------------------------------------- migrations
+# Each entry upgrades the schema from version i to i+1.  Never edit one that has shipped.
+
+MIGRATIONS: list[str] = [
+    # 1: the base schema
+    """
+    CREATE TABLE raters (
+        rater_id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        flags TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE assignments (
+        token TEXT PRIMARY KEY,
+        rater_id TEXT NOT NULL REFERENCES raters(rater_id),
+        protocol TEXT NOT NULL CHECK (protocol IN ('mos', 'pair')),
+        image_id TEXT NOT NULL,
+        model_a TEXT NOT NULL,          -- the model (MOS) or the left model (pair)
+        model_b TEXT,                   -- the right model (pair); NULL for MOS
+        stim_key TEXT NOT NULL,         -- image and models, order-free: one per rater and protocol
+        created REAL NOT NULL,
+        UNIQUE (rater_id, protocol, stim_key)
+    );
+    CREATE TABLE votes (
+        vote_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        token TEXT NOT NULL UNIQUE REFERENCES assignments(token),
+        rater_id TEXT NOT NULL REFERENCES raters(rater_id),
+        score INTEGER CHECK (score IS NULL OR score BETWEEN 1 AND 5),
+        choice TEXT CHECK (choice IS NULL OR choice IN ('left', 'right', 'tie')),
+        created REAL NOT NULL,
+        CHECK ((score IS NULL) <> (choice IS NULL))
+    );
+    CREATE INDEX assignments_rater ON assignments (rater_id, protocol);
+    """,
+    # 2: response time, key/value settings, vote lookups by rater
+    """
+    ALTER TABLE votes ADD COLUMN elapsed_s REAL;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE INDEX votes_rater ON votes (rater_id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One stimulus shown to one rater.  ``models`` is in display order (left, right)."""
+
+    token: str
+    rater_id: str
+    protocol: str
+    image_id: str
+    models: tuple[str, ...]
+    created: float
+
+
+def stim_key(image_id: str, models: Sequence[str]) -> str:
+    return image_id + "|" + "|".join(sorted(models))
+
+
+def connect(path: str | Path, timeout: float = 30.0) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, busy timeout, FULL sync."""
+    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    for _ in range(50):  # switching to WAL needs a moment without other writers
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError:
+            time.sleep(0.05)
+    else:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise RatingError(f"could not put the ratings database {path} in WAL mode (got {mode!r})")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def split_sql(script: str) -> list[str]:
+    """Statements of an SQL script (semicolons inside comments or strings are kept)."""
+    out, buf = [], ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n\t;"):
+                out.append(buf)
+            buf = ""
+    return out
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations up to ``target`` in one transaction; return the version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RatingError(
+            f"the ratings database has schema version {version}, newer than this program knows "
+            f"({SCHEMA_VERSION}); update the program"
+        )
+    if version >= target:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+        for i in range(version, target):
+            for stmt in split_sql(MIGRATIONS[i]):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {i + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+class RatingStore:
+    """Thread- and process-safe access to the ratings database (one connection per thread)."""
+
+    def __init__(self, path: str | Path | None = None, timeout: float = 30.0):
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        migrate(self._conn())
+
+    # ------------------------------------------------------------ connections
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None or getattr(self._local, "pid", None) != os.getpid():
+            c = connect(self.path, self.timeout)
+            self._local.conn, self._local.pid = c, os.getpid()
+            with self._lock:
+                self._conns.append(c)
+        return c
+
+    def _write(self, fn):
+        """Run ``fn(conn)`` inside BEGIN IMMEDIATE ... COMMIT; roll back on any error."""
+        c = self._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(c)
+            c.execute("COMMIT")
+            return out
+        except BaseException:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._conns:
+                try:
+                    c.close()
+                except sqlite3.Error:
+                    pass
+            self._conns.clear()
+        self._local = threading.local()
+
+    def schema_version(self) -> int:
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    def journal_mode(self) -> str:
+        return self._conn().execute("PRAGMA journal_mode").fetchone()[0]
+
+    def integrity_check(self) -> str:
+        return self._conn().execute("PRAGMA integrity_check").fetchone()[0]
+
+    # ------------------------------------------------------------ meta
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def meta_default(self, key: str, make) -> str:
+        """The stored value of ``key``, storing ``make()`` first if there is none (race-free)."""
+        def fn(c):
+            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, make()))
+            return c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+        return self._write(fn)
+
+    # ------------------------------------------------------------ raters
+    def new_rater(self, flags: str = "") -> str:
+        rid = "r" + secrets.token_urlsafe(12)
+        self._write(lambda c: c.execute(
+            "INSERT INTO raters (rater_id, created, flags) VALUES (?, ?, ?)", (rid, time.time(), flags)))
+        return rid
+
+    def ensure_rater(self, rater_id: str | None) -> str:
+        """``rater_id`` when it is well formed (re-registered after a reset), else a new id."""
+        if not isinstance(rater_id, str) or not _RATER_RE.match(rater_id):
+            return self.new_rater()
+        self._write(lambda c: c.execute(
+            "INSERT OR IGNORE INTO raters (rater_id, created) VALUES (?, ?)", (rater_id, time.time())))
+        return rater_id
+
+    def set_rater_flags(self, rater_id: str, flags: str) -> None:
+        def fn(c):
+            if c.execute("UPDATE raters SET flags = ? WHERE rater_id = ?", (flags, rater_id)).rowcount != 1:
+                raise RatingError(f"unknown rater {rater_id!r}")
+        self._write(fn)
+
+    def raters(self) -> list[dict]:
+        rows = self._conn().execute("SELECT rater_id, created, flags FROM raters ORDER BY created").fetchall()
+        return [dict(rater_id=r[0], created=r[1], flags=r[2]) for r in rows]
+
+    # ------------------------------------------------------------ stimuli
+    def _row_to_assignment(self, r) -> Assignment:
+        models = (r[4],) if r[5] is None else (r[4], r[5])
+        return Assignment(token=r[0], rater_id=r[1], protocol=r[2], image_id=r[3], models=models, created=r[6])
+
+    def next_assignment(self, rater_id: str, protocol: str, plan: Sequence[tuple[str, Sequence[str]]],
+                        rng: secrets.SystemRandom | None = None) -> Assignment | None:
+        """The stimulus to show ``rater_id`` now: the one shown but not yet voted on, if any,
+        else the first item of ``plan`` (image_id, models) this rater has not been shown;
+        None when the plan is done.  Pair order (left/right) is drawn at random here."""
+        if protocol not in PROTOCOLS:
+            raise RatingError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+        rng = rng or secrets.SystemRandom()
+        cols = "a.token, a.rater_id, a.protocol, a.image_id, a.model_a, a.model_b, a.created"
+
+        def fn(c):
+            if c.execute("SELECT 1 FROM raters WHERE rater_id = ?", (rater_id,)).fetchone() is None:
+                raise RatingError("unknown rater id; start a new session")
+            pending = c.execute(
+                f"SELECT {cols} FROM assignments a LEFT JOIN votes v ON v.token = a.token "
+                "WHERE a.rater_id = ? AND a.protocol = ? AND v.token IS NULL ORDER BY a.created LIMIT 1",
+                (rater_id, protocol)).fetchone()
+            if pending:
+                return self._row_to_assignment(pending)
+            shown = {r[0] for r in c.execute(
+                "SELECT stim_key FROM assignments WHERE rater_id = ? AND protocol = ?", (rater_id, protocol))}
+            for image_id, models in plan:
+                models = tuple(models)
+                if len(models) != (1 if protocol == "mos" else 2):
+                    raise RatingError(f"a {protocol} stimulus needs {1 if protocol == 'mos' else 2} model(s), got {models}")
+                key = stim_key(image_id, models)
+                if key in shown:
+                    continue
+                if protocol == "pair" and rng.random() < 0.5:
+                    models = models[::-1]
+                token = secrets.token_urlsafe(18)
+                now = time.time()
+                c.execute(
+                    "INSERT INTO assignments (token, rater_id, protocol, image_id, model_a, model_b, stim_key, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (token, rater_id, protocol, image_id, models[0], models[1] if len(models) > 1 else None, key, now))
+                return Assignment(token, rater_id, protocol, image_id, models, now)
+            return None
+
+        return self._write(fn)
+
+    def assignment(self, token: str) -> Assignment | None:
+        r = self._conn().execute(
+            "SELECT token, rater_id, protocol, image_id, model_a, model_b, created FROM assignments WHERE token = ?",
+            (token,)).fetchone()
+        return self._row_to_assignment(r) if r else None
+
+    def progress(self, rater_id: str, protocol: str) -> int:
+        """How many votes ``rater_id`` has given in ``protocol``."""
+        return self._conn().execute(
+            "SELECT COUNT(*) FROM votes v JOIN assignments a ON a.token = v.token WHERE v.rater_id = ? AND a.protocol = ?",
+            (rater_id, protocol)).fetchone()[0]
+
+    # ------------------------------------------------------------ votes
+    def record_vote(self, rater_id: str, token: str, score: int | None = None, choice: str | None = None) -> int:
+        """Store one vote, committed before returning; return its id.
+
+        Raises RatingError for an unknown token, a token shown to another rater, a score outside
+        1..5, a choice not in left/right/tie or an answer of the wrong kind, and
+        DuplicateVoteError when the stimulus already has a vote.
+        """
+        if not isinstance(token, str) or not _TOKEN_RE.match(token):
+            raise RatingError("unknown stimulus id")
+        if score is not None and choice is not None:
+            raise RatingError("give either a score or a choice, not both")
+        if score is not None:
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score) \
+                    or not SCORE_MIN <= int(score) <= SCORE_MAX:
+                raise RatingError(f"score must be a whole number from {SCORE_MIN} to {SCORE_MAX}, got {score!r}")
+            score = int(score)
+        if choice is not None and choice not in CHOICES:
+            raise RatingError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+        if score is None and choice is None:
+            raise RatingError("the vote has no score and no choice")
+
+        def fn(c):
+            a = c.execute("SELECT rater_id, protocol, created FROM assignments WHERE token = ?", (token,)).fetchone()
+            if a is None:
+                raise RatingError("unknown stimulus id")
+            if a[0] != rater_id:
+                raise RatingError("this stimulus was not shown to this rater")
+            if a[1] == "mos" and score is None:
+                raise RatingError("this stimulus needs a score from 1 to 5")
+            if a[1] == "pair" and choice is None:
+                raise RatingError("this stimulus needs a choice: left, right or tie")
+            now = time.time()
+            try:
+                cur = c.execute(
+                    "INSERT INTO votes (token, rater_id, score, choice, created, elapsed_s) VALUES (?, ?, ?, ?, ?, ?)",
+                    (token, rater_id, score, choice, now, now - a[2]))
+            except sqlite3.IntegrityError as e:
+                if "UNIQUE" in str(e):
+                    raise DuplicateVoteError("this stimulus already has a vote; replays are not counted") from None
+                raise RatingError(f"vote rejected ({e})") from None
+            return cur.lastrowid
+
+        return self._write(fn)
+
+    def count_votes(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+
+    def votes(self) -> list[dict]:
+        """Every vote joined with what was shown: the rows for stats and CSV export."""
+        cur = self._conn().execute(
+            "SELECT v.vote_id, v.rater_id, a.protocol, a.image_id, a.model_a, a.model_b, v.score, v.choice, "
+            "v.created, v.elapsed_s, a.token, r.flags FROM votes v JOIN assignments a ON a.token = v.token "
+            "JOIN raters r ON r.rater_id = v.rater_id ORDER BY v.vote_id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def votes_frame(self):
+        import pandas as pd
+
+        from srcore.rating.stats import VOTE_COLUMNS
+
+        return pd.DataFrame(self.votes(), columns=VOTE_COLUMNS)
+
+    # ------------------------------------------------------------ organiser
+    def reset(self) -> int:
+        """Delete every vote, assignment and rater (settings kept); return the votes deleted."""
+        def fn(c):
+            n = c.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+            c.execute("DELETE FROM votes")
+            c.execute("DELETE FROM assignments")
+            c.execute("DELETE FROM raters")
+            return n
+        return self._write(fn)
+
+    def backup(self, dest: str | Path) -> Path:
+        """A consistent copy of the database (sqlite backup API), safe while others write."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            dest.unlink()
+        target = sqlite3.connect(str(dest))
+        try:
+            self._conn().backup(target)
+        finally:
+            target.close()
+        return dest
+
+
+__all__ = [
+    "RatingStore", "RatingError", "DuplicateVoteError", "Assignment", "default_db_path", "connect", "migrate",
+    "MIGRATIONS", "SCHEMA_VERSION", "PROTOCOLS", "CHOICES", "stim_key",
+]
