@@ -1,0 +1,156 @@
+"""The report's losses: formulas, weighting per recipe, and where gradients may flow."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import make_image_dir  # noqa: E402
+
+from srcore import paths  # noqa: E402
+from srcore.config import LOSSES, MODEL_LOSS, Recipe, TrainConfig, recommended_recipe, report_recipe  # noqa: E402
+from srcore.losses import GeneratorLoss, VGGLoss, adversarial_loss, discriminator_loss, mse_loss  # noqa: E402
+
+pytestmark = pytest.mark.timeout(120)
+needs_vgg = pytest.mark.skipif(not paths.VGG16_WEIGHTS.is_file(), reason="VGG16 weights missing from checkpoints/")
+
+
+def test_mse_on_minus_one_one_scale():
+    a, b = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    assert float(mse_loss(a, b)) == pytest.approx(4 * float(((a - b) ** 2).mean()), rel=1e-5)
+    assert float(mse_loss(a, a)) == 0.0
+
+
+def test_adversarial_loss_is_minus_log_sigmoid():
+    logits = torch.tensor([-3.0, -0.5, 0.0, 1.2, 4.0])
+    want = (-torch.log(torch.sigmoid(logits))).mean()
+    assert float(adversarial_loss(logits)) == pytest.approx(float(want), rel=1e-6)
+    assert float(adversarial_loss(torch.tensor([0.0]))) == pytest.approx(float(torch.log(torch.tensor(2.0))), rel=1e-6)
+    # numerically stable where sigmoid saturates
+    assert torch.isfinite(adversarial_loss(torch.tensor([-200.0])))
+
+
+def test_discriminator_loss_formula():
+    real = torch.tensor([2.0, -1.0, 0.3])
+    fake = torch.tensor([-2.5, 0.7, 0.0])
+    want = -(torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean())
+    assert float(discriminator_loss(real, fake)) == pytest.approx(float(want), rel=1e-6)
+    # a perfect discriminator has ~0 loss, a confused one 2 log 2
+    assert float(discriminator_loss(torch.tensor([50.0]), torch.tensor([-50.0]))) < 1e-6
+    assert float(discriminator_loss(torch.zeros(4), torch.zeros(4))) == pytest.approx(2 * 0.6931471805599453, rel=1e-6)
+
+
+def test_recipes_map_models_to_losses():
+    assert MODEL_LOSS == {"srcnn_mse": "mse", "srcnn_pl": "vgg", "srgan_mse": "mse+adv", "srgan_pl": "vgg+adv"}
+    for name, loss in MODEL_LOSS.items():
+        for rec in (report_recipe(name), recommended_recipe(name)):
+            assert rec.loss == loss and rec.adv_weight == 1e-3
+    r = report_recipe("srgan_pl")
+    assert (r.lr, r.betas[0], r.batch) == (2e-4, 0.5, 10)
+    with pytest.raises(ValueError):
+        Recipe(loss="l1")
+    with pytest.raises(ValueError):
+        Recipe(patch=30)
+
+
+@pytest.fixture(scope="module")
+def vgg_loss_fn():
+    if not paths.VGG16_WEIGHTS.is_file():
+        pytest.skip("VGG16 weights missing from checkpoints/")
+    return GeneratorLoss(Recipe(loss="vgg+adv"))
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_generator_loss_terms_and_weight(loss, vgg_loss_fn):
+    torch.manual_seed(0)
+    sr, hr = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    logits = torch.randn(2)
+    if loss.startswith("vgg"):
+        fn = GeneratorLoss(Recipe(loss=loss))
+        fn.vgg = vgg_loss_fn.vgg  # share the loaded VGG (same weights)
+    else:
+        fn = GeneratorLoss(Recipe(loss=loss))
+        assert fn.vgg is None
+    total, terms = fn(sr, hr, logits if loss.endswith("+adv") else None)
+    content = "vgg" if loss.startswith("vgg") else "mse"
+    want_keys = {content} | ({"adv"} if loss.endswith("+adv") else set())
+    assert set(terms) == want_keys
+    if content == "mse":
+        assert terms["mse"] == pytest.approx(float(mse_loss(sr, hr)), rel=1e-6)
+    else:
+        with torch.no_grad():
+            f = fn.vgg.features
+            assert terms["vgg"] == pytest.approx(float(F.mse_loss(f(sr), f(hr))), rel=1e-5)
+    expected = terms[content] + (1e-3 * terms["adv"] if "adv" in terms else 0.0)
+    assert float(total) == pytest.approx(expected, rel=1e-6)
+    if "adv" in terms:
+        assert terms["adv"] == pytest.approx(float(adversarial_loss(logits)), rel=1e-6)
+        with pytest.raises(ValueError):
+            fn(sr, hr, None)
+
+
+def test_adv_weight_is_configurable():
+    sr, hr, logits = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.tensor([-1.0])
+    t1, terms = GeneratorLoss(Recipe(loss="mse+adv", adv_weight=1e-3))(sr, hr, logits)
+    t2, _ = GeneratorLoss(Recipe(loss="mse+adv", adv_weight=0.5))(sr, hr, logits)
+    assert float(t2 - t1) == pytest.approx((0.5 - 1e-3) * terms["adv"], rel=1e-5)
+
+
+@needs_vgg
+def test_vgg_frozen_and_eval():
+    loss = VGGLoss()
+    sr = torch.rand(1, 3, 32, 32, requires_grad=True)
+    hr = torch.rand(1, 3, 32, 32)
+    loss(sr, hr).backward()
+    assert sr.grad is not None and float(sr.grad.abs().sum()) > 0  # gradient reaches the image
+    assert all(p.grad is None and not p.requires_grad for p in loss.features.parameters())
+    loss.train()
+    assert not loss.features.training and not loss.features.trunk.training
+    gl = GeneratorLoss(Recipe(loss="vgg"))
+    gl.train()
+    assert not gl.vgg.features.training
+    # VGG16 up to relu3_3: 256 channels at 1/4 resolution, ends in a ReLU
+    f = loss.features(torch.rand(1, 3, 32, 32))
+    assert f.shape == (1, 256, 8, 8) and float(f.min()) >= 0
+    assert isinstance(loss.features.trunk[-1], torch.nn.ReLU)
+
+
+@needs_vgg
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_trainer_generator_step_does_not_update_discriminator(tmp_path):
+    from srcore.train import Trainer
+
+    data = make_image_dir(tmp_path / "imgs", n=2, size=(64, 64))
+    cfg = TrainConfig(name="srgan_pl", train_dirs=[str(data)], out_dir=str(tmp_path / "run"), workers=0, progress=False,
+                      threads=1)
+    tr = Trainer(cfg, Recipe(loss="vgg+adv", batch=2, patch=32, ema_decay=0.0, warmup=0))
+    lr, hr = next(iter(tr._epoch_loader(0, 0)))
+    snap = {}
+    d_step = tr.opt_d.step
+
+    def record_after_d_step(*a, **k):
+        out = d_step(*a, **k)
+        snap["params"] = [p.detach().clone() for p in tr.D.parameters()]
+        snap["grads"] = [p.grad.detach().clone() for p in tr.D.parameters()]
+        return out
+
+    tr.opt_d.step = record_after_d_step
+    g_before = [p.detach().clone() for p in tr.G.parameters()]
+    d_before = [p.detach().clone() for p in tr.D.parameters()]
+    rec = tr.train_step(lr, hr)
+    assert {"d_loss", "d_real", "d_fake", "vgg", "adv", "g_loss"} <= set(rec)
+    assert 0 < rec["d_real"] < 1 and 0 < rec["d_fake"] < 1
+    # the D step changed D; the G step that followed left D's weights and gradients untouched
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, snap["params"]))
+    for p, want, g in zip(tr.D.parameters(), snap["params"], snap["grads"]):
+        assert torch.equal(p.detach(), want)
+        assert torch.equal(p.grad, g)
+    # and G was updated, with gradients from the G loss
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(g_before, tr.G.parameters()))
+    assert all(p.grad is not None for p in tr.G.parameters())
+    assert all(not p.requires_grad for p in tr.loss.vgg.parameters())
