@@ -28,7 +28,7 @@ def photo(name: str = "astronaut", size: tuple[int, int] = (96, 96), offset: int
     h, w = img.shape[:2]
     s = min(h, w) - offset
     crop = img[offset : offset + s, offset : offset + s]
-    return np.asarray(Image.fromarray(crop).resize((size[1], size[0]), Image.BICUBIC))
+    return np.array(Image.fromarray(crop).resize((size[1], size[0]), Image.BICUBIC))
 
 
 def make_image_dir(folder: Path, n: int = 3, size: tuple[int, int] = (96, 96)) -> Path:

@@ -1,0 +1,174 @@
+"""Reading images of any mode into 8-bit RGB, with clear errors for bad input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srcore.imageio import ImageLoadError, array_to_rgb8, list_images, load_image
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _rgb(h=20, w=30, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _save(im: Image.Image, path, **kw):
+    im.save(path, **kw)
+    return path
+
+
+def test_rgb_png_exact(tmp_path):
+    a = _rgb()
+    p = _save(Image.fromarray(a), tmp_path / "a.png")
+    for src in (p, str(p), p.read_bytes(), Image.open(p), a):
+        li = load_image(src)
+        np.testing.assert_array_equal(li.array, a)
+        assert li.array.dtype == np.uint8 and li.array.shape == (20, 30, 3)
+        assert li.notes == []
+
+
+def test_grayscale(tmp_path):
+    g = _rgb()[..., 0]
+    li = load_image(_save(Image.fromarray(g, "L"), tmp_path / "g.png"))
+    assert li.array.shape == (20, 30, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(li.array[..., c], g)
+    assert any("grayscale" in n for n in li.notes)
+
+
+def test_rgba_on_white(tmp_path):
+    a = np.zeros((10, 12, 4), np.uint8)
+    a[..., 0] = 200
+    a[..., 3] = 255
+    a[:, 6:, 3] = 0  # right half fully transparent
+    a[:5, :6, 3] = 128
+    li = load_image(_save(Image.fromarray(a, "RGBA"), tmp_path / "rgba.png"))
+    assert li.array.shape == (10, 12, 3)
+    assert (li.array[:, 6:] == 255).all()  # transparent -> white
+    np.testing.assert_array_equal(li.array[5:, :6], np.broadcast_to([200, 0, 0], (5, 6, 3)))
+    half = li.array[:5, :6]
+    assert np.all(np.abs(half.astype(int) - [228, 127, 127]) <= 1)  # 50% over white
+    assert any("transparent" in n for n in li.notes)
+
+
+def test_palette(tmp_path):
+    a = _rgb()
+    pim = Image.fromarray(a).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    li = load_image(_save(pim, tmp_path / "p.png"))
+    np.testing.assert_array_equal(li.array, np.asarray(pim.convert("RGB")))
+    # palette with a transparent entry
+    pim.info["transparency"] = 0
+    li2 = load_image(_save(pim, tmp_path / "pt.png", transparency=0))
+    assert li2.array.shape == (20, 30, 3)
+
+
+def test_16bit_png(tmp_path):
+    v = np.linspace(0, 65535, 20 * 30).reshape(20, 30).astype(np.uint16)
+    p = tmp_path / "i16.png"
+    Image.fromarray(v).save(p)
+    assert Image.open(p).mode.startswith("I")
+    li = load_image(p)
+    want = np.clip(np.round(v / 65535.0 * 255.0), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(li.array[..., 1], want)
+    assert li.array[0, 0, 0] == 0 and li.array[-1, -1, 0] == 255
+    assert any("16-bit" in n for n in li.notes)
+
+
+def test_cmyk_jpeg(tmp_path):
+    im = Image.new("CMYK", (24, 16), (0, 255, 255, 0))  # pure red in CMYK
+    p = _save(im, tmp_path / "cmyk.jpg", quality=95)
+    assert Image.open(p).mode == "CMYK"
+    li = load_image(p)
+    assert li.array.shape == (16, 24, 3)
+    r, g, b = li.array.reshape(-1, 3).mean(axis=0)
+    assert r > 200 and g < 60 and b < 60
+    assert any("CMYK" in n for n in li.notes)
+
+
+def test_exif_rotated_jpeg(tmp_path):
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:, :20] = (255, 0, 0)  # left half red
+    a[:, 20:] = (0, 0, 255)  # right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    p = _save(Image.fromarray(a), tmp_path / "rot.jpg", exif=exif, quality=95)
+    li = load_image(p)
+    assert li.array.shape == (40, 20, 3)  # width and height swapped
+    top, bottom = li.array[:15].reshape(-1, 3).mean(0), li.array[25:].reshape(-1, 3).mean(0)
+    assert top[0] > 200 and top[2] < 60  # the left (red) side is now on top
+    assert bottom[2] > 200 and bottom[0] < 60
+
+
+def test_animated_gif_first_frame(tmp_path):
+    frames = [Image.new("RGB", (16, 12), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    p = tmp_path / "anim.gif"
+    frames[0].save(p, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(p).n_frames == 3
+    li = load_image(p)
+    assert li.array.shape == (12, 16, 3)
+    assert tuple(li.array[5, 5]) == (255, 0, 0)
+    assert any("animated" in n and "first frame" in n for n in li.notes)
+
+
+def test_webp_and_tiff(tmp_path):
+    a = _rgb(seed=3)
+    np.testing.assert_array_equal(load_image(_save(Image.fromarray(a), tmp_path / "a.webp", lossless=True)).array, a)
+    np.testing.assert_array_equal(load_image(_save(Image.fromarray(a), tmp_path / "a.tif")).array, a)
+    np.testing.assert_array_equal(load_image(_save(Image.fromarray(a), tmp_path / "a.bmp")).array, a)
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"", "empty"),
+    (b"this is not an image at all, just some text\n" * 10, "not an image"),
+    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "not an image"),
+])
+def test_bad_bytes(tmp_path, data, match):
+    p = tmp_path / "bad.png"
+    p.write_bytes(data)
+    with pytest.raises(ImageLoadError, match=match):
+        load_image(p)
+    with pytest.raises(ImageLoadError):
+        load_image(data)
+
+
+def test_truncated_png(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(_rgb(64, 64)).save(buf, "PNG")
+    p = tmp_path / "trunc.png"
+    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageLoadError, match="damaged or truncated"):
+        load_image(p)
+
+
+def test_missing_file_and_pixel_cap(tmp_path):
+    with pytest.raises(ImageLoadError, match="cannot read"):
+        load_image(tmp_path / "nope.png")
+    p = _save(Image.fromarray(_rgb(50, 50)), tmp_path / "big.png")
+    with pytest.raises(ImageLoadError, match="megapixels"):
+        load_image(p, max_pixels=1000)
+
+
+def test_array_to_rgb8():
+    g16 = np.full((4, 5), 65535, np.uint16)
+    assert (array_to_rgb8(g16) == 255).all() and array_to_rgb8(g16).shape == (4, 5, 3)
+    f = np.full((4, 5, 3), 0.5, np.float32)
+    assert (array_to_rgb8(f) == 128).all()
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    assert (array_to_rgb8(rgba) == 255).all()  # fully transparent -> white
+    assert (array_to_rgb8(np.ones((3, 3), bool)) == 255).all()
+    with pytest.raises(ImageLoadError):
+        array_to_rgb8(np.zeros((3, 3, 2), np.uint8))
+
+
+def test_list_images(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.png", "a.JPG", "sub/c.webp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png", "c.webp"]
+    with pytest.raises(FileNotFoundError):
+        list_images(tmp_path / "missing")
