@@ -1,0 +1,258 @@
+"""The compare pipeline behind the Compare tab: no Gradio here, only arrays in and arrays out.
+
+All model maths comes from ``srcore`` (loading, inference, degradation, metrics, LPIPS);
+this module only orchestrates it and prepares pictures for display (crops, nearest-neighbour
+enlargement, outlines, error heat maps).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from srcore import SCALE
+from srcore.compare import BatchLPIPS
+from srcore.imageio import load_image
+from srcore.inference import upscale
+from srcore.metrics import mod_crop, psnr, shave, ssim
+from srcore.models.feature_nets import LPIPS
+from srcore.paths import MODEL_NAMES
+from srcore.resize import downscale_x4
+from srcore.zoo import DESCRIPTIONS, TITLES, load_available
+
+SR_PANELS = ("bicubic", *MODEL_NAMES)
+PANELS = ("lr", *SR_PANELS, "hr")
+PANEL_TITLES = {"lr": "LR input (nearest ×4)", "bicubic": "Bicubic", **TITLES, "hr": "HR ground truth"}
+PANEL_HELP = {
+    "lr": "the small input, each pixel shown as a 4×4 block",
+    "bicubic": "MATLAB-style bicubic ×4 (no learning)",
+    **DESCRIPTIONS,
+    "hr": "the original the input was made from",
+}
+METRICS = (("psnr_y", "PSNR-Y", "dB", True), ("ssim_y", "SSIM-Y", "", True), ("lpips", "LPIPS", "", False))
+
+MAX_HR_SIDE = 1024  # HR uploads larger than this are centre-cropped (keeps the Space responsive)
+MAX_LR_SIDE = 384  # LR uploads: output is 4x this
+MIN_LR_SIDE = 12
+ZOOM_PX = 256  # zoomed crops are enlarged by an integer factor to about this size
+ERR_MAX = 48.0  # error-map scale: |SR - HR| (mean over RGB, 8-bit levels) at which the map saturates
+REGION_SIZES = (32, 256)
+
+
+class InputError(ValueError):
+    """A problem with the user's input; the message is meant for the user."""
+
+
+def _threads() -> None:
+    n = int(os.environ.get("SR_THREADS", "0")) or (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
+
+
+class Engine:
+    """Everything loaded once at start-up: the generators that are intact and the LPIPS net."""
+
+    def __init__(self, names=MODEL_NAMES):
+        _threads()
+        t0 = time.perf_counter()
+        self.models, self.problems = load_available(names)
+        try:
+            self.lpips: BatchLPIPS | None = BatchLPIPS(LPIPS())
+            self.lpips_problem = None
+        except (FileNotFoundError, RuntimeError, OSError) as e:
+            self.lpips, self.lpips_problem = None, str(e)
+        self.load_seconds = time.perf_counter() - t0
+
+    @property
+    def available(self) -> list[str]:
+        return [n for n in MODEL_NAMES if n in self.models]
+
+
+@dataclass
+class Result:
+    """One comparison: the images of every panel and their scores against HR (if there is one)."""
+
+    lr: np.ndarray
+    hr: np.ndarray | None
+    images: dict[str, np.ndarray]  # panel -> HxWx3 uint8 (all the HR size)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # SR panel -> metrics
+    notes: list[str] = field(default_factory=list)
+    source: str = ""
+    seconds: float = 0.0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        h, w = self.images["lr"].shape[:2]
+        return h, w
+
+
+def nearest(img: np.ndarray, k: int) -> np.ndarray:
+    """Pixel-exact nearest-neighbour enlargement by an integer factor."""
+    return np.repeat(np.repeat(img, k, axis=0), k, axis=1) if k > 1 else img
+
+
+def _centre_crop(img: np.ndarray, side: int, multiple: int = 1) -> tuple[np.ndarray, bool]:
+    h, w = img.shape[:2]
+    nh, nw = min(h, side), min(w, side)
+    nh, nw = nh - nh % multiple, nw - nw % multiple
+    if (nh, nw) == (h, w):
+        return img, False
+    y, x = (h - nh) // 2, (w - nw) // 2
+    return np.ascontiguousarray(img[y : y + nh, x : x + nw]), True
+
+
+def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """(LR, HR or None, notes) from an RGB uint8 image used as ground truth or as LR input."""
+    notes: list[str] = []
+    if as_lr:
+        lr, cropped = _centre_crop(img, MAX_LR_SIDE)
+        if cropped:
+            notes.append(f"the input was centre-cropped to {lr.shape[1]}×{lr.shape[0]} (limit {MAX_LR_SIDE} px per side)")
+        if min(lr.shape[:2]) < MIN_LR_SIDE:
+            raise InputError(f"the image is {img.shape[1]}×{img.shape[0]}; it needs at least {MIN_LR_SIDE} px per side")
+        return lr, None, notes
+    if min(img.shape[:2]) < MIN_LR_SIDE * SCALE:
+        raise InputError(
+            f"the image is {img.shape[1]}×{img.shape[0]}; as ground truth it needs at least {MIN_LR_SIDE * SCALE} px "
+            "per side (or upload it as a low-resolution input)"
+        )
+    hr, cropped = _centre_crop(img, MAX_HR_SIDE, SCALE)
+    if cropped:
+        notes.append(f"the image was centre-cropped to {hr.shape[1]}×{hr.shape[0]} (limit {MAX_HR_SIDE} px per side)")
+    hr = np.ascontiguousarray(mod_crop(hr, SCALE))
+    return downscale_x4(hr), hr, notes
+
+
+def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=None, source: str = "") -> Result:
+    """Upscale with bicubic and the chosen models; score every SR panel against HR."""
+    t0 = time.perf_counter()
+    lr, hr, notes = prepare_input(img, as_lr)
+    chosen = [m for m in (engine.available if models is None else models) if m in engine.models]
+    images = {"lr": nearest(lr, SCALE), "bicubic": upscale(None, lr)}
+    for m in chosen:
+        images[m] = upscale(engine.models[m], lr)
+    res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)
+    if hr is not None:
+        images["hr"] = hr
+        res.scores = score_panels(engine, images, hr, SCALE)
+    else:
+        res.notes.append("no ground truth for an uploaded low-resolution image, so no PSNR / SSIM / LPIPS")
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, border: int) -> dict[str, dict]:
+    """PSNR-Y, SSIM-Y, PSNR-RGB (``srcore.metrics``) and LPIPS (one batched pass) of each SR panel."""
+    names = [p for p in SR_PANELS if p in images]
+    out = {}
+    for p in names:
+        sr = images[p]
+        out[p] = {
+            "psnr_y": psnr(sr, hr, True, border),
+            "ssim_y": ssim(sr, hr, True, border),
+            "psnr_rgb": psnr(sr, hr, False, border),
+            "lpips": None,
+        }
+    if engine.lpips is not None and names:
+        try:
+            ds = engine.lpips.to_reference(shave(hr, border), [shave(images[p], border) for p in names])
+        except RuntimeError:  # region too small for AlexNet's pooling
+            ds = [None] * len(names)
+        for p, d in zip(names, ds):
+            out[p]["lpips"] = d
+    return out
+
+
+def best_of(scores: dict[str, dict]) -> dict[str, str]:
+    """Metric -> panel holding the best value (higher PSNR/SSIM, lower LPIPS)."""
+    best = {}
+    for key, _, _, higher in METRICS:
+        vals = {p: s[key] for p, s in scores.items() if s.get(key) is not None and np.isfinite(s[key])}
+        if vals:
+            best[key] = (max if higher else min)(vals, key=vals.get)
+    return best
+
+
+# ------------------------------------------------------------------ regions and display
+
+
+def clamp_region(x: int, y: int, size: int, h: int, w: int) -> tuple[int, int, int]:
+    size = int(max(REGION_SIZES[0], min(size, REGION_SIZES[1], h, w)))
+    x = int(max(0, min(x, w - size)))
+    y = int(max(0, min(y, h - size)))
+    return x, y, size
+
+
+def region_around(cx: float, cy: float, size: int, h: int, w: int) -> tuple[int, int, int]:
+    """The square region of ``size`` centred on a clicked point (clamped inside the image)."""
+    return clamp_region(int(round(cx - size / 2)), int(round(cy - size / 2)), size, h, w)
+
+
+def crop(img: np.ndarray, region: tuple[int, int, int]) -> np.ndarray:
+    x, y, s = region
+    return img[y : y + s, x : x + s]
+
+
+def zoom(img: np.ndarray, region: tuple[int, int, int]) -> np.ndarray:
+    return nearest(crop(img, region), max(1, ZOOM_PX // region[2]))
+
+
+def outline(img: np.ndarray, region: tuple[int, int, int], color=(255, 45, 85)) -> np.ndarray:
+    """A copy of ``img`` with the region's border drawn (outside the region where possible)."""
+    out = img.copy()
+    h, w = img.shape[:2]
+    x, y, s = region
+    t = max(2, min(h, w) // 170)
+    c = np.array(color, dtype=np.uint8)
+    x0, y0, x1, y1 = max(0, x - t), max(0, y - t), min(w, x + s + t), min(h, y + s + t)
+    out[y0 : y0 + t, x0:x1] = c
+    out[max(y1 - t, 0) : y1, x0:x1] = c
+    out[y0:y1, x0 : x0 + t] = c
+    out[y0:y1, max(x1 - t, 0) : x1] = c
+    return out
+
+
+def _inferno_lut() -> np.ndarray:
+    from plotly.colors import sample_colorscale
+
+    cols = sample_colorscale("Inferno", [i / 255 for i in range(256)])
+    return np.array([[int(float(v)) for v in c[c.index("(") + 1 : -1].split(",")] for c in cols], dtype=np.uint8)
+
+
+_LUT: np.ndarray | None = None
+
+
+def error_map(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """|SR - HR| averaged over RGB as an inferno heat map (black = equal, yellow >= ERR_MAX levels)."""
+    global _LUT
+    if _LUT is None:
+        _LUT = _inferno_lut()
+    err = np.abs(sr.astype(np.int16) - hr.astype(np.int16)).mean(axis=2)
+    idx = np.clip(err * (255.0 / ERR_MAX), 0, 255).astype(np.uint8)
+    return _LUT[idx]
+
+
+def panel_view(res: Result, panel: str, errors: bool) -> np.ndarray | None:
+    img = res.images.get(panel)
+    if img is None:
+        return None
+    if errors and res.hr is not None and panel != "hr":
+        return error_map(img, res.hr)
+    return img
+
+
+def region_scores(engine: Engine, res: Result, region: tuple[int, int, int]) -> dict[str, dict]:
+    """Metrics of the zoomed region (no border shave: the region is the whole of what is compared)."""
+    if res.hr is None:
+        return {}
+    crops = {p: crop(im, region) for p, im in res.images.items()}
+    return score_panels(engine, crops, crops["hr"], 0)
+
+
+def load_upload(path) -> tuple[np.ndarray, list[str]]:
+    """Read an uploaded file with srcore (raises ImageLoadError with a user-facing message)."""
+    li = load_image(path)
+    return li.array, li.notes
