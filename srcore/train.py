@@ -42,6 +42,12 @@ STATE_FILE = "state.safetensors"
 HISTORY_FILE = "history.jsonl"
 
 
+def _worker_init(_: int) -> None:
+    """Data workers leave SIGTERM/SIGINT to the main process, which saves state and stops them."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Trainer:
     """Holds the networks, optimisers and data of one run; ``run()`` trains to the recipe's steps."""
 
@@ -96,9 +102,13 @@ class Trainer:
         seed_preset = recipe.data == "seed"
         self.train_pairs = load_pairs(cfg.train_dirs, seed_preset, progress=cfg.progress and self.main)
         self.dataset = CropDataset(self.train_pairs, recipe.patch, recipe.crops_per_image, recipe.augment, seed_preset)
-        self.val_pairs = load_pairs(cfg.val_dirs, progress=False) if cfg.val_dirs else []
-        if cfg.val_max_side:
-            self.val_pairs = fixed_crops(self.val_pairs, cfg.val_max_side)
+        self.val_pairs, self.val_set_of = [], []
+        for d in cfg.val_dirs:
+            pairs = load_pairs([d], progress=False)
+            if cfg.val_max_side:
+                pairs = fixed_crops(pairs, cfg.val_max_side)
+            self.val_pairs += pairs
+            self.val_set_of += [Path(d).name] * len(pairs)
         self.picture_pairs = fixed_crops(self.val_pairs[:3], 128)
         self.lpips = LPIPS().to(self.device) if self.val_pairs and self.main else None
         self.step = 0
@@ -129,7 +139,7 @@ class Trainer:
         batches = [perm[(i * self.world + self.rank) * b : (i * self.world + self.rank + 1) * b].tolist() for i in range(n)]
         return DataLoader(
             self.dataset, batch_sampler=batches[skip:], num_workers=self.cfg.workers,
-            persistent_workers=False, pin_memory=self.device.type == "cuda",
+            persistent_workers=False, pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init,
         )
 
     # ------------------------------------------------------------ state
@@ -163,7 +173,7 @@ class Trainer:
     def validate(self) -> dict:
         model = (self.ema or self.G).eval()
         ps, ss, lp, mses, vggs = [], [], [], [], []
-        for hr, lr, _ in self.val_pairs:
+        for hr, lr, _ in self.val_pairs:  # noqa: B007
             sr_t = sr_tensor(model, to_tensor(lr).unsqueeze(0).to(self.device), tile=256)
             hr_t = to_tensor(hr).unsqueeze(0).to(self.device)
             sr = to_uint8(sr_t)
@@ -179,6 +189,12 @@ class Trainer:
                "val_mse": float(np.mean(mses))}
         if vggs:
             rec["val_vgg"] = float(np.mean(vggs))
+        sets = np.array(self.val_set_of)
+        if len(set(self.val_set_of)) > 1:  # per-set figures too, e.g. "Set5/psnr_y"
+            for name in dict.fromkeys(self.val_set_of):
+                m = sets == name
+                for key, vals in (("psnr_y", ps), ("ssim_y", ss), ("lpips", lp)):
+                    rec[f"{name}/{key}"] = float(np.mean(np.asarray(vals)[m]))
         return rec
 
     @torch.inference_mode()
