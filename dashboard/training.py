@@ -21,8 +21,8 @@ from srcore.zoo import TITLES
 COLORS = {"srcnn_mse": "#1f77b4", "srcnn_pl": "#2ca02c", "srgan_mse": "#ff7f0e", "srgan_pl": "#d62728", "bicubic": "#7f7f7f"}
 GANS = ("srgan_mse", "srgan_pl")
 REPORT_FILES = {n: n.replace("_", "-") + "-history.json" for n in MODEL_NAMES}
-LAYOUT = dict(template="plotly_white", height=380, margin=dict(l=60, r=20, t=60, b=40), hovermode="x unified",
-              legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+LAYOUT = dict(template="plotly_white", height=400, margin=dict(l=60, r=20, t=70, b=40), hovermode="x unified",
+              legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), title_x=0.01)
 
 
 def history_dir() -> Path:
@@ -122,7 +122,7 @@ def loss_figure(hist: dict, models, log: bool, alpha: float) -> go.Figure:
         if x:
             fig.add_trace(go.Scatter(x=x, y=smooth(y, alpha), name=f"{TITLES[m]} adv", line=dict(color=c),
                                      legendgroup=m, showlegend=False), 1, 3)
-    fig.update_layout(**LAYOUT)
+    fig.update_layout(title="Generator loss terms", **LAYOUT)
     fig.update_xaxes(title_text="step")
     if log:
         fig.update_yaxes(type="log")
@@ -144,7 +144,7 @@ def disc_figure(hist: dict, models, log: bool, alpha: float) -> go.Figure:
         x, y = series(recs, "train", "d_fake")
         fig.add_trace(go.Scatter(x=x, y=smooth(y, alpha), name=f"{TITLES[m]} D(fake)",
                                  line=dict(color=c, dash="dash")), 1, 2)
-    fig.update_layout(**LAYOUT)
+    fig.update_layout(title="Discriminator (GANs)", **LAYOUT)
     fig.update_xaxes(title_text="step")
     if log:
         fig.update_yaxes(type="log", row=1, col=1)
@@ -163,7 +163,7 @@ def val_figure(hist: dict, models) -> go.Figure:
             x, y = series(hist[m], "val", key)
             fig.add_trace(go.Scatter(x=x, y=y, name=TITLES[m], mode="lines+markers", line=dict(color=COLORS[m]),
                                      legendgroup=m, showlegend=i == 0), 1, i + 1)
-    fig.update_layout(**LAYOUT)
+    fig.update_layout(title="Validation metrics over training (Set5 + Set14 crops)", **LAYOUT)
     fig.update_xaxes(title_text="step")
     return fig
 
@@ -203,7 +203,7 @@ def report_figure(models, log: bool, alpha: float) -> go.Figure:
                           1, col)
     if not found:
         return _empty("Report curves", "report histories not found in checkpoints/report_histories/")
-    fig.update_layout(**LAYOUT)
+    fig.update_layout(title="The report's own runs (its units: [-1, 1] pixels, unnormalised VGG features)", **LAYOUT)
     fig.update_xaxes(title_text="iteration (batch of 10)")
     if log:
         fig.update_yaxes(type="log")

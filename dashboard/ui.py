@@ -167,11 +167,25 @@ class App:
         from skimage import data as skdata
 
         self.examples = {k: getattr(skdata, v)() for k, v in EXAMPLE_LOADERS.items()}
+        self._cache: dict = {}  # (example, models) -> Result: examples are fixed, so their results are too
+        self._lock = threading.Lock()
 
     # ---- computing
 
     def compute(self, example, upload, mode, models) -> Result:
         models = [m for m in (models or []) if m in self.engine.models]
+        key = (example, tuple(models))
+        if not upload and key in self._cache:
+            return self._cache[key]
+        res = self._compute(example, upload, mode, models)
+        if not upload:
+            with self._lock:
+                if len(self._cache) >= 8:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = res
+        return res
+
+    def _compute(self, example, upload, mode, models) -> Result:
         if upload:
             path = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
             try:
@@ -319,6 +333,11 @@ class App:
 # ------------------------------------------------------------------ training / benchmark callbacks
 
 
+def training_latest(models, log, alpha, overlay, step, crop):
+    """Like ``training_outputs`` but jumps the picture slider to the latest step."""
+    return training_outputs(models, log, alpha, overlay, -1, crop)
+
+
 def training_outputs(models, log, alpha, overlay, step, crop):
     hist = training.load_histories()
     pics = training.picture_steps(hist)
@@ -388,7 +407,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         example = gr.Dropdown(list(EXAMPLE_LOADERS), value=first_example, label="Example photo",
                                               info="scikit-image's bundled photos; the first view is one of them")
                         upload = gr.File(label="…or upload your own image (PNG, JPEG, BMP, WebP, TIFF, GIF)",
-                                         file_types=["image"], type="filepath", height=110)
+                                         file_types=["image"], type="filepath")
                         mode = gr.Radio([UPLOAD_HR, UPLOAD_LR], value=UPLOAD_HR, label="The uploaded image is")
                     with gr.Column(scale=1, min_width=280):
                         models = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Models to run",
@@ -455,10 +474,10 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     t_overlay = gr.Checkbox(False, label="Show the report's own curves")
                     t_reload = gr.Button("Reload histories", size="sm")
                 t_status = gr.Markdown()
-                p_loss = gr.Plot(label="Generator losses", elem_id="plot-loss")
-                p_disc = gr.Plot(label="Discriminator", elem_id="plot-disc")
-                p_val = gr.Plot(label="Validation", elem_id="plot-val")
-                p_report = gr.Plot(label="Report's curves", visible=False, elem_id="plot-report")
+                p_loss = gr.Plot(show_label=False, elem_id="plot-loss")
+                p_disc = gr.Plot(show_label=False, elem_id="plot-disc")
+                p_val = gr.Plot(show_label=False, elem_id="plot-val")
+                p_report = gr.Plot(show_label=False, visible=False, elem_id="plot-report")
                 gr.Markdown("### Progress pictures: the same validation crop through training")
                 with gr.Row():
                     t_step = gr.Slider(0, 1, value=0, step=1, label="Training step (shows the latest picture at or before it)")
@@ -471,7 +490,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                 b_note = gr.Markdown()
                 b_table = gr.Dataframe(headers=bench.COLUMNS, interactive=False, label="Mean scores per test set (x4)")
                 gr.Markdown(bench.PUBLISHED_SOURCE)
-                b_plot = gr.Plot(label="Perception–distortion", elem_id="plot-pd")
+                b_plot = gr.Plot(show_label=False, elem_id="plot-pd")
 
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
@@ -507,7 +526,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         t_in = [t_models, t_log, t_alpha, t_overlay, t_step, t_crop]
         t_out = [t_status, p_loss, p_disc, p_val, p_report, t_step, t_crop, *t_imgs]
         for trig in (training_tab.select, t_reload.click, demo.load):
-            trig(training_outputs, t_in, t_out, api_visibility="private", queue=False)
+            trig(training_latest, t_in, t_out, api_visibility="private", queue=False)
         for c in (t_models, t_log, t_alpha, t_overlay):
             c.input(training_outputs, t_in, t_out, api_visibility="private", queue=False)
         t_step.release(picture_outputs, [t_step, t_crop], t_imgs, api_visibility="private", queue=False)

@@ -1,0 +1,72 @@
+"""Time from ``python app.py`` to a ready app (target: <= 15 s on 2 CPU cores).
+
+Starts the app in a subprocess on a free port and polls until the page answers and the compare
+API is listed (the models are loaded and the first comparison is computed at build time, so
+"ready" means a visitor sees a finished comparison).  Repeats ``--runs`` times.
+
+    python benchmarks/app_startup.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def once(timeout: float = 120.0) -> float:
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with code {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=2) as r:
+                    if r.status == 200 and b"compare" in r.read():
+                        return time.perf_counter() - t0
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"app not ready after {timeout} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args(argv)
+    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    ts = []
+    for i in range(args.runs):
+        ts.append(once())
+        print(f"run {i + 1}: ready in {ts[-1]:.2f} s", flush=True)
+    print(f"startup    median {statistics.median(ts):.2f} s   min {min(ts):.2f} s   max {max(ts):.2f} s   (n={len(ts)})")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

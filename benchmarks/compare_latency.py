@@ -1,0 +1,107 @@
+"""Latency of the dashboard's full compare of a 512x512 HR image (target: <= 1.5 s on 2 CPU cores).
+
+What is timed (``core``): MATLAB-bicubic /4 of the HR, bicubic x4 and the four generators on the
+128x128 LR, PSNR-Y / SSIM-Y / PSNR-RGB of five SR panels and their LPIPS (one batched pass) —
+exactly ``dashboard.core.run_compare``, the model part of the Compare callback.  ``callback``
+adds the display work of the Compare button (outlines, zoom crops, region metrics, PNG writes).
+``e2e`` (with --e2e) is a round trip through gradio_client against the app on a local port
+(upload of the 512x512 PNG, compare, all panels back).
+
+    python benchmarks/compare_latency.py [--runs 7] [--threads N] [--e2e]
+
+Prints median / min / max in seconds and the machine's load average (other work on the CPU
+inflates every figure; compare figures only at similar load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def stats(name: str, ts: list[float]) -> None:
+    print(f"{name:<10} median {statistics.median(ts):.3f} s   min {min(ts):.3f} s   max {max(ts):.3f} s   (n={len(ts)})",
+          flush=True)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    ap.add_argument("--e2e", action="store_true", help="also time a gradio_client round trip")
+    args = ap.parse_args(argv)
+    if args.threads:
+        os.environ["SR_THREADS"] = str(args.threads)
+
+    import torch
+    from skimage import data
+
+    from dashboard import core
+
+    t0 = time.perf_counter()
+    engine = core.Engine()
+    print(f"models loaded in {time.perf_counter() - t0:.2f} s: {', '.join(engine.available)}"
+          + (f"; missing: {', '.join(engine.problems)}" if engine.problems else ""))
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    hr = data.astronaut()  # 512x512 RGB
+    assert hr.shape == (512, 512, 3)
+    core.run_compare(engine, hr)  # warm-up
+    ts = []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        res = core.run_compare(engine, hr)
+        ts.append(time.perf_counter() - t)
+    assert len(res.scores) == 5 and all(s["lpips"] is not None for s in res.scores.values())
+    stats("core", ts)
+
+    from dashboard.ui import UPLOAD_HR, VIEW_IMAGES, App
+
+    app = App(engine)
+    ts = []
+    for _ in range(args.runs):
+        app._cache.clear()  # examples are cached by the app; time the uncached path
+        t = time.perf_counter()
+        app.on_compare("Astronaut", None, UPLOAD_HR, engine.available, VIEW_IMAGES, 96, "Bicubic", "SRGAN-PL", False)
+        ts.append(time.perf_counter() - t)
+    stats("callback", ts)
+
+    if args.e2e:
+        import socket
+
+        import tempfile
+
+        from gradio_client import Client, handle_file
+        from PIL import Image
+
+        from dashboard.ui import build_demo, launch_kwargs
+
+        demo = build_demo(engine)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        kw = launch_kwargs()
+        kw.pop("css", None), kw.pop("theme", None)
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **kw)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        png = Path(tempfile.mkdtemp()) / "astronaut.png"
+        Image.fromarray(hr).save(png)
+        ts = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            client.predict("Astronaut", handle_file(str(png)), UPLOAD_HR, engine.available, VIEW_IMAGES, 96, "Bicubic", "SRGAN-PL",
+                           False, api_name="/compare")
+            ts.append(time.perf_counter() - t)
+        stats("e2e", ts)
+        demo.close()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
