@@ -206,6 +206,20 @@ def _bt_figure(bt: pd.DataFrame):
     return fig
 
 
+def _export_path(stem: str, suffix: str, max_age_s: float = 3600) -> Path:
+    """A fresh file name in one temp folder; exports older than ``max_age_s`` are removed."""
+    d = Path(tempfile.gettempdir()) / "sr-rating-exports"
+    d.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in d.iterdir():
+        try:
+            if now - old.stat().st_mtime > max_age_s:
+                old.unlink()
+        except OSError:
+            pass
+    return d / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}{suffix}"
+
+
 def _admin_ok(token: str | None) -> bool:
     want = os.environ.get("SR_ADMIN_TOKEN")
     return bool(want) and isinstance(token, str) and hmac.compare_digest(token.encode(), want.encode())
@@ -250,8 +264,7 @@ def build_results_tab(service: RatingService | None = None) -> dict:
     exclude.change(on_refresh, [exclude], outs, api_visibility="private")
 
     def on_csv():
-        d = Path(tempfile.mkdtemp(prefix="sr-votes-"))
-        return str(stats.export_csv(svc.store.votes_frame(), d / f"votes-{time.strftime('%Y%m%d-%H%M%S')}.csv"))
+        return str(stats.export_csv(svc.store.votes_frame(), _export_path("votes", ".csv")))
 
     csv_btn.click(on_csv, None, csv_file, api_name="rating_export_csv")
 
@@ -272,8 +285,7 @@ def build_results_tab(service: RatingService | None = None) -> dict:
             def on_download(tok):
                 if not _admin_ok(tok):
                     return None, "**Wrong organiser token.**"
-                d = Path(tempfile.mkdtemp(prefix="sr-ratings-"))
-                path = svc.store.backup(d / f"ratings-{time.strftime('%Y%m%d-%H%M%S')}.sqlite3")
+                path = svc.store.backup(_export_path("ratings", ".sqlite3"))
                 return str(path), f"Copy made ({svc.store.count_votes()} votes)."
 
             def on_reset(tok, conf):
@@ -284,8 +296,10 @@ def build_results_tab(service: RatingService | None = None) -> dict:
                 n = svc.store.reset()
                 return f"Deleted {n} votes and all raters.", ""
 
-            dl_btn.click(on_download, [token], [db_file, admin_msg], api_visibility="private")
-            reset_btn.click(on_reset, [token, confirm], [admin_msg, confirm], api_visibility="private")
+            dl_btn.click(on_download, [token], [db_file, admin_msg], api_name="rating_admin_download",
+                         api_visibility="undocumented")
+            reset_btn.click(on_reset, [token, confirm], [admin_msg, confirm], api_name="rating_admin_reset",
+                            api_visibility="undocumented")
             admin = dict(token=token, download=dl_btn, reset=reset_btn, confirm=confirm, message=admin_msg)
     return dict(refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn, csv_file=csv_file, **admin)
 

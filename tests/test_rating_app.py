@@ -102,17 +102,30 @@ def test_concurrent_sessions_blindness_and_restart(setup):
     s = _store(db)
     assert s.count_votes() == 66 and s.integrity_check() == "ok"
     s.close()
-    with rl.launch_app(db, ck, extra_env=env) as url:
+    with rl.launch_app(db, ck, extra_env={**env, "SR_ADMIN_TOKEN": "organiser-secret"}) as url:
         c = _client(url)
         out = c.predict("mos", rid, api_name="/rating_start")
         assert out[0] == rid and out[1] == "**Progress: 3 / 18**"
         out = c.predict(api_name="/rating_score_4")
         assert out[1] == "**Progress: 4 / 18**" and out[2].startswith("Saved")
+
+        s = _store(db)
+        mine = [v for v in s.votes() if v["rater_id"] == rid]
+        assert len(mine) == 7 and s.count_votes() == 67
+        shown = s._conn().execute(
+            "SELECT COUNT(*), COUNT(DISTINCT stim_key || protocol) FROM assignments WHERE rater_id = ?", (rid,)).fetchone()
+        assert shown[0] == shown[1]  # no stimulus twice
+
+        # --- organiser: a wrong token gets nothing; reset needs the typed confirmation
+        f, msg = c.predict("guess", api_name="/rating_admin_download")
+        assert f is None and "Wrong" in msg
+        f, msg = c.predict("organiser-secret", api_name="/rating_admin_download")
+        assert f and "67 votes" in msg
+        msg, _ = c.predict("organiser-secret", "yes", api_name="/rating_admin_reset")
+        assert "confirm" in msg and s.count_votes() == 67
+        msg, _ = c.predict("guess", "RESET", api_name="/rating_admin_reset")
+        assert "Wrong" in msg and s.count_votes() == 67
+        msg, _ = c.predict("organiser-secret", "RESET", api_name="/rating_admin_reset")
+        assert "Deleted 67 votes" in msg and s.count_votes() == 0
+        s.close()
         c.close()
-    s = _store(db)
-    mine = [v for v in s.votes() if v["rater_id"] == rid]
-    assert len(mine) == 7 and s.count_votes() == 67
-    shown = s._conn().execute("SELECT COUNT(*), COUNT(DISTINCT stim_key || protocol) FROM assignments WHERE rater_id = ?",
-                              (rid,)).fetchone()
-    assert shown[0] == shown[1]  # no stimulus twice
-    s.close()
