@@ -108,6 +108,7 @@ def test_vote_validation_messages(store):
         (dict(rater_id=r1, token=a.token, score=2.5), "from 1 to 5"),
         (dict(rater_id=r1, token=a.token, score=True), "from 1 to 5"),
         (dict(rater_id=r1, token=a.token, score="3"), "from 1 to 5"),
+        (dict(rater_id=r1, token=a.token, score=float("nan")), "from 1 to 5"),
         (dict(rater_id=r1, token=a.token), "no score"),
         (dict(rater_id=r1, token=a.token, score=3, choice="left"), "not both"),
         (dict(rater_id=r1, token=a.token, choice="left"), "needs a score"),

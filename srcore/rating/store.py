@@ -14,6 +14,8 @@ have been applied.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import re
 import secrets
@@ -330,7 +332,8 @@ class RatingStore:
         if score is not None and choice is not None:
             raise RatingError("give either a score or a choice, not both")
         if score is not None:
-            if isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score) \
+            if isinstance(score, bool) or not isinstance(score, numbers.Real) \
+                    or not math.isfinite(score) or score != int(score) \
                     or not SCORE_MIN <= int(score) <= SCORE_MAX:
                 raise RatingError(f"score must be a whole number from {SCORE_MIN} to {SCORE_MAX}, got {score!r}")
             score = int(score)
