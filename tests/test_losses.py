@@ -59,23 +59,29 @@ def test_recipes_map_models_to_losses():
 
 
 @pytest.fixture(scope="module")
-def vgg_loss_fn():
+def shared_vgg():
+    """One VGGLoss for the module: building VGG16 takes seconds on a busy CPU."""
     if not paths.VGG16_WEIGHTS.is_file():
         pytest.skip("VGG16 weights missing from checkpoints/")
-    return GeneratorLoss(Recipe(loss="vgg+adv"))
+    return VGGLoss()
+
+
+@pytest.fixture
+def vgg_once(shared_vgg, monkeypatch):
+    """GeneratorLoss built inside a test gets the shared VGG instead of loading a new one."""
+    import srcore.losses
+
+    monkeypatch.setattr(srcore.losses, "VGGLoss", lambda variant="vgg16": shared_vgg)
+    return shared_vgg
 
 
 @pytest.mark.parametrize("loss", LOSSES)
-def test_generator_loss_terms_and_weight(loss, vgg_loss_fn):
+def test_generator_loss_terms_and_weight(loss, vgg_once):
     torch.manual_seed(0)
     sr, hr = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     logits = torch.randn(2)
-    if loss.startswith("vgg"):
-        fn = GeneratorLoss(Recipe(loss=loss))
-        fn.vgg = vgg_loss_fn.vgg  # share the loaded VGG (same weights)
-    else:
-        fn = GeneratorLoss(Recipe(loss=loss))
-        assert fn.vgg is None
+    fn = GeneratorLoss(Recipe(loss=loss))
+    assert (fn.vgg is vgg_once) == loss.startswith("vgg")
     total, terms = fn(sr, hr, logits if loss.endswith("+adv") else None)
     content = "vgg" if loss.startswith("vgg") else "mse"
     want_keys = {content} | ({"adv"} if loss.endswith("+adv") else set())
@@ -101,9 +107,8 @@ def test_adv_weight_is_configurable():
     assert float(t2 - t1) == pytest.approx((0.5 - 1e-3) * terms["adv"], rel=1e-5)
 
 
-@needs_vgg
-def test_vgg_frozen_and_eval():
-    loss = VGGLoss()
+def test_vgg_frozen_and_eval(vgg_once):
+    loss = vgg_once
     sr = torch.rand(1, 3, 32, 32, requires_grad=True)
     hr = torch.rand(1, 3, 32, 32)
     loss(sr, hr).backward()
@@ -122,7 +127,7 @@ def test_vgg_frozen_and_eval():
 
 @needs_vgg
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_trainer_generator_step_does_not_update_discriminator(tmp_path):
+def test_trainer_generator_step_does_not_update_discriminator(tmp_path, vgg_once):
     from srcore.train import Trainer
 
     data = make_image_dir(tmp_path / "imgs", n=2, size=(64, 64))
