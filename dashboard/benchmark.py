@@ -41,13 +41,18 @@ def load() -> tuple[dict | None, str]:
 
 
 def _r(v, nd):
-    return None if v is None else round(float(v), nd)
+    return "" if v is None else f"{float(v):.{nd}f}"
+
+
+def _set_key(name: str):
+    order = ("Set5", "Set14", "BSD100", "B100", "Urban100", "Manga109")
+    return (order.index(name) if name in order else len(order), name)
 
 
 def table(bench: dict | None) -> pd.DataFrame:
     rows = []
     sets = (bench or {}).get("sets", {})
-    for s in sorted(set(sets) | set(PUBLISHED), key=lambda k: (k not in sets, k)):
+    for s in sorted(set(sets) | set(PUBLISHED), key=_set_key):
         body = sets.get(s, {})
         n = len(body.get("images", []))
         models = body.get("models", {})
@@ -56,10 +61,10 @@ def table(bench: dict | None) -> pd.DataFrame:
                 continue
             mean = models[m].get("mean", {})
             rows.append([s, NAMES.get(m, m), _r(mean.get("psnr_y"), 2), _r(mean.get("ssim_y"), 4),
-                         _r(mean.get("psnr_rgb"), 2), _r(mean.get("lpips"), 4), n, _r(models[m].get("seconds"), 2),
+                         _r(mean.get("psnr_rgb"), 2), _r(mean.get("lpips"), 4), str(n), _r(models[m].get("seconds"), 1),
                          "this project"])
         for name, (p, ss) in PUBLISHED.get(s, {}).items():
-            rows.append([s, name, p, ss, None, None, None, None, "published (Dong et al.)"])
+            rows.append([s, name, f"{p:.2f}", f"{ss:.4f}", "", "", "", "", "published (Dong et al.)"])
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -68,7 +73,7 @@ def scatter(bench: dict | None) -> go.Figure:
     fig = go.Figure()
     symbols = ["circle", "square", "diamond", "triangle-up", "x", "star"]
     sets = (bench or {}).get("sets", {})
-    for i, (s, body) in enumerate(sorted(sets.items())):
+    for i, (s, body) in enumerate(sorted(sets.items(), key=lambda kv: _set_key(kv[0]))):
         for m, d in body.get("models", {}).items():
             mean = d.get("mean", {})
             if mean.get("psnr_y") is None or mean.get("lpips") is None:
@@ -83,6 +88,8 @@ def scatter(bench: dict | None) -> go.Figure:
     fig.update_xaxes(title_text="PSNR-Y (dB) →  better")
     fig.update_yaxes(title_text="LPIPS (lower is better)", autorange="reversed")
     if not fig.data:
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
         fig.add_annotation(text="no benchmark results yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
                            font=dict(size=15))
     return fig

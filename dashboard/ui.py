@@ -31,8 +31,8 @@ from dashboard.core import PANEL_HELP, PANEL_TITLES, PANELS, SR_PANELS, Engine, 
 TITLE = "Super-resolution ×4: what the loss does to an image"
 TAGLINE = ("One network, four training losses (MSE, VGG perceptual, and each with a GAN): the same low-resolution "
            "input upscaled ×4 by each, side by side with bicubic and the original, with PSNR / SSIM / LPIPS.")
-UPLOAD_HR = "High-resolution ground truth (the app makes the ×4 smaller input)"
-UPLOAD_LR = "Low-resolution input: upscale my image (no ground truth, so no metrics)"
+UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
+UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
 VIEW_IMAGES = "Images"
 VIEW_ERRORS = "Error maps |SR − HR|"
 PANEL_HEIGHT = 300
@@ -403,28 +403,28 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=1, min_width=280):
+                    with gr.Column(scale=2, min_width=300):
                         example = gr.Dropdown(list(EXAMPLE_LOADERS), value=first_example, label="Example photo",
-                                              info="scikit-image's bundled photos; the first view is one of them")
+                                              info="scikit-image's bundled photos")
                         upload = gr.File(label="…or upload your own image (PNG, JPEG, BMP, WebP, TIFF, GIF)",
-                                         file_types=["image"], type="filepath")
+                                         file_types=["image"], type="filepath", height=150)
                         mode = gr.Radio([UPLOAD_HR, UPLOAD_LR], value=UPLOAD_HR, label="The uploaded image is")
-                    with gr.Column(scale=1, min_width=280):
+                    with gr.Column(scale=2, min_width=300):
                         models = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Models to run",
                                                   info="bicubic always runs")
                         view = gr.Radio([VIEW_IMAGES, VIEW_ERRORS], value=VIEW_IMAGES, label="Panels show",
                                         info=f"error map: black = identical to the ground truth, yellow ≥ {core.ERR_MAX:.0f} grey levels off")
                         run = gr.Button("Compare", variant="primary")
-                    with gr.Column(scale=2, min_width=320):
+                    with gr.Column(scale=3, min_width=320):
                         status = gr.Markdown(app.status(init_res))
                         gr.Markdown("**How to read it.** PSNR-Y and SSIM-Y (higher is better) reward pixel accuracy; "
                                     "LPIPS (lower is better) tracks perceived similarity. ★ marks the best panel per "
-                                    "metric. Click any panel to zoom into that spot in all of them.")
+                                    "metric. **Click any panel** (or use the sliders) to zoom into that spot in all of them.")
                         with gr.Row():
                             xs = gr.Slider(0, max(0, w - init_region[2]), value=init_region[0], step=1, label="Region x")
                             ys = gr.Slider(0, max(0, h - init_region[2]), value=init_region[1], step=1, label="Region y")
                             size = gr.Slider(core.REGION_SIZES[0], core.REGION_SIZES[1], value=DEFAULT_SIZE, step=8,
-                                             label="Region size (px)")
+                                             label="Region size")
                 full, caps = [], []
                 for row in (PANELS[:4], PANELS[4:]):
                     with gr.Row(equal_height=True):

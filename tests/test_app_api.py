@@ -23,8 +23,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")
 PERCEPTUAL = ("vgg16_relu3_3.safetensors", "alexnet_features.safetensors", "lpips_alex_lin.safetensors")
-UPLOAD_HR = "High-resolution ground truth (the app makes the ×4 smaller input)"
-UPLOAD_LR = "Low-resolution input: upscale my image (no ground truth, so no metrics)"
+UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
+UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
 PANELS = ("lr", "bicubic", *MODELS, "hr")
 N = len(PANELS)
 
