@@ -10,6 +10,12 @@ Mount inside an existing ``gr.Blocks``::
 
 or run the two tabs alone: ``python -m dashboard.rating_tab [--port 7861] [--host 127.0.0.1]``.
 
+Settings (environment): ``SR_RATINGS_DB`` (database file), ``SR_RATING_IMAGES`` (an organiser's
+image folder instead of the bundled photos), ``SR_RATING_CROP`` (crop side in HR pixels, 128),
+``SR_RATING_ZOOM`` (display enlargement, 3), ``SR_RATING_PAIRS`` (pairs per session, 40),
+``SR_ADMIN_TOKEN`` (turns on the organiser tools), ``SR_RATING_SECRET`` (key for the rater id kept
+in the browser; by default a random one stored in the database).
+
 Blindness: the browser receives only pixels and progress.  The stimulus token lives in a
 server-side ``gr.State``; which model it stands for lives only in the ratings database.  The
 rater's anonymous id is kept in the browser (``gr.BrowserState``, encrypted), so a rater who
@@ -46,19 +52,25 @@ _service: RatingService | None = None
 _service_lock = threading.Lock()
 
 
-def get_service() -> RatingService:
+def get_service(warm: bool = True) -> RatingService:
     """The process-wide rating service: the store at ``default_db_path()`` and the stimulus set,
-    computed once (the first call takes a few seconds)."""
+    computed once (``warm``: now, which takes a few seconds; else on first use)."""
     global _service
     with _service_lock:
         if _service is None:
-            svc = RatingService(RatingStore())
+            _service = RatingService(RatingStore())
+        svc = _service
+        if warm and svc._stimuli is None:
             st = svc.stimuli
             for i in st.image_ids:  # warm the zoomed crops so no request pays for them
                 for m in st.models:
                     st.image(i, m)
-            _service = svc
-        return _service
+        return svc
+
+
+def _unavailable(what: str, e: Exception) -> dict:
+    gr.Markdown(f"**The {what} is unavailable:** {e}")
+    return {}
 
 
 def _title(m: str) -> str:
@@ -88,8 +100,13 @@ def _error(msg: str):
 
 
 def build_rating_tab(service: RatingService | None = None) -> dict:
-    """Create the rating components inside the current Blocks/Tab context; returns them by name."""
-    svc = service or get_service()
+    """Create the rating components inside the current Blocks/Tab context; returns them by name
+    (an empty dict, with the reason shown, when the store or the stimuli cannot be set up)."""
+    try:
+        svc = service or get_service()
+        svc.stimuli
+    except Exception as e:  # a bad image folder or an unwritable database must not take the app down
+        return _unavailable("rating mode", e)
     secret = os.environ.get("SR_RATING_SECRET") or svc.store.meta_default("browser_secret", lambda: secrets.token_hex(16))
     rater = gr.BrowserState(None, storage_key="sr_dashboard_rater_id", secret=secret)
     session = gr.State(None)
@@ -227,7 +244,10 @@ def _admin_ok(token: str | None) -> bool:
 
 def build_results_tab(service: RatingService | None = None) -> dict:
     """Create the results components inside the current Blocks/Tab context; returns them by name."""
-    svc = service or get_service()
+    try:
+        svc = service or get_service(warm=False)  # results need the store only
+    except Exception as e:
+        return _unavailable("results view", e)
     gr.Markdown("### Results of the blind assessment\nPress **Refresh** to compute from all votes stored so far.")
     with gr.Row():
         refresh = gr.Button("Refresh", variant="primary")
