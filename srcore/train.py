@@ -235,7 +235,7 @@ class Trainer:
             d_loss.backward()
             self.opt_d.step()
             self.sched_d.step()
-            rec.update(d_loss=float(d_loss), d_real=float(torch.sigmoid(real.float()).mean()),
+            rec.update(d_loss=float(d_loss.detach()), d_real=float(torch.sigmoid(real.float()).mean()),
                        d_fake=float(torch.sigmoid(fake.float()).mean()))
             self.D.requires_grad_(False)  # the G step must not update D
         with ac:
@@ -306,7 +306,8 @@ class Trainer:
             if self.stop_requested:
                 self.save_state()
                 if self.main:
-                    bar.write(f"stopped at step {self.step}; state saved to {self.out / STATE_FILE} (resume with --resume)")
+                    print(f"stopped at step {self.step}; state saved to {self.out / STATE_FILE} (resume with --resume)",
+                          file=sys.stderr)
         finally:
             bar.close()
             for s, h in old.items():

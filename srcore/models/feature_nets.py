@@ -19,6 +19,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _features(builder, stop: int | None = None) -> nn.Sequential:
+    """torchvision's ``features`` trunk, built on the meta device so the (unused, ~100M-parameter)
+    classifier is never allocated; the caller fills it with ``load_state_dict``."""
+    with torch.device("meta"):
+        trunk = builder(weights=None).features
+    trunk = trunk[:stop] if stop else trunk
+    return trunk.to_empty(device="cpu")
+
+
 def _load_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{what} weights not found at {path} (see checkpoints/README.md)")
@@ -34,10 +43,10 @@ class VGGFeatures(nn.Module):
     def __init__(self, variant: str = "vgg16", weights: str | Path | None = None):
         super().__init__()
         if variant == "vgg16":
-            trunk = torchvision.models.vgg16(weights=None).features[:16]
+            trunk = _features(torchvision.models.vgg16, 16)
             weights = weights or paths.VGG16_WEIGHTS
         elif variant == "vgg19":
-            trunk = torchvision.models.vgg19(weights=None).features[:18]
+            trunk = _features(torchvision.models.vgg19, 18)
             weights = weights or paths.VGG19_WEIGHTS
         else:
             raise ValueError(f"unknown VGG variant {variant!r}")
@@ -67,7 +76,7 @@ class LPIPS(nn.Module):
 
     def __init__(self, trunk_weights: str | Path | None = None, lin_weights: str | Path | None = None):
         super().__init__()
-        trunk = torchvision.models.alexnet(weights=None).features
+        trunk = _features(torchvision.models.alexnet)
         trunk.load_state_dict(_load_weights(trunk_weights or paths.ALEXNET_WEIGHTS, "AlexNet"), strict=True)
         self.slices = nn.ModuleList(trunk[a:b] for a, b in self.TAPS)
         lin = _load_weights(lin_weights or paths.LPIPS_LIN_WEIGHTS, "LPIPS linear")
