@@ -251,7 +251,7 @@ def build_results_tab(service: RatingService | None = None) -> dict:
     gr.Markdown("### Results of the blind assessment\nPress **Refresh** to compute from all votes stored so far.")
     with gr.Row():
         refresh = gr.Button("Refresh", variant="primary")
-        exclude = gr.Checkbox(False, label="Exclude flagged raters (bicubic scored above HR in most anchor comparisons)")
+        exclude = gr.Checkbox(False, label="Exclude flagged raters (see quality control below)")
     summary = gr.Markdown("")
     with gr.Row():
         mos_plot = gr.Plot(label="MOS")
@@ -263,7 +263,8 @@ def build_results_tab(service: RatingService | None = None) -> dict:
     sig_tbl = gr.Dataframe(label="Significance (Wilcoxon signed-rank for MOS, sign test for pairs; Holm-corrected)",
                            interactive=False)
     agree_tbl = gr.Dataframe(label="Inter-rater agreement", interactive=False)
-    qc_tbl = gr.Dataframe(label="Rater quality control", interactive=False)
+    qc_tbl = gr.Dataframe(label="Rater quality control: a rater is flagged when the low anchor beat the original "
+                          "in most of their anchor comparisons", interactive=False)
     with gr.Row():
         csv_btn = gr.Button("Export all votes (CSV)")
         csv_file = gr.File(label="votes.csv", interactive=False)
