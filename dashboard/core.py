@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,16 +48,24 @@ class InputError(ValueError):
     """A problem with the user's input; the message is meant for the user."""
 
 
-def _threads() -> None:
+def _workers() -> int:
+    """Parallel workers for a compare: one per core, each running torch single-threaded.
+
+    Independent panels (and their metrics) run side by side; this avoids OpenMP's busy-waiting
+    synchronisation, which is slow on a small CPU shared with other work.  SR_THREADS overrides.
+    """
     n = int(os.environ.get("SR_THREADS", "0")) or (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, n))
+    n = max(1, min(n, 8))
+    torch.set_num_threads(1)
+    return n
 
 
 class Engine:
     """Everything loaded once at start-up: the generators that are intact and the LPIPS net."""
 
     def __init__(self, names=MODEL_NAMES):
-        _threads()
+        self.workers = _workers()
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sr-compare") if self.workers > 1 else None
         t0 = time.perf_counter()
         self.models, self.problems = load_available(names)
         try:
@@ -131,13 +140,36 @@ def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=Non
     t0 = time.perf_counter()
     lr, hr, notes = prepare_input(img, as_lr)
     chosen = [m for m in (engine.available if models is None else models) if m in engine.models]
-    images = {"lr": nearest(lr, SCALE), "bicubic": upscale(None, lr)}
-    for m in chosen:
-        images[m] = upscale(engine.models[m], lr)
+    lp = engine.lpips
+
+    def panel(p: str):
+        """SR of one panel and, with a ground truth, its metrics and LPIPS features."""
+        sr = upscale(None if p == "bicubic" else engine.models[p], lr)
+        if hr is None:
+            return p, sr, None, None
+        s = {"psnr_y": psnr(sr, hr, True, SCALE), "ssim_y": ssim(sr, hr, True, SCALE),
+             "psnr_rgb": psnr(sr, hr, False, SCALE), "lpips": None}
+        return p, sr, s, lp.features([shave(sr, SCALE)]) if lp is not None else None
+
+    names = ["bicubic", *chosen]
+    jobs = names[::-1] if engine.pool else names  # the slow generators first when in parallel
+    if engine.pool is not None:
+        hr_job = engine.pool.submit(lp.features, [shave(hr, SCALE)]) if hr is not None and lp is not None else None
+        done = {r[0]: r for r in engine.pool.map(panel, jobs)}
+        hr_feats = hr_job.result() if hr_job is not None else None
+    else:
+        done = {r[0]: r for r in map(panel, jobs)}
+        hr_feats = lp.features([shave(hr, SCALE)]) if hr is not None and lp is not None else None
+    images = {"lr": nearest(lr, SCALE)}
+    images.update({p: done[p][1] for p in names})
     res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)
     if hr is not None:
         images["hr"] = hr
-        res.scores = score_panels(engine, images, hr, SCALE)
+        for p in names:
+            _, _, s, f = done[p]
+            if hr_feats is not None:
+                s["lpips"] = lp.distance(hr_feats, f)[0]
+            res.scores[p] = s
     else:
         res.notes.append("no ground truth for an uploaded low-resolution image, so no PSNR / SSIM / LPIPS")
     res.seconds = time.perf_counter() - t0

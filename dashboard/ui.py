@@ -226,15 +226,22 @@ class App:
         best = core.best_of(res.scores)
         rscores = core.region_scores(self.engine, res, region)
         rbest = core.best_of(rscores)
-        full, caps, zooms, zcaps = [], [], [], []
-        views = {}
-        for p in PANELS:
-            v = core.panel_view(res, p, errors)
-            views[p] = v
-            full.append(None if v is None else write_png(core.outline(v, region), folder, f"full_{p}"))
-            caps.append(caption(p, res, res.scores, best, self.engine))
-            zooms.append(None if v is None else write_png(core.zoom(v, region), folder, f"zoom_{p}"))
-            zcaps.append(caption(p, res, rscores, rbest, self.engine, region=True) if v is not None else "")
+        views = {p: core.panel_view(res, p, errors) for p in PANELS}
+
+        def encode(job):
+            kind, p = job
+            v = views[p]
+            if v is None:
+                return None
+            return write_png(core.outline(v, region) if kind == "full" else core.zoom(v, region), folder, f"{kind}_{p}")
+
+        jobs = [("full", p) for p in PANELS] + [("zoom", p) for p in PANELS]
+        pool = self.engine.pool
+        paths = list(pool.map(encode, jobs)) if pool is not None else [encode(j) for j in jobs]
+        full, zooms = paths[:len(PANELS)], paths[len(PANELS):]
+        caps = [caption(p, res, res.scores, best, self.engine) for p in PANELS]
+        zcaps = [caption(p, res, rscores, rbest, self.engine, region=True) if views[p] is not None else ""
+                 for p in PANELS]
         slider = self.slider_pair(res, views, region, left, right, slider_zoom, folder)
         info = {
             "source": res.source, "hr_size": None if res.hr is None else list(res.hr.shape[:2]),

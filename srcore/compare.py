@@ -33,6 +33,25 @@ class BatchLPIPS:
         return self.to_reference(b, [a])[0]
 
     @torch.inference_mode()
+    def features(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Unit-normalised AlexNet features (one tensor per LPIPS tap) of a batch of uint8 images."""
+        net = self.net
+        f = (_batch(images) * 2 - 1 - net.shift) / net.scale
+        out = []
+        for sl in net.slices:
+            f = sl(f)
+            out.append(f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
+        return out
+
+    @torch.inference_mode()
+    def distance(self, ref_feats: list[torch.Tensor], feats: list[torch.Tensor]) -> list[float]:
+        """LPIPS from ``features`` outputs: the first item of ``ref_feats`` against every item of ``feats``."""
+        total = 0
+        for r, f, lin in zip(ref_feats, feats, self.net.lins):
+            total = total + lin((f - r[:1]) ** 2).mean(dim=(2, 3))
+        return [float(v) for v in total.view(-1)]
+
+    @torch.inference_mode()
     def to_reference(self, ref: np.ndarray, images: Sequence[np.ndarray]) -> list[float]:
         """Distances of each image in ``images`` to ``ref`` (all the same size), in one pass."""
         if not images:
