@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -62,8 +63,11 @@ def main(argv=None) -> None:
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     ts = []
     for i in range(args.runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         ts.append(once())
-        print(f"run {i + 1}: ready in {ts[-1]:.2f} s", flush=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"run {i + 1}: ready in {ts[-1]:.2f} s (the app process used {cpu:.1f} CPU-seconds in all)", flush=True)
     print(f"startup    median {statistics.median(ts):.2f} s   min {min(ts):.2f} s   max {max(ts):.2f} s   (n={len(ts)})")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -240,8 +240,8 @@ class App:
         paths = list(pool.map(encode, jobs)) if pool is not None else [encode(j) for j in jobs]
         full, zooms = paths[:len(PANELS)], paths[len(PANELS):]
         caps = [caption(p, res, res.scores, best, self.engine) for p in PANELS]
-        zcaps = [caption(p, res, rscores, rbest, self.engine, region=True) if views[p] is not None else ""
-                 for p in PANELS]
+        zcaps = [f"**{PANEL_TITLES[p]}**  \n" + (caption(p, res, rscores, rbest, self.engine, region=True)
+                                                if views[p] is not None else "") for p in PANELS]
         slider = self.slider_pair(res, views, region, left, right, slider_zoom, folder)
         info = {
             "source": res.source, "hr_size": None if res.hr is None else list(res.hr.shape[:2]),
@@ -451,7 +451,8 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                 with gr.Row(equal_height=True):
                     for k, p in enumerate(PANELS):
                         with gr.Column(min_width=120):
-                            zooms.append(gr.Image(i_zoom[k], label=PANEL_TITLES[p], height=200, interactive=False,
+                            zooms.append(gr.Image(i_zoom[k], label=PANEL_TITLES[p], show_label=False, height=200,
+                                                  interactive=False,
                                                   format="png", elem_id=f"zoom-{p}", elem_classes=["zoom-img"],
                                                   buttons=["fullscreen"]))
                             zcaps.append(gr.Markdown(i_zcaps[k], elem_classes=["zoom-caption"]))

@@ -190,6 +190,21 @@ def test_region_endpoint_moves_zoom(client):
     np.testing.assert_array_equal(read(out[2 * N + PANELS.index("hr")])[::4, ::4], data.astronaut()[400:464, 8:72])
 
 
+def test_error_map_view(client):
+    r = compare(client)
+    normal = [read(f) for f in r["full"]]
+    out = client.predict("Error maps |SR − HR|", 0, 0, 32, "Bicubic", "SRGAN-PL", False, api_name="/region")
+    for k, p in enumerate(PANELS):
+        err = read(out[k])
+        assert err.shape == (512, 512, 3), p
+        if p == "hr":
+            from skimage import data
+
+            np.testing.assert_array_equal(err[40:, 40:], data.astronaut()[40:, 40:])  # away from the outline
+        else:
+            assert np.abs(err.astype(int) - normal[k].astype(int)).mean() > 20, f"{p} is not shown as an error map"
+
+
 def test_upload_hr_is_mod_cropped(client, tmp_path):
     from gradio_client import handle_file
     from skimage import data
