@@ -174,8 +174,8 @@ def build_rating_tab(service: RatingService | None = None) -> dict:
 def _fmt(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     d = df.copy()
     for c in d.columns:
-        if c in ("model", "model_a", "model_b") and d[c].dtype == object:
-            d[c] = d[c].map(_title)
+        if c in ("model", "model_a", "model_b"):
+            d[c] = d[c].map(lambda m: _title(m) if isinstance(m, str) else m)
         elif pd.api.types.is_float_dtype(d[c]):
             d[c] = d[c].round(digits)
     return d

@@ -56,6 +56,7 @@ def test_rater_completes_a_short_session_in_the_browser(tmp_path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)  # a loaded 2-core machine is slow to draw
         page.goto(url)
         page.get_by_role("button", name="Start / continue").click()
         expect(page.get_by_text("Progress: 0 / 12")).to_be_visible()  # 2 images x 6 versions
@@ -86,6 +87,13 @@ def test_rater_completes_a_short_session_in_the_browser(tmp_path):
         expect(page.get_by_text("Session complete")).to_be_visible()
         html += page.content()
         page.screenshot(path=str(shots / "rating-done.png"))
+
+        # the results view: refresh shows the counts and draws the plotly charts
+        page.get_by_role("tab", name="Results").click()
+        page.get_by_role("button", name="Refresh").click()
+        expect(page.get_by_text("7 votes from 1 raters")).to_be_visible()
+        expect(page.locator(".js-plotly-plot").first).to_be_visible()
+        page.screenshot(path=str(shots / "rating-results.png"), full_page=True)
         browser.close()
 
     assert not SECRET_WORDS.search(html), SECRET_WORDS.search(html).group(0)
