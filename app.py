@@ -2,17 +2,41 @@
 
 Respects GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Hugging Face Spaces set them) and
 SR_CHECKPOINTS (folder of the generator checkpoints and perceptual-network weights).
-Models load once, here, at start-up.
+Models load once, here, at start-up; the first example's comparison is computed while Gradio
+imports (a second thread), so the first view is ready as soon as the server is.
 """
 
 import os
+import threading
 import time
 
 T0 = time.perf_counter()
+_pre: dict = {}
+
+
+def _preload() -> None:
+    try:
+        from skimage import data
+
+        from dashboard.core import Engine, run_compare
+
+        engine = Engine()
+        _pre["engine"] = engine
+        _pre["initial"] = run_compare(engine, data.astronaut(), source="Astronaut")
+    except Exception as e:  # build_demo below redoes the work and reports the error itself
+        _pre["error"] = e
+
+
+_thread = threading.Thread(target=_preload, name="sr-preload", daemon=True)
+_thread.start()
+
+import gradio  # noqa: E402,F401  (imported in parallel with the models)
+
+_thread.join()
 
 from dashboard.ui import build_demo, launch_kwargs  # noqa: E402
 
-demo = build_demo()
+demo = build_demo(_pre.get("engine"), _pre.get("initial"))
 
 if __name__ == "__main__":
     print(f"dashboard built in {time.perf_counter() - T0:.1f} s", flush=True)

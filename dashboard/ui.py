@@ -50,6 +50,7 @@ CSS = """
 .zoom-caption p { margin: 0 !important; }
 #sr-title h1 { margin-bottom: 0.1em; }
 .panel-img img, .zoom-img img { image-rendering: pixelated; }
+.zoom-img img { object-position: center top; }
 """
 
 
@@ -388,7 +389,8 @@ def benchmark_outputs():
 # ------------------------------------------------------------------ layout
 
 
-def build_demo(engine: Engine | None = None) -> gr.Blocks:
+def build_demo(engine: Engine | None = None, initial: Result | None = None) -> gr.Blocks:
+    """The app; ``initial`` is an already computed comparison of the first example (all models)."""
     app = App(engine)
     eng = app.engine
     choices = [(TITLES[m], m) for m in MODEL_NAMES if m in eng.models]
@@ -396,6 +398,8 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
     slider_choices = [PANEL_TITLES[p] for p in PANELS]
 
     # the first view is a finished comparison, computed once at build time
+    if initial is not None and initial.source == first_example:
+        app._cache[(first_example, tuple(eng.available))] = initial
     init_res = app.compute(first_example, None, UPLOAD_HR, eng.available)
     init_region = app.default_region(init_res, first_example, None, DEFAULT_SIZE)
     init = app.render(init_res, VIEW_IMAGES, init_region, PANEL_TITLES["bicubic"], PANEL_TITLES["srgan_pl"], False)
@@ -434,7 +438,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                                              label="Region size")
                 full, caps = [], []
                 for row in (PANELS[:4], PANELS[4:]):
-                    with gr.Row(equal_height=True):
+                    with gr.Row(equal_height=False):
                         for p in row:
                             with gr.Column(min_width=180):
                                 k = PANELS.index(p)
@@ -448,7 +452,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                                     f"- **{PANEL_TITLES[q]}**: {PANEL_HELP[q]}" for q in PANELS), elem_classes=["legend"])
                 gr.Markdown("### Zoomed region (nearest-neighbour, pixel-exact) — figures for the region only")
                 zooms, zcaps = [], []
-                with gr.Row(equal_height=True):
+                with gr.Row(equal_height=False):
                     for k, p in enumerate(PANELS):
                         with gr.Column(min_width=120):
                             zooms.append(gr.Image(i_zoom[k], label=PANEL_TITLES[p], show_label=False, height=200,
@@ -490,7 +494,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                 with gr.Row():
                     t_step = gr.Slider(0, 1, value=0, step=1, label="Training step (shows the latest picture at or before it)")
                     t_crop = gr.Dropdown([], label="Validation crop")
-                with gr.Row(equal_height=True):
+                with gr.Row(equal_height=False):
                     t_imgs = [gr.Image(label=TITLES[m], height=260, interactive=False, format="png",
                                        elem_classes=["panel-img"]) for m in MODEL_NAMES]
 
