@@ -455,7 +455,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
                 with gr.Row(equal_height=False):
                     for k, p in enumerate(PANELS):
                         with gr.Column(min_width=120):
-                            zooms.append(gr.Image(i_zoom[k], label=PANEL_TITLES[p], show_label=False, height=200,
+                            zooms.append(gr.Image(i_zoom[k], label=PANEL_TITLES[p], show_label=False, height=170,
                                                   interactive=False,
                                                   format="png", elem_id=f"zoom-{p}", elem_classes=["zoom-img"],
                                                   buttons=["fullscreen"]))
