@@ -514,26 +514,30 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
         cmp_out = [state, status, *render_out]
         reg_in = [state, view, xs, ys, size, left, right, slider_zoom]
 
-        ev = run.click(app.on_compare, cmp_in, cmp_out, api_name="compare")
-        ev.then(app.on_downloads, state, downloads, api_name="downloads")
+        # one compare at a time across every trigger (memory stays bounded on a small Space);
+        # the cheap region / slider updates share a second slot
+        cmp_kw = dict(concurrency_id="compare", concurrency_limit=1)
+        view_kw = dict(concurrency_id="view", concurrency_limit=2, show_progress="minimal")
+        ev = run.click(app.on_compare, cmp_in, cmp_out, api_name="compare", **cmp_kw)
+        ev.then(app.on_downloads, state, downloads, api_name="downloads", **view_kw)
         ex = example.input(lambda: None, None, upload, queue=False, api_visibility="private").then(
-            app.on_compare, cmp_in, cmp_out, api_visibility="private")
-        ex.then(app.on_downloads, state, downloads, api_visibility="private")
-        up = upload.upload(app.on_compare, cmp_in, cmp_out, api_visibility="private")
-        up.then(app.on_downloads, state, downloads, api_visibility="private")
-        mo = mode.input(app.on_compare, cmp_in, cmp_out, api_visibility="private")
-        mo.then(app.on_downloads, state, downloads, api_visibility="private")
-        view.input(app.on_region, reg_in, render_out, api_visibility="private")
+            app.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        ex.then(app.on_downloads, state, downloads, api_visibility="private", **view_kw)
+        up = upload.upload(app.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        up.then(app.on_downloads, state, downloads, api_visibility="private", **view_kw)
+        mo = mode.input(app.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        mo.then(app.on_downloads, state, downloads, api_visibility="private", **view_kw)
+        view.input(app.on_region, reg_in, render_out, api_visibility="private", **view_kw)
         for s in (xs, ys, size):
             if s is xs:
-                s.release(app.on_region, reg_in, render_out, api_name="region")
+                s.release(app.on_region, reg_in, render_out, api_name="region", **view_kw)
             else:
-                s.release(app.on_region, reg_in, render_out, api_visibility="private")
+                s.release(app.on_region, reg_in, render_out, api_visibility="private", **view_kw)
         for img in full:
             img.select(app.on_select, [state, view, size, left, right, slider_zoom], render_out,
-                       api_visibility="private")
+                       api_visibility="private", **view_kw)
         for c in (left, right, slider_zoom):
-            c.input(app.on_slider, reg_in, slider, api_visibility="private")
+            c.input(app.on_slider, reg_in, slider, api_visibility="private", **view_kw)
 
         t_in = [t_models, t_log, t_alpha, t_overlay, t_step, t_crop]
         t_out = [t_status, p_loss, p_disc, p_val, p_report, t_step, t_crop, *t_imgs]
