@@ -1,7 +1,8 @@
 """Launch the super-resolution comparison dashboard: ``python app.py``.
 
 Respects GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Hugging Face Spaces set them) and
-SR_CHECKPOINTS (folder of the generator checkpoints and perceptual-network weights).
+SR_CHECKPOINTS (folder of the generator checkpoints and perceptual-network weights);
+SR_RATING_TABS=1 adds the blind-rating "Rate" / "Results" tabs (dashboard.rating_tab).
 Models load once, here, at start-up; the first example's comparison is computed while Gradio
 imports (a second thread), so the first view is ready as soon as the server is.
 """
@@ -27,12 +28,25 @@ def _preload() -> None:
         _pre["error"] = e
 
 
-_thread = threading.Thread(target=_preload, name="sr-preload", daemon=True)
-_thread.start()
+def _preload_rating() -> None:
+    if os.environ.get("SR_RATING_TABS", "0") != "1":
+        return
+    try:  # the blind-rating tabs' stimuli (dashboard.rating_tab), warmed in parallel too
+        from dashboard.rating_tab import get_service
+
+        get_service()
+    except Exception:  # the tab shows its own message when it cannot be set up
+        pass
+
+
+_threads = [threading.Thread(target=f, name=f.__name__, daemon=True) for f in (_preload, _preload_rating)]
+for _t in _threads:
+    _t.start()
 
 import gradio  # noqa: E402,F401  (imported in parallel with the models)
 
-_thread.join()
+for _t in _threads:
+    _t.join()
 
 from dashboard.ui import build_demo, launch_kwargs  # noqa: E402
 

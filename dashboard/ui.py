@@ -504,6 +504,8 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
                 gr.Markdown(bench.PUBLISHED_SOURCE)
                 b_plot = gr.Plot(show_label=False, elem_id="plot-pd")
 
+            _rating_tabs()
+
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                                      {"left": "$", "right": "$", "display": False}])
@@ -552,6 +554,26 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
 
     demo.queue(default_concurrency_limit=1, max_size=16)
     return demo
+
+
+def _rating_tabs() -> None:
+    """The blind-rating "Rate" and "Results" tabs (issue 6, ``dashboard.rating_tab``), when present.
+
+    On with SR_RATING_TABS=1 (they add about 2 s to start-up).  Any failure to import or build them leaves the rest of the app up.
+    """
+    import os
+
+    if os.environ.get("SR_RATING_TABS", "0") != "1":
+        return
+    try:
+        from dashboard.rating_tab import build_rating_tab, build_results_tab
+    except Exception as e:  # noqa: BLE001 - an optional part must not take the app down
+        print(f"rating tabs not available: {e}", flush=True)
+        return
+    with gr.Tab("Rate", id="rate"):
+        build_rating_tab()
+    with gr.Tab("Results", id="results"):
+        build_results_tab()
 
 
 def launch_kwargs() -> dict:

@@ -68,7 +68,8 @@ def app_url(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "SR_CHECKPOINTS": str(ckpt), "GRADIO_ANALYTICS_ENABLED": "False"}
+           "SR_CHECKPOINTS": str(ckpt), "GRADIO_ANALYTICS_ENABLED": "False",
+           "SR_RATINGS_DB": str(tmp / "ratings.sqlite3")}
     log = tmp / "app.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
