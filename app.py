@@ -2,7 +2,7 @@
 
 Respects GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Hugging Face Spaces set them) and
 SR_CHECKPOINTS (folder of the generator checkpoints and perceptual-network weights);
-SR_RATING_TABS=1 adds the blind-rating "Rate" / "Results" tabs (dashboard.rating_tab).
+SR_RATING_TABS=0 leaves out the blind-rating "Rate" / "Results" tabs (dashboard.rating_tab).
 Models load once, here, at start-up; the first example's comparison is computed while Gradio
 imports (a second thread), so the first view is ready as soon as the server is.
 """
@@ -29,7 +29,7 @@ def _preload() -> None:
 
 
 def _preload_rating() -> None:
-    if os.environ.get("SR_RATING_TABS", "0") != "1":
+    if os.environ.get("SR_RATING_TABS", "1") == "0":
         return
     try:  # the blind-rating tabs' stimuli (dashboard.rating_tab), warmed in parallel too
         from dashboard.rating_tab import get_service

@@ -552,18 +552,18 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
         for trig in (bench_tab.select, demo.load):
             trig(benchmark_outputs, None, [b_note, b_table, b_plot], api_visibility="private", queue=False)
 
-    demo.queue(default_concurrency_limit=1, max_size=16)
+    demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 
 
 def _rating_tabs() -> None:
     """The blind-rating "Rate" and "Results" tabs (issue 6, ``dashboard.rating_tab``), when present.
 
-    On with SR_RATING_TABS=1 (they add about 2 s to start-up).  Any failure to import or build them leaves the rest of the app up.
+    On unless SR_RATING_TABS=0 (they add about 2 s to start-up).  Any failure to import or build them leaves the rest of the app up.
     """
     import os
 
-    if os.environ.get("SR_RATING_TABS", "0") != "1":
+    if os.environ.get("SR_RATING_TABS", "1") == "0":
         return
     try:
         from dashboard.rating_tab import build_rating_tab, build_results_tab

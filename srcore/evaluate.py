@@ -107,6 +107,8 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", required=True, metavar="NAME=DIR", help="HR image folder (repeatable)")
     p.add_argument("--model", action="append", default=None,
                    help="zoo name, .safetensors path or 'bicubic' (repeatable; default: bicubic and the four models)")
+    p.add_argument("--missing", action="append", default=[], metavar="NAME=REASON",
+                   help="record a benchmark set that could not be evaluated, and why (repeatable)")
     p.add_argument("--json", default=None, help="write the results here (e.g. checkpoints/benchmark.json)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--tile", type=int, default=256, help="LR tile side for large images (0: never tile)")
@@ -119,6 +121,8 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ImageLoadError, CheckpointError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if a.missing:
+        bench["unavailable_sets"] = dict(m.split("=", 1) if "=" in m else (m, "not available") for m in a.missing)
     print(markdown_table(bench))
     if a.json:
         write_text_atomic(a.json, json.dumps(bench, indent=1))
