@@ -42,7 +42,10 @@ def read(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def truncate_after(path: str | Path, step: int) -> None:
-    """Drop records logged after ``step`` (they will be logged again after a resume)."""
+def truncate_after(path: str | Path, step: int, meta_update: dict[str, Any] | None = None) -> None:
+    """Drop records logged after ``step`` (they will be logged again after a resume); optionally
+    update the "meta" record (a resumed run may have been given a new step count)."""
     recs: Iterable[dict] = [r for r in read(path) if r.get("step", 0) <= step or r.get("kind") == "meta"]
+    if meta_update:
+        recs = [{**r, **meta_update} if r.get("kind") == "meta" else r for r in recs]
     write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in recs))

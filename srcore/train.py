@@ -78,7 +78,7 @@ class Trainer:
         ent = entry(cfg.name, arch=arch)
         self.G = Generator(ent.arch).to(self.device)
         self.init_note = None
-        if recipe.init_from and not resume:
+        if recipe.init_from and not (resume and (self.out / STATE_FILE).is_file()):
             src, meta = load_generator_file(checkpoint_path(recipe.init_from), "cpu")
             if src.cfg != self.G.cfg:
                 raise CheckpointError(f"{recipe.init_from}: architecture {src.cfg} differs from {self.G.cfg}")
@@ -165,7 +165,7 @@ class Trainer:
         self.wall_before = float(extra.get("wall", 0.0))
         self.init_note = extra.get("init")
         if self.main:
-            history.truncate_after(self.hist_path, self.step)
+            history.truncate_after(self.hist_path, self.step, {"recipe": self.recipe.to_dict()})
         return True
 
     # ------------------------------------------------------------ evaluation

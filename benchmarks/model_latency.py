@@ -1,0 +1,64 @@
+"""Inference time of the four generators on the CPU: ``python benchmarks/model_latency.py``.
+
+Prints, per model and in total, the median (and min-max) time to upscale a random LR image of
+each size (default 128x128, the issue-4 bar: all four models <= 1.0 s in total on 2 cores).
+Also prints the load average, since a busy machine inflates the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from srcore.inference import upscale  # noqa: E402
+from srcore.paths import MODEL_NAMES  # noqa: E402
+from srcore.zoo import TITLES, load_available  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--sizes", type=int, nargs="+", default=[128])
+    p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    models, problems = load_available(MODEL_NAMES)
+    for n, why in problems.items():
+        print(f"skipped {n}: {why}")
+    rng = np.random.default_rng(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for size in a.sizes:
+        lr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        totals = []
+        per: dict[str, list[float]] = {n: [] for n in models}
+        for n, m in models.items():  # warm-up
+            upscale(m, lr)
+        for _ in range(a.runs):
+            t_all = 0.0
+            for n, m in models.items():
+                t0 = time.perf_counter()
+                upscale(m, lr)
+                dt = time.perf_counter() - t0
+                per[n].append(dt)
+                t_all += dt
+            totals.append(t_all)
+        print(f"\nLR {size}x{size} -> SR {4 * size}x{4 * size}, {a.runs} runs")
+        for n, ts in per.items():
+            print(f"  {TITLES[n]:10s} median {statistics.median(ts):.3f} s  (min {min(ts):.3f}, max {max(ts):.3f})")
+        print(f"  all {len(models)} models: median {statistics.median(totals):.3f} s  (min {min(totals):.3f}, max {max(totals):.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
