@@ -128,7 +128,7 @@ def metrics_table(res: Result | None, rscores: dict) -> list[list]:
     rows = []
     if res is None or res.hr is None:
         return rows
-    best, rbest = core.best_of(res.scores), core.best_of(rscores)
+    best = core.best_of(res.scores)
     for p in SR_PANELS:
         s = res.scores.get(p)
         if not s:

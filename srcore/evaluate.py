@@ -24,7 +24,7 @@ from srcore.checkpoint import CheckpointError, git_commit, read_metadata
 from srcore.data import to_tensor
 from srcore.imageio import ImageLoadError, list_images, load_image
 from srcore.inference import upscale
-from srcore.metrics import mod_crop, score, shave
+from srcore.metrics import mod_crop, score
 from srcore.models.feature_nets import LPIPS
 from srcore.resize import downscale_x4
 from srcore.zoo import TITLES, checkpoint_path, load_generator

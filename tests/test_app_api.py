@@ -7,22 +7,16 @@ ones in a temporary folder (pointed to with SR_CHECKPOINTS) so the suite still r
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-MODELS = ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")
-PERCEPTUAL = ("vgg16_relu3_3.safetensors", "alexnet_features.safetensors", "lpips_alex_lin.safetensors")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_helpers import MODELS, PERCEPTUAL, checkpoint_dir, launch, stop  # noqa: E402
 UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
 UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
 PANELS = ("lr", "bicubic", *MODELS, "hr")
@@ -31,71 +25,13 @@ N = len(PANELS)
 pytestmark = pytest.mark.timeout(900)
 
 
-def checkpoint_dir(tmp_root: Path) -> Path:
-    """The repo's checkpoints/ if it ships all four generators, else temporary untrained ones."""
-    shipped = ROOT / "checkpoints"
-    if all((shipped / f"{m}.safetensors").is_file() for m in MODELS):
-        return shipped
-    missing = [f for f in PERCEPTUAL if not (shipped / f).is_file()]
-    if missing:
-        pytest.skip(f"perceptual-network weights missing from checkpoints/: {', '.join(missing)}")
-    from srcore.checkpoint import save_generator
-    from srcore.models.generator import Generator
-    from srcore.zoo import GENERATOR
-
-    d = tmp_root / "ckpt"
-    d.mkdir(parents=True, exist_ok=True)
-    for m in MODELS:
-        if (shipped / f"{m}.safetensors").is_file():
-            shutil.copy(shipped / f"{m}.safetensors", d)
-        else:
-            save_generator(Generator(GENERATOR), d / f"{m}.safetensors", name=m)
-    for f in PERCEPTUAL:
-        shutil.copy(shipped / f, d)
-    return d
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(ckpt: Path, log: Path, timeout: float = 300):
-    """Start ``python app.py`` on a free port; return (process, url) once the API answers."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "SR_CHECKPOINTS": str(ckpt), "GRADIO_ANALYTICS_ENABLED": "False",
-           "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3")}
-    fh = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            fh.close()
-            raise RuntimeError(f"app.py exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise TimeoutError(f"app not ready in {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
     ckpt = checkpoint_dir(tmp)
     proc, url = launch(ckpt, tmp / "app.log")
     yield url, ckpt
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -8,24 +8,16 @@ Never downloads a browser: skipped when /usr/bin/chromium is not installed.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_helpers import CHROMIUM, CHROMIUM_ARGS as ARGS, ROOT, checkpoint_dir, launch, stop  # noqa: E402
+
 ARTIFACTS = ROOT / "tests" / "_artifacts"
-MODELS = ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")
-PERCEPTUAL = ("vgg16_relu3_3.safetensors", "alexnet_features.safetensors", "lpips_alex_lin.safetensors")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 
 pytestmark = [
     pytest.mark.timeout(900),
@@ -34,65 +26,15 @@ pytestmark = [
 ]
 
 
-def checkpoint_dir(tmp_root: Path) -> Path:
-    """The repo's checkpoints/ if it ships all four generators, else temporary untrained ones."""
-    shipped = ROOT / "checkpoints"
-    if all((shipped / f"{m}.safetensors").is_file() for m in MODELS):
-        return shipped
-    missing = [f for f in PERCEPTUAL if not (shipped / f).is_file()]
-    if missing:
-        pytest.skip(f"perceptual-network weights missing from checkpoints/: {', '.join(missing)}")
-    from srcore.checkpoint import save_generator
-    from srcore.models.generator import Generator
-    from srcore.zoo import GENERATOR
-
-    d = tmp_root / "ckpt"
-    d.mkdir(parents=True, exist_ok=True)
-    for m in MODELS:
-        save_generator(Generator(GENERATOR), d / f"{m}.safetensors", name=m)
-    for f in PERCEPTUAL:
-        shutil.copy(shipped / f, d)
-    for sub in ("history", "progress", "report_histories"):  # training material, if the repo has it
-        if (shipped / sub).is_dir():
-            shutil.copytree(shipped / sub, d / sub)
-    if (shipped / "benchmark.json").is_file():
-        shutil.copy(shipped / "benchmark.json", d)
-    return d
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     ckpt = checkpoint_dir(tmp)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "SR_CHECKPOINTS": str(ckpt), "GRADIO_ANALYTICS_ENABLED": "False",
-           "SR_RATINGS_DB": str(tmp / "ratings.sqlite3")}
-    log = tmp / "app.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    t0 = time.time()
+    proc, url = launch(ckpt, tmp / "app.log")
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "gradio_api/info", timeout=2):
-                    break
-            except OSError:
-                if time.time() - t0 > 300:
-                    raise TimeoutError(f"app not ready:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import photo  # noqa: E402
 
-from srcore.data import to_tensor  # noqa: E402
 from srcore.imageio import ImageLoadError  # noqa: E402
 from srcore.inference import sr_tensor, upscale, upscale_pil  # noqa: E402
 from srcore.models import Generator, GeneratorConfig  # noqa: E402

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from srcore.resize import imresize
 
