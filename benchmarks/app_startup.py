@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,12 +20,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _process import free_port, stop  # noqa: E402
 
 
 def once(timeout: float = 120.0) -> float:
@@ -49,11 +44,7 @@ def once(timeout: float = 120.0) -> float:
             time.sleep(0.1)
         raise TimeoutError(f"app not ready after {timeout} s")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main(argv=None) -> None:

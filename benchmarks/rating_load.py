@@ -15,7 +15,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _process import free_port, stop  # noqa: E402
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -51,12 +52,6 @@ def make_untrained_checkpoints(folder: str | Path) -> Path:
         if src.exists():
             shutil.copy(src, folder / src.name)
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -87,12 +82,7 @@ def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None,
                 time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
         os.unlink(log.name)
 

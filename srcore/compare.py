@@ -35,21 +35,12 @@ class BatchLPIPS:
     @torch.inference_mode()
     def features(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Unit-normalised AlexNet features (one tensor per LPIPS tap) of a batch of uint8 images."""
-        net = self.net
-        f = (_batch(images) * 2 - 1 - net.shift) / net.scale
-        out = []
-        for sl in net.slices:
-            f = sl(f)
-            out.append(f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
-        return out
+        return self.net.features(_batch(images))
 
     @torch.inference_mode()
     def distance(self, ref_feats: list[torch.Tensor], feats: list[torch.Tensor]) -> list[float]:
         """LPIPS from ``features`` outputs: the first item of ``ref_feats`` against every item of ``feats``."""
-        total = 0
-        for r, f, lin in zip(ref_feats, feats, self.net.lins):
-            total = total + lin((f - r[:1]) ** 2).mean(dim=(2, 3))
-        return [float(v) for v in total.view(-1)]
+        return [float(v) for v in self.net.distance([r[:1] for r in ref_feats], feats)]
 
     @torch.inference_mode()
     def to_reference(self, ref: np.ndarray, images: Sequence[np.ndarray]) -> list[float]:
@@ -59,13 +50,5 @@ class BatchLPIPS:
         for im in images:
             if im.shape != ref.shape:
                 raise ValueError(f"LPIPS needs equal sizes: {im.shape} vs {ref.shape}")
-        net = self.net
-        x = _batch([ref, *images])
-        f = (x * 2 - 1 - net.shift) / net.scale
-        total = torch.zeros(len(images), 1)
-        for sl, lin in zip(net.slices, net.lins):
-            f = sl(f)
-            n = f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-            d = (n[1:] - n[:1]) ** 2
-            total = total + lin(d).mean(dim=(2, 3))
-        return [float(v) for v in total.view(-1)]
+        f = self.features([ref, *images])
+        return self.distance(f, [t[1:] for t in f])

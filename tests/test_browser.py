@@ -61,27 +61,27 @@ def test_first_view_is_a_comparison(page):
     assert page.locator("text=★").count() >= 1, "best values are marked"
 
 
+def pick_example(page, name: str) -> None:
+    """Choose an example photo and wait until the HR panel shows the new comparison."""
+    before_hr = page.locator("#panel-hr img").first.get_attribute("src")
+    page.get_by_label("Example photo").click()
+    page.get_by_role("option", name=name).click()
+    page.wait_for_function(
+        "(s) => { const i = document.querySelector('#panel-hr img'); return i && i.src && i.src !== s; }",
+        arg=before_hr)
+
+
 def test_compare_click_zoom_and_screenshot(page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # run a comparison: pick another example (this triggers the compare)
     page.locator("#panel-hr img").first.wait_for()
-    before_hr = page.locator("#panel-hr img").first.get_attribute("src")
-    page.get_by_label("Example photo").click()
-    page.get_by_role("option", name="Coffee").click()
-    page.wait_for_function(
-        "(s) => { const i = document.querySelector('#panel-hr img'); return i && i.src && i.src !== s; }",
-        arg=before_hr)
+    pick_example(page, "Coffee")
     page.wait_for_selector("text=Coffee")
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "compare-coffee.png"), full_page=True)
 
     # back to the astronaut for the README screenshot, then click a panel
-    before_hr = page.locator("#panel-hr img").first.get_attribute("src")
-    page.get_by_label("Example photo").click()
-    page.get_by_role("option", name="Astronaut").click()
-    page.wait_for_function(
-        "(s) => { const i = document.querySelector('#panel-hr img'); return i && i.src && i.src !== s; }",
-        arg=before_hr)
+    pick_example(page, "Astronaut")
     page.wait_for_timeout(800)
     before = {p: zoom_src(page, p) for p in ("hr", "srgan_pl", "bicubic")}
     img = page.locator("#panel-srgan_pl img").first

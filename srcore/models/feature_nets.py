@@ -93,13 +93,21 @@ class LPIPS(nn.Module):
     def train(self, mode: bool = True) -> "LPIPS":
         return super().train(False)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        fa = (a * 2 - 1 - self.shift) / self.scale
-        fb = (b * 2 - 1 - self.shift) / self.scale
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Channel-unit-normalised AlexNet activations at the five LPIPS taps (input RGB in [0, 1])."""
+        f = (x * 2 - 1 - self.shift) / self.scale
+        out = []
+        for sl in self.slices:
+            f = sl(f)
+            out.append(f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
+        return out
+
+    def distance(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
+        """LPIPS from two ``features`` outputs; a batch of 1 on either side broadcasts."""
         total = 0
-        for sl, lin in zip(self.slices, self.lins):
-            fa, fb = sl(fa), sl(fb)
-            na = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-            nb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-            total = total + lin((na - nb) ** 2).mean(dim=(2, 3))
+        for a, b, lin in zip(fa, fb, self.lins):
+            total = total + lin((a - b) ** 2).mean(dim=(2, 3))
         return total.view(-1)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.distance(self.features(a), self.features(b))
