@@ -4,7 +4,9 @@ Respects GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Hugging Face Spaces set them) 
 SR_CHECKPOINTS (folder of the generator checkpoints and perceptual-network weights);
 SR_RATING_TABS=0 leaves out the blind-rating "Rate" / "Results" tabs (dashboard.rating_tab).
 Models load once, here, at start-up; the first example's comparison is computed while Gradio
-imports (a second thread), so the first view is ready as soon as the server is.
+imports (a second thread), so the first view is ready as soon as the server is.  The rating
+tabs' stimuli are computed in the background once the server is up (a rater pressing Start
+before that waits for them).
 """
 
 import os
@@ -28,25 +30,23 @@ def _preload() -> None:
         _pre["error"] = e
 
 
-def _preload_rating() -> None:
+def _warm_rating() -> None:
     if os.environ.get("SR_RATING_TABS", "1") == "0":
         return
-    try:  # the blind-rating tabs' stimuli (dashboard.rating_tab), warmed in parallel too
+    try:  # the blind-rating tabs' stimuli (dashboard.rating_tab)
         from dashboard.rating_tab import get_service
 
-        get_service()
-    except Exception:  # the tab shows its own message when it cannot be set up
-        pass
+        get_service(warm=True)
+    except Exception as e:  # the Rate tab reports the problem to the rater who presses Start
+        print(f"rating stimuli not prepared: {e}", flush=True)
 
 
-_threads = [threading.Thread(target=f, name=f.__name__, daemon=True) for f in (_preload, _preload_rating)]
-for _t in _threads:
-    _t.start()
+_loader = threading.Thread(target=_preload, name="preload", daemon=True)
+_loader.start()
 
 import gradio  # noqa: E402,F401  (imported in parallel with the models)
 
-for _t in _threads:
-    _t.join()
+_loader.join()
 
 from dashboard.ui import build_demo, launch_kwargs  # noqa: E402
 
@@ -57,5 +57,8 @@ if __name__ == "__main__":
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        prevent_thread_lock=True,
         **launch_kwargs(),
     )
+    threading.Thread(target=_warm_rating, name="warm-rating", daemon=True).start()
+    demo.block_thread()

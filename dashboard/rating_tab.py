@@ -38,8 +38,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from srcore.rating import stats
 from srcore.rating.service import RatingService, Served
+from srcore.rating.stimuli import stimulus_plan
 from srcore.rating.store import RatingError, RatingStore
 
 MOS_LABELS = ("bad", "poor", "fair", "good", "excellent")
@@ -54,7 +54,8 @@ _service_lock = threading.Lock()
 
 def get_service(warm: bool = True) -> RatingService:
     """The process-wide rating service: the store at ``default_db_path()`` and the stimulus set,
-    computed once (``warm``: now, which takes a few seconds; else on first use)."""
+    computed once (``warm``: now, which takes a few seconds; else on first use).  The app builds
+    its tabs with ``warm=False`` and warms the stimuli in the background once it is serving."""
     global _service
     with _service_lock:
         if _service is None:
@@ -103,19 +104,18 @@ def build_rating_tab(service: RatingService | None = None) -> dict:
     """Create the rating components inside the current Blocks/Tab context; returns them by name
     (an empty dict, with the reason shown, when the store or the stimuli cannot be set up)."""
     try:
-        svc = service or get_service()
-        svc.stimuli
+        svc = service or get_service(warm=False)
+        plan = stimulus_plan()  # cheap: the crops themselves are computed on first use / in the background
     except Exception as e:  # a bad image folder or an unwritable database must not take the app down
         return _unavailable("rating mode", e)
     secret = os.environ.get("SR_RATING_SECRET") or svc.store.meta_default("browser_secret", lambda: secrets.token_hex(16))
     rater = gr.BrowserState(None, storage_key="sr_dashboard_rater_id", secret=secret)
     session = gr.State(None)
-    st = svc.stimuli
-    missing = f" ({len(st.missing)} model(s) unavailable and left out)" if st.missing else ""
+    missing = f" ({len(plan.missing)} model(s) unavailable and left out)" if plan.missing else ""
     gr.Markdown(
         "### Blind quality assessment\n"
-        f"You will see zoomed-in crops ({st.crop}x{st.crop} pixels, shown {st.zoom}x larger) of "
-        f"{len(st.image_ids)} photos, some super-resolved from a 4x smaller version, some original. "
+        f"You will see zoomed-in crops ({plan.crop}x{plan.crop} pixels, shown {plan.zoom}x larger) of "
+        f"{plan.n_images} photos, some super-resolved from a 4x smaller version, some original. "
         "Nothing tells you which method made which image. Judge the image quality (sharpness, "
         "natural detail, artefacts). Your answers are anonymous; you can stop at any time and "
         f"come back later in the same browser to continue.{missing}")
@@ -145,6 +145,8 @@ def build_rating_tab(service: RatingService | None = None) -> dict:
             return _render(svc.start(rater_id, proto or "mos"))
         except RatingError as e:
             return _error(str(e))
+        except (OSError, ValueError) as e:  # e.g. the organiser's image folder became unreadable
+            return _error(f"The rating images could not be prepared: {e}")
 
     def make_vote(answer):
         def on_vote(sess):
@@ -270,6 +272,8 @@ def build_results_tab(service: RatingService | None = None) -> dict:
         csv_file = gr.File(label="votes.csv", interactive=False)
 
     def on_refresh(excl):
+        from srcore.rating import stats  # scipy: imported on first use, not at app start-up
+
         res = stats.analyse(svc.store.votes_frame(), exclude=bool(excl))
         flagged = int(res.qc["flagged"].sum()) if len(res.qc) else 0
         text = (f"**{res.n_votes} votes from {res.n_raters} raters** "
@@ -285,6 +289,8 @@ def build_results_tab(service: RatingService | None = None) -> dict:
     exclude.change(on_refresh, [exclude], outs, api_visibility="private")
 
     def on_csv():
+        from srcore.rating import stats
+
         return str(stats.export_csv(svc.store.votes_frame(), _export_path("votes", ".csv")))
 
     csv_btn.click(on_csv, None, csv_file, api_name="rating_export_csv")

@@ -559,7 +559,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
 def _rating_tabs() -> None:
     """The blind-rating "Rate" and "Results" tabs (issue 6, ``dashboard.rating_tab``), when present.
 
-    On unless SR_RATING_TABS=0 (they add about 2 s to start-up).  Any failure to import or build them leaves the rest of the app up.
+    On unless SR_RATING_TABS=0.  Any failure to import or build them leaves the rest of the app up.
     """
     import os
 

@@ -19,6 +19,10 @@ class Recipe:
     loss: str = "mse"  # mse (c), vgg (d/f), mse+adv (m), vgg+adv (g)
     adv_weight: float = 1e-3  # weight of -log D(G(x)) in (g) and (m)
     vgg_variant: str = "vgg16"  # vgg16 relu3_3, or vgg19 relu3_4 if its weights are supplied
+    # VGG feature maps are multiplied by this before the distance (SRGAN [1] uses 1/12.75 so the
+    # content loss is on the MSE's scale).  Adam makes it irrelevant for SRCNN-PL; for SRGAN-PL it
+    # sets how much the 1e-3 adversarial term counts (unscaled, VGG loss ~6 swamps it).
+    vgg_feature_scale: float = 1.0
     init_from: str | None = None  # zoo name or checkpoint path of the generator to start from
     steps: int = 20000  # optimiser steps (iterations), not epochs
     batch: int = 16
@@ -61,6 +65,7 @@ class Recipe:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
+SRGAN_VGG_SCALE = 1 / 12.75  # Ledig et al. 2017, section 2.2.1
 MODEL_LOSS = {"srcnn_mse": "mse", "srcnn_pl": "vgg", "srgan_mse": "mse+adv", "srgan_pl": "vgg+adv"}
 
 
@@ -79,6 +84,7 @@ def recommended_recipe(name: str) -> Recipe:
     return Recipe(
         loss=MODEL_LOSS[name], init_from="srcnn_mse", steps=2000, batch=8, patch=96, lr=1e-4,
         lr_d=1e-4, warmup=50, ema_decay=0.99,
+        vgg_feature_scale=SRGAN_VGG_SCALE if name == "srgan_pl" else 1.0,
     )
 
 

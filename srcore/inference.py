@@ -32,14 +32,41 @@ def sr_tensor(model: Generator, lr: torch.Tensor, tile: int | None = DEFAULT_TIL
         return model(lr)
     pad = model.receptive_radius + 4 if pad is None else pad
     out = torch.empty(1, 3, 4 * h, 4 * w, dtype=lr.dtype, device=lr.device)
+    for (y0, y1, x0, x1), (ya, yb, xa, xb) in tiles(h, w, tile, pad):
+        sr = model(lr[:, :, ya:yb, xa:xb])
+        oy, ox = 4 * (y0 - ya), 4 * (x0 - xa)
+        out[:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)]
+    return out
+
+
+def tiles(h: int, w: int, tile: int, pad: int):
+    """(y0, y1, x0, x1) of each output tile and (ya, yb, xa, xb) of its padded LR window."""
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
-            yb, xb = min(y1 + pad, h), min(x1 + pad, w)
-            sr = model(lr[:, :, ya:yb, xa:xb])
-            oy, ox = 4 * (y0 - ya), 4 * (x0 - xa)
-            out[:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)]
+            yield (y0, y1, x0, x1), (max(y0 - pad, 0), min(y1 + pad, h), max(x0 - pad, 0), min(x1 + pad, w))
+
+
+def sr_uint8(model: Generator, lr: np.ndarray, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE,
+             pad: int | None = None, progress=None) -> np.ndarray:
+    """HxWx3 uint8 LR -> 4Hx4Wx3 uint8 SR, tile by tile straight into the 8-bit output.
+
+    Peak memory is the output (48 bytes per LR pixel) plus one tile's activations, so a 2048x2048
+    LR image needs about 0.2 GB of output and no full-size float buffer.  ``progress`` (optional)
+    is called with (done, total) after each tile.
+    """
+    h, w = lr.shape[:2]
+    tile = tile or max(h, w)
+    pad = model.receptive_radius + 4 if pad is None else pad
+    out = np.empty((4 * h, 4 * w, 3), dtype=np.uint8)
+    jobs = list(tiles(h, w, tile, pad))
+    for i, ((y0, y1, x0, x1), (ya, yb, xa, xb)) in enumerate(jobs):
+        t = to_tensor(lr[ya:yb, xa:xb]).unsqueeze(0).to(device)
+        sr = model(t)
+        oy, ox = 4 * (y0 - ya), 4 * (x0 - xa)
+        out[4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = to_uint8(sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)])
+        if progress is not None:
+            progress(i + 1, len(jobs))
     return out
 
 
@@ -53,8 +80,7 @@ def upscale(model: Generator | None, img, device: str | torch.device = "cpu", ti
         return bicubic_x4(lr)
     model = model.to(device).eval()
     with torch.inference_mode():
-        t = to_tensor(lr).unsqueeze(0).to(device)
-        return to_uint8(sr_tensor(model, t, tile=tile))
+        return sr_uint8(model, lr, device, tile)
 
 
 def upscale_pil(model: Generator | None, img: Image.Image, **kw) -> Image.Image:

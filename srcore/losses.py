@@ -22,14 +22,15 @@ def mse_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 class VGGLoss(nn.Module):
     """(d) squared distance of VGG feature maps before the 3rd max-pool (mean over the map)."""
 
-    def __init__(self, variant: str = "vgg16"):
+    def __init__(self, variant: str = "vgg16", feature_scale: float = 1.0):
         super().__init__()
         self.features = VGGFeatures(variant)
+        self.feature_scale = feature_scale
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = self.features(hr)
-        return F.mse_loss(self.features(sr), target)
+        return F.mse_loss(self.features(sr), target) * self.feature_scale**2
 
 
 def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -53,7 +54,7 @@ class GeneratorLoss(nn.Module):
     def __init__(self, recipe: Recipe):
         super().__init__()
         self.recipe = recipe
-        self.vgg = VGGLoss(recipe.vgg_variant) if recipe.uses_vgg else None
+        self.vgg = VGGLoss(recipe.vgg_variant, recipe.vgg_feature_scale) if recipe.uses_vgg else None
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, fake_logits: torch.Tensor | None = None):
         terms: dict[str, torch.Tensor] = {}

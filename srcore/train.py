@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from srcore import history
+from srcore.atomic import write_text_atomic
 from srcore.checkpoint import CheckpointError, load_generator_file, load_train_state, save_generator, save_train_state
 from srcore.config import RECIPES, Recipe, TrainConfig
 from srcore.data import CropDataset, fixed_crops, load_pairs, to_tensor, to_uint8
@@ -158,6 +159,9 @@ class Trainer:
 
     def try_resume(self) -> bool:
         path = self.out / STATE_FILE
+        if self.main:  # temporary files of saves cut short by a kill -9 (never loaded; see srcore.atomic)
+            for stale in self.out.glob(f".{STATE_FILE}.*.tmp"):
+                stale.unlink(missing_ok=True)
         if not path.is_file():
             return False
         extra = load_train_state(path, self.state_modules(), self.state_optims())
@@ -259,7 +263,8 @@ class Trainer:
         self.t_start = time.time()
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            if self.step == 0:
+            if self.step == 0:  # a fresh run replaces any history left in the folder (e.g. killed before its first save)
+                write_text_atomic(self.hist_path, "")
                 history.append(self.hist_path, {
                     "kind": "meta", "step": 0, "name": cfg.name, "recipe": r.to_dict(), "arch": self.G.cfg.to_dict(),
                     "train_images": len(self.train_pairs), "train_dirs": cfg.train_dirs, "val_images": len(self.val_pairs),
@@ -342,7 +347,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--arch", choices=["default", "seed"], default="default", help="seed: the report's network")
     p.add_argument("--resume", action="store_true", help="continue from RUN/state.safetensors if present")
     for k, t in (("steps", int), ("batch", int), ("patch", int), ("lr", float), ("lr-d", float), ("adv-weight", float),
-                 ("ema-decay", float), ("warmup", int), ("crops-per-image", int)):
+                 ("ema-decay", float), ("warmup", int), ("crops-per-image", int),
+                 ("vgg-feature-scale", float)):
         p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
     p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
@@ -366,7 +372,7 @@ def main(argv=None) -> int:
     recipe = RECIPES[a.recipe](a.name).updated(
         steps=a.steps, batch=a.batch, patch=a.patch, lr=a.lr, lr_d=a.lr_d, adv_weight=a.adv_weight,
         ema_decay=a.ema_decay, warmup=a.warmup, crops_per_image=a.crops_per_image, init_from=a.init_from,
-        schedule=a.schedule)
+        schedule=a.schedule, vgg_feature_scale=a.vgg_feature_scale)
     cfg = TrainConfig(name=a.name, train_dirs=a.train_dir, val_dirs=a.val_dir, out_dir=a.out or f"runs/{a.name}",
                       export=a.export, save_every=a.save_every, val_every=a.val_every, picture_every=a.picture_every,
                       log_every=a.log_every, workers=a.workers, seed=a.seed, device=a.device, amp=not a.no_amp,

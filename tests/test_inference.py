@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import photo  # noqa: E402
 
 from srcore.imageio import ImageLoadError  # noqa: E402
-from srcore.inference import sr_tensor, upscale, upscale_pil  # noqa: E402
+from srcore.inference import sr_tensor, sr_uint8, upscale, upscale_pil  # noqa: E402
 from srcore.models import Generator, GeneratorConfig  # noqa: E402
 from srcore.resize import bicubic_x4  # noqa: E402
 
@@ -51,6 +51,27 @@ def test_tiled_equals_untiled(cfg):
     with torch.inference_mode():
         seams = sr_tensor(g, lr, tile=24, pad=0)
     assert float((seams - whole).abs().max()) > 1e-3
+
+
+def test_uint8_tiles_equal_untiled_with_a_shipped_model():
+    """The 8-bit tiled path (``sr_uint8``, used by the app and the upscale CLI) against one pass.
+
+    Float results differ only by rounding (different convolution shapes), so at most one level
+    on a handful of values; without context padding the check fails (seams)."""
+    from srcore.paths import CHECKPOINTS
+    from srcore.zoo import load_generator
+
+    ck = CHECKPOINTS / "srgan_pl.safetensors"
+    g = load_generator(ck) if ck.is_file() else _random_ish(GeneratorConfig(n1=32, n2=16, n3=16))
+    lr = photo("astronaut", (150, 130))
+    with torch.inference_mode():
+        whole = sr_uint8(g, lr, tile=None).astype(int)
+        for tile in (64, 37):
+            tiled = sr_uint8(g, lr, tile=tile)
+            d = np.abs(tiled - whole)
+            assert tiled.shape == (600, 520, 3) and d.max() <= 1 and (d > 0).mean() < 1e-4, (tile, d.max(), (d > 0).mean())
+        seams = np.abs(sr_uint8(g, lr, tile=64, pad=0) - whole)
+    assert seams.max() > 1
 
 
 def test_upscale_uint8_and_bicubic_baseline():

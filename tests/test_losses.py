@@ -71,8 +71,28 @@ def vgg_once(shared_vgg, monkeypatch):
     """GeneratorLoss built inside a test gets the shared VGG instead of loading a new one."""
     import srcore.losses
 
-    monkeypatch.setattr(srcore.losses, "VGGLoss", lambda variant="vgg16": shared_vgg)
-    return shared_vgg
+    def make(variant="vgg16", feature_scale=1.0):
+        shared_vgg.feature_scale = feature_scale
+        return shared_vgg
+
+    monkeypatch.setattr(srcore.losses, "VGGLoss", make)
+    yield shared_vgg
+    shared_vgg.feature_scale = 1.0
+
+
+def test_srgan_pl_rescales_vgg_features_as_srgan(vgg_once):
+    """SRGAN-PL's recipe multiplies VGG features by 1/12.75 (Ledig et al.), so the 1e-3 adversarial
+    term is not swamped; the other recipes keep the report's unscaled loss."""
+    from srcore.config import SRGAN_VGG_SCALE, recommended_recipe
+
+    assert recommended_recipe("srcnn_pl").vgg_feature_scale == 1.0
+    assert recommended_recipe("srgan_pl").vgg_feature_scale == pytest.approx(1 / 12.75)
+    torch.manual_seed(0)
+    sr, hr, logits = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.randn(2)
+    _, plain = GeneratorLoss(Recipe(loss="vgg+adv"))(sr, hr, logits)
+    total, scaled = GeneratorLoss(recommended_recipe("srgan_pl"))(sr, hr, logits)
+    assert scaled["vgg"] == pytest.approx(plain["vgg"] * SRGAN_VGG_SCALE**2, rel=1e-5)
+    assert float(total) == pytest.approx(scaled["vgg"] + 1e-3 * scaled["adv"], rel=1e-6)
 
 
 @pytest.mark.parametrize("loss", LOSSES)

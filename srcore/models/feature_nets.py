@@ -1,7 +1,9 @@
 """Frozen ImageNet feature networks: VGG for the perceptual loss, AlexNet + linear heads for LPIPS.
 
-Built with torchvision's constructors (``weights=None``) and filled from the safetensors files
-in ``checkpoints/`` (nothing is downloaded, nothing unpickled).
+The trunks are written out layer by layer with torchvision's module indices, so the ImageNet
+weights in ``checkpoints/`` (safetensors; nothing downloaded, nothing unpickled) load with
+``strict=True``.  Importing torchvision would pull in ``torch._dynamo`` and cost the app several
+seconds of start-up; ``tests/test_feature_nets.py`` checks the layers match torchvision's.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 from safetensors.torch import load_file
 from torch import nn
 
@@ -19,13 +20,28 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _features(builder, stop: int | None = None) -> nn.Sequential:
-    """torchvision's ``features`` trunk, built on the meta device so the (unused, ~100M-parameter)
-    classifier is never allocated; the caller fills it with ``load_state_dict``."""
-    with torch.device("meta"):
-        trunk = builder(weights=None).features
-    trunk = trunk[:stop] if stop else trunk
-    return trunk.to_empty(device="cpu")
+# (kind, args): "C" conv (in, out, kernel, stride, padding) + ReLU, "M" max-pool (kernel, stride).
+VGG16_TO_RELU3_3 = [("C", (3, 64, 3, 1, 1)), ("C", (64, 64, 3, 1, 1)), ("M", (2, 2)),
+                    ("C", (64, 128, 3, 1, 1)), ("C", (128, 128, 3, 1, 1)), ("M", (2, 2)),
+                    ("C", (128, 256, 3, 1, 1)), ("C", (256, 256, 3, 1, 1)), ("C", (256, 256, 3, 1, 1))]
+VGG19_TO_RELU3_4 = VGG16_TO_RELU3_3 + [("C", (256, 256, 3, 1, 1))]
+ALEXNET_FEATURES = [("C", (3, 64, 11, 4, 2)), ("M", (3, 2)), ("C", (64, 192, 5, 1, 2)), ("M", (3, 2)),
+                    ("C", (192, 384, 3, 1, 1)), ("C", (384, 256, 3, 1, 1)), ("C", (256, 256, 3, 1, 1)),
+                    ("M", (3, 2))]
+
+
+def build_trunk(spec: list[tuple[str, tuple]], drop_last_pool: bool = False) -> nn.Sequential:
+    """An ``nn.Sequential`` with torchvision's ``features`` layout (conv, ReLU(inplace), pool)."""
+    layers: list[nn.Module] = []
+    for kind, args in spec:
+        if kind == "C":
+            cin, cout, k, stride, pad = args
+            layers += [nn.Conv2d(cin, cout, k, stride, pad), nn.ReLU(inplace=True)]
+        else:
+            layers.append(nn.MaxPool2d(args[0], args[1]))
+    if drop_last_pool and isinstance(layers[-1], nn.MaxPool2d):
+        layers.pop()
+    return nn.Sequential(*layers)
 
 
 def _load_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -43,10 +59,10 @@ class VGGFeatures(nn.Module):
     def __init__(self, variant: str = "vgg16", weights: str | Path | None = None):
         super().__init__()
         if variant == "vgg16":
-            trunk = _features(torchvision.models.vgg16, 16)
+            trunk = build_trunk(VGG16_TO_RELU3_3)
             weights = weights or paths.VGG16_WEIGHTS
         elif variant == "vgg19":
-            trunk = _features(torchvision.models.vgg19, 18)
+            trunk = build_trunk(VGG19_TO_RELU3_4)
             weights = weights or paths.VGG19_WEIGHTS
         else:
             raise ValueError(f"unknown VGG variant {variant!r}")
@@ -76,7 +92,7 @@ class LPIPS(nn.Module):
 
     def __init__(self, trunk_weights: str | Path | None = None, lin_weights: str | Path | None = None):
         super().__init__()
-        trunk = _features(torchvision.models.alexnet)
+        trunk = build_trunk(ALEXNET_FEATURES)
         trunk.load_state_dict(_load_weights(trunk_weights or paths.ALEXNET_WEIGHTS, "AlexNet"), strict=True)
         self.slices = nn.ModuleList(trunk[a:b] for a, b in self.TAPS)
         lin = _load_weights(lin_weights or paths.LPIPS_LIN_WEIGHTS, "LPIPS linear")

@@ -171,6 +171,29 @@ def build_stimuli(folder: str | Path | None = None, crop: int | None = None, mod
     return StimulusSet(crops=crops, models=keys, crop=side, zoom=zoom, missing=missing)
 
 
+@dataclass
+class StimulusPlan:
+    """What a stimulus set will hold, known without computing it (for the tab's description)."""
+
+    n_images: int
+    crop: int
+    zoom: int
+    missing: dict[str, str]
+
+
+def stimulus_plan() -> StimulusPlan:
+    """Cheap look-ahead of ``build_stimuli()``'s defaults: image count, crop, zoom, and the models
+    whose checkpoint file is absent (raises like ``build_stimuli`` for a bad image folder)."""
+    from srcore import paths
+
+    folder = os.environ.get("SR_RATING_IMAGES") or None
+    n = len(list_images(folder)) if folder else len(BUNDLED)
+    if not n:
+        raise FileNotFoundError(f"no images found in {folder}")
+    missing = {m: "checkpoint not found" for m in paths.MODEL_NAMES if not (paths.CHECKPOINTS / f"{m}.safetensors").is_file()}
+    return StimulusPlan(n, _env_int("SR_RATING_CROP", DEFAULT_CROP), _env_int("SR_RATING_ZOOM", DEFAULT_ZOOM), missing)
+
+
 _cache: dict = {}
 _cache_lock = threading.Lock()
 
@@ -188,4 +211,4 @@ def to_pil(a: np.ndarray) -> Image.Image:
     return Image.fromarray(a)
 
 
-__all__ = ["StimulusSet", "build_stimuli", "get_stimuli", "crops_for_image", "MODEL_KEYS", "ANCHORS", "BUNDLED"]
+__all__ = ["StimulusSet", "StimulusPlan", "stimulus_plan", "build_stimuli", "get_stimuli", "crops_for_image", "MODEL_KEYS", "ANCHORS", "BUNDLED"]

@@ -1,0 +1,37 @@
+"""Benchmark figures as JSON (``--json PATH``), so the README's performance section is generated
+from what the scripts measured (``benchmarks/update_readme.py``), never typed by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def save(path: str | Path | None, figures: dict) -> None:
+    """Write ``figures`` with the command line, date and machine to ``path`` (atomically)."""
+    if not path:
+        return
+    from srcore.atomic import write_text_atomic
+
+    rec = {"command": "python " + " ".join([Path(sys.argv[0]).relative_to(ROOT).as_posix() if Path(sys.argv[0]).is_absolute()
+                                             and Path(sys.argv[0]).is_relative_to(ROOT) else sys.argv[0], *sys.argv[1:]]),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), **figures}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
+    print(f"wrote {path}")

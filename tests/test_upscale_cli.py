@@ -1,0 +1,77 @@
+"""``python -m srcore.upscale``: files and folders in, PNGs out; bad inputs skipped with a reason."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import photo  # noqa: E402
+
+from srcore.checkpoint import save_generator  # noqa: E402
+from srcore.inference import upscale  # noqa: E402
+from srcore.models import Generator, GeneratorConfig  # noqa: E402
+from srcore.upscale import main  # noqa: E402
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture()
+def ckpt(tmp_path):
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig(n1=16, n2=8, n3=8))
+    return save_generator(g, tmp_path / "tiny.safetensors", name="tiny"), g
+
+
+def test_files_and_folders_to_pngs(tmp_path, ckpt, capsys):
+    path, g = ckpt
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    a, b = photo("coffee", (30, 41)), photo("chelsea", (25, 20))
+    Image.fromarray(a).save(src / "a.png")
+    Image.fromarray(b).save(src / "sub" / "b.jpg", quality=95)
+    out = tmp_path / "out"
+    rc = main([str(src), "--model", str(path), "--model", "bicubic", "--out", str(out), "--tile", "8", "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    got = sorted(p.name for p in out.iterdir())
+    assert got == ["a_bicubic_x4.png", "a_tiny_x4.png", "b_bicubic_x4.png", "b_tiny_x4.png"]
+    sr = np.asarray(Image.open(out / "a_tiny_x4.png"))
+    assert np.array_equal(sr, upscale(g, a, tile=None)) or np.abs(sr.astype(int) - upscale(g, a, tile=None)).max() <= 1
+    assert np.array_equal(np.asarray(Image.open(out / "a_bicubic_x4.png")), upscale(None, a))
+    assert np.asarray(Image.open(out / "b_tiny_x4.png")).shape == (100, 80, 3)
+
+
+def test_bad_inputs_are_skipped_with_reasons(tmp_path, ckpt, capsys):
+    path, _ = ckpt
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo("coffee", (20, 20))).save(src / "good.png")
+    (src / "empty.png").write_bytes(b"")
+    (src / "text.jpg").write_text("not really a jpeg")
+    Image.fromarray(photo("coffee", (1, 9))).save(src / "sliver.png")
+    Image.fromarray(photo("coffee", (64, 64))).save(src / "big.png")
+    out = tmp_path / "out"
+    rc = main([str(src), "--model", str(path), "--out", str(out), "--max-output-mp", "0.02", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "empty.png: the file is empty" in err
+    assert "text.jpg: not an image" in err
+    assert "sliver.png: the image is 9x1; it needs at least 2 px per side" in err
+    assert "big.png: the image is 64x64; x4 would make 256x256 (0 MP), above the limit of 0.02 MP" in err
+    assert "4 of 5 input(s) could not be upscaled" in err and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == ["good_tiny_x4.png"]  # nothing half-written
+
+
+@pytest.mark.parametrize("model,needle", [("nope", "unknown model 'nope'"), ("CORRUPT", "corrupt.safetensors")])
+def test_bad_model_is_a_usage_error(tmp_path, model, needle, capsys):
+    bad = tmp_path / "corrupt.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    Image.fromarray(photo("coffee", (20, 20))).save(tmp_path / "x.png")
+    rc = main([str(tmp_path / "x.png"), "--model", str(bad) if model == "CORRUPT" else model, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err
