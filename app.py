@@ -10,6 +10,8 @@ before that waits for them).
 """
 
 import os
+import signal
+import sys
 import threading
 import time
 
@@ -61,4 +63,10 @@ if __name__ == "__main__":
         **launch_kwargs(),
     )
     threading.Thread(target=_warm_rating, name="warm-rating", daemon=True).start()
-    demo.block_thread()
+    # SIGTERM (how a Space or a supervisor stops the app) exits like Ctrl-C: the server closes and
+    # the atexit hooks remove the app's temporary files.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        demo.block_thread()
+    finally:
+        demo.close()

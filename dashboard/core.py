@@ -130,7 +130,8 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
         )
     hr, cropped = _centre_crop(img, MAX_HR_SIDE, SCALE)
     if cropped:
-        notes.append(f"the image was centre-cropped to {hr.shape[1]}×{hr.shape[0]} (limit {MAX_HR_SIDE} px per side)")
+        why = f"limit {MAX_HR_SIDE} px per side" if max(img.shape[:2]) > MAX_HR_SIDE else f"sides must be multiples of {SCALE}"
+        notes.append(f"the image was centre-cropped to {hr.shape[1]}×{hr.shape[0]} ({why})")
     hr = np.ascontiguousarray(mod_crop(hr, SCALE))
     return downscale_x4(hr), hr, notes
 

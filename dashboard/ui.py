@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import io
 import shutil
+import re
 import tempfile
 import threading
 import time
@@ -252,8 +253,8 @@ class App:
             "compute_seconds": round(res.seconds, 3), "notes": res.notes,
             "convention": "PSNR/SSIM on MATLAB Y channel, 8-bit, border 4 (region: border 0); LPIPS AlexNet v0.1",
         }
-        x = gr.Slider(value=region[0], maximum=max(0, w - region[2]))
-        y = gr.Slider(value=region[1], maximum=max(0, h - region[2]))
+        x = gr.Slider(value=region[0], maximum=max(1, w - region[2]))  # Gradio refuses min == max
+        y = gr.Slider(value=region[1], maximum=max(1, h - region[2]))
         return full + caps + zooms + zcaps + [slider, metrics_table(res, rscores), _jsonable(info), x, y]
 
     def slider_pair(self, res, views, region, left, right, slider_zoom, folder=None):
@@ -319,7 +320,7 @@ class App:
             return None
         folder = self.temp.new()
         files = []
-        stem = Path(str(res.source)).stem.replace(" ", "_").replace("(", "").replace(")", "") or "image"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(str(res.source)).stem).strip("_")[:60] or "image"
         zpath = folder / f"{stem}_x4_outputs.zip"
         with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_STORED) as zf:
             for p in PANELS:
@@ -432,8 +433,8 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
                                     "LPIPS (lower is better) tracks perceived similarity. ★ marks the best panel per "
                                     "metric. **Click any panel** (or use the sliders) to zoom into that spot in all of them.")
                         with gr.Row():
-                            xs = gr.Slider(0, max(0, w - init_region[2]), value=init_region[0], step=1, label="Region x")
-                            ys = gr.Slider(0, max(0, h - init_region[2]), value=init_region[1], step=1, label="Region y")
+                            xs = gr.Slider(0, max(1, w - init_region[2]), value=init_region[0], step=1, label="Region x")
+                            ys = gr.Slider(0, max(1, h - init_region[2]), value=init_region[1], step=1, label="Region y")
                             size = gr.Slider(core.REGION_SIZES[0], core.REGION_SIZES[1], value=DEFAULT_SIZE, step=8,
                                              label="Region size")
                 full, caps = [], []

@@ -89,9 +89,14 @@ def load_image(src: str | Path | bytes | Image.Image | np.ndarray, max_pixels: i
             raise ImageLoadError(f"not an image in a supported format ({', '.join(FORMATS)})") from None
         except (OSError, SyntaxError, ValueError) as e:
             raise ImageLoadError(f"the image file is damaged or truncated ({e})") from None
-    if getattr(im, "n_frames", 1) > 1:
+    try:  # n_frames parses every frame header: a damaged later frame fails here (IndexError, TypeError, ...)
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            im.seek(0)
+    except Exception:  # noqa: BLE001 - Pillow's frame parsers raise many kinds of error on bad data
+        raise ImageLoadError("the image file is damaged or truncated (a frame after the first cannot be read)") from None
+    if frames > 1:
         notes.append("animated image: the first frame is used")
-        im.seek(0)
     try:
         im = ImageOps.exif_transpose(im)
     except Exception:  # broken EXIF: keep the pixels as stored
@@ -124,7 +129,7 @@ def array_to_rgb8(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 
 def list_images(folder: str | Path) -> list[Path]:

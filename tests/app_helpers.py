@@ -57,12 +57,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(ckpt: Path, log: Path, timeout: float = 300) -> tuple[subprocess.Popen, str]:
+def launch(ckpt: Path, log: Path, timeout: float = 300, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``python app.py`` on a free port; return (process, url) once the API answers."""
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "SR_CHECKPOINTS": str(ckpt), "GRADIO_ANALYTICS_ENABLED": "False",
-           "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3")}
+           "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3"), **(extra_env or {})}
     fh = open(log, "wb")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     fh.close()

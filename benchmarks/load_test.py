@@ -1,0 +1,290 @@
+"""Load test of the Compare tab: many gradio_client users comparing their own uploads at once.
+
+Starts ``python app.py`` on a free port on 127.0.0.1 (without the rating tabs), then ``--clients``
+concurrent gradio_client clients (one thread each) each run ``--requests`` compares of a 256x256 HR
+upload (a fixed crop of scikit-image's astronaut photo, sent with ``handle_file``; all four models,
+the outputs downloaded as a browser would), the whole run bounded by ``--timeout`` seconds.
+
+Every request must either complete with a correct result (256x256 panels, scores for every model) or
+be told clearly that the app is busy (Gradio's "Queue is full" rejection: counted as *busy*, not as a
+failure).  Anything else — an error, a wrong result, no answer before the deadline — is *failed*.
+
+Prints completed / busy / failed, latency p50 / p95 / max (submit to result, per request),
+throughput (completed compares per second over the load phase), and the server's peak RSS (the app
+process and its children, polled every 0.1 s from launch to shutdown) against a 4 GB budget.
+The app runs one compare at a time (``demo.queue(default_concurrency_limit=1, max_size=64)``), so
+latency grows with the queue ahead of a request: p50 ≈ half the clients × one compare.
+
+    python benchmarks/load_test.py [--clients 16] [--requests 5] [--timeout 600] [--json benchmarks/results/load_test.json]
+
+Exit status 1 if any request failed or the peak RSS exceeded the budget.  Other work on the CPU
+inflates every latency; the load average before and after is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _process import free_port, stop  # noqa: E402
+from _results import save  # noqa: E402
+
+UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"  # dashboard.ui.UPLOAD_HR
+MODELS = ["srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl"]
+SIDE = 256
+RSS_LIMIT = 4_000_000_000  # 4 GB
+PANELS = 7  # lr, bicubic, four models, hr
+
+
+class RssMonitor(threading.Thread):
+    """Polls the RSS of a process and all its children every ``interval`` s; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        super().__init__(name="rss-monitor", daemon=True)
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.last = 0
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def rss(self) -> int:
+        import psutil
+
+        total = 0
+        try:
+            procs = [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:  # a child that just exited
+                pass
+        return total
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.last = self.rss()
+            self.peak = max(self.peak, self.last)
+            self.samples += 1
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+
+def start_app(log: Path) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free loopback port (returns at once: see ``wait_ready``)."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False", "SR_RATING_TABS": "0",
+           "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3")}
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 300) -> None:
+    """Until the app lists its compare API (the models are loaded and the first view computed)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited ({proc.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as r:
+                if r.status == 200 and b"compare" in r.read():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"app not ready in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def test_image(folder: Path) -> Path:
+    """A 256x256 crop of scikit-image's astronaut as PNG (deterministic)."""
+    from PIL import Image
+    from skimage import data
+
+    img = data.astronaut()[40 : 40 + SIDE, 140 : 140 + SIDE]
+    path = folder / "astronaut_256.png"
+    Image.fromarray(img).save(path)
+    return path
+
+
+def is_busy(e: BaseException) -> bool:
+    """Gradio's queue-full rejection (gradio_client raises QueueError "Queue is full! Please try again.")."""
+    from gradio_client.utils import QueueError
+
+    msg = str(e).lower()
+    return isinstance(e, QueueError) or "queue is full" in msg or "too busy" in msg
+
+
+def check_result(out) -> str | None:
+    """None if ``out`` is a correct /compare result for the 256x256 upload, else what is wrong."""
+    n = PANELS
+    if not isinstance(out, (list, tuple)) or len(out) < 1 + 4 * n + 3:
+        return f"unexpected output ({type(out).__name__})"
+    full, info = out[1 : 1 + n], out[1 + 4 * n + 2]
+    if not isinstance(info, dict) or info.get("hr_size") != [SIDE, SIDE] or info.get("lr_size") != [SIDE // 4] * 2:
+        return f"wrong sizes in {str(info)[:200]}"
+    if set(info.get("scores", {})) != {"bicubic", *MODELS}:
+        return f"scores for {sorted(info.get('scores', {}))}"
+    if any(f is None or not Path(f).is_file() for f in full):
+        return "a panel is missing"
+    return None
+
+
+def run_load(url: str, image: Path, clients: int, requests: int, deadline: float) -> dict:
+    """``clients`` threads, each with its own gradio_client Client, ``requests`` compares each."""
+    from gradio_client import Client, handle_file
+
+    lock = threading.Lock()
+    latencies: list[float] = []
+    busy: list[str] = []
+    failed: list[str] = []
+    start = threading.Barrier(clients)
+    ends: list[float] = []
+
+    def note(kind: list, msg: str) -> None:
+        with lock:
+            kind.append(msg)
+
+    def work(k: int) -> None:
+        done = 0
+        try:
+            c = Client(url, verbose=False, analytics_enabled=False)
+        except Exception as e:  # noqa: BLE001 - reported as failures
+            start.wait()
+            for _ in range(requests):
+                note(failed, f"client {k}: could not connect: {type(e).__name__}: {e}")
+            return
+        start.wait()
+        for i in range(requests):
+            left = deadline - time.time()
+            if left <= 0:
+                break
+            t0 = time.time()
+            job = c.submit("Astronaut", handle_file(str(image)), UPLOAD_HR, MODELS, "Images", 96, "Bicubic",
+                           "SRGAN-PL", False, api_name="/compare")
+            try:
+                out = job.result(timeout=left)
+            except TimeoutError:
+                job.cancel()
+                note(failed, f"client {k} request {i}: no answer before the --timeout deadline")
+                done += 1
+                break
+            except Exception as e:  # noqa: BLE001 - classified below
+                note(busy if is_busy(e) else failed, f"client {k} request {i}: {type(e).__name__}: {e}")
+                done += 1
+                continue
+            dt = time.time() - t0
+            done += 1
+            problem = check_result(out)
+            if problem:
+                note(failed, f"client {k} request {i}: wrong result: {problem}")
+            else:
+                with lock:
+                    latencies.append(dt)
+                    ends.append(time.time())
+        for i in range(done, requests):
+            note(failed, f"client {k} request {i}: not sent before the --timeout deadline")
+        c.close()
+
+    t0 = time.time()
+    threads = [threading.Thread(target=work, args=(k,), name=f"client-{k}", daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(1.0, deadline - time.time() + 30))
+    wall = (max(ends) if ends else time.time()) - t0
+    with lock:  # a client stuck outside job.result (connecting, uploading) past the deadline
+        missing = clients * requests - len(latencies) - len(busy) - len(failed)
+        failed += [f"a request of a stuck client: no outcome {deadline - t0:.0f} s + 30 s after the start"] * missing
+    return {"latencies": latencies, "busy": busy, "failed": failed, "wall_s": wall}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=16, help="concurrent gradio_client clients (threads)")
+    ap.add_argument("--requests", type=int, default=5, help="compares per client")
+    ap.add_argument("--timeout", type=float, default=600, help="bound on the whole load phase, seconds")
+    ap.add_argument("--json", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+
+    load_before = os.getloadavg()
+    print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in load_before)}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="sr-load-") as tmp:
+        tmp = Path(tmp)
+        image = test_image(tmp)
+        log = tmp / "app.log"
+        t_launch = time.time()
+        proc, url = start_app(log)
+        mon = RssMonitor(proc.pid)  # from launch to shutdown: start-up (model loading) counts too
+        mon.start()
+        try:
+            wait_ready(proc, url, log)
+            rss_ready = mon.last
+            print(f"app ready in {time.time() - t_launch:.1f} s at {url} (RSS {rss_ready / 1e6:.0f} MB); "
+                  f"{args.clients} clients x {args.requests} compares of a {SIDE}x{SIDE} upload", flush=True)
+            r = run_load(url, image, args.clients, args.requests, time.time() + args.timeout)
+            alive = proc.poll() is None
+        finally:
+            mon.stop()
+            stop(proc)
+        log_tail = log.read_text(errors="replace")[-2000:]
+
+    lat = np.array(r["latencies"])
+    total = args.clients * args.requests
+    res = {
+        "clients": args.clients, "requests_per_client": args.requests, "total": total,
+        "completed": len(lat), "busy": len(r["busy"]), "failed": len(r["failed"]),
+        "latency_s": {"p50": float(np.percentile(lat, 50)) if len(lat) else None,
+                      "p95": float(np.percentile(lat, 95)) if len(lat) else None,
+                      "max": float(lat.max()) if len(lat) else None,
+                      "mean": float(lat.mean()) if len(lat) else None},
+        "wall_s": r["wall_s"], "throughput_per_s": len(lat) / r["wall_s"] if r["wall_s"] > 0 else None,
+        "peak_rss_mb": mon.peak / 1e6, "rss_at_ready_mb": rss_ready / 1e6, "rss_limit_mb": RSS_LIMIT / 1e6,
+        "rss_ok": mon.peak <= RSS_LIMIT, "rss_samples": mon.samples, "server_alive_after": alive,
+        "image": f"{SIDE}x{SIDE} PNG (skimage astronaut crop), as ground truth, all four models",
+        "queue": "default_concurrency_limit=1, max_size=64 (dashboard/ui.py)",
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "busy_examples": r["busy"][:5], "failure_examples": r["failed"][:10],
+    }
+
+    f = res["latency_s"]
+    fmt = (lambda v: f"{v:.2f} s" if v is not None else "n/a")
+    print(f"requests {total}: completed {res['completed']}, busy {res['busy']}, failed {res['failed']}")
+    print(f"latency p50 {fmt(f['p50'])}, p95 {fmt(f['p95'])}, max {fmt(f['max'])}")
+    print(f"throughput {res['throughput_per_s'] or 0:.2f} compares/s over {res['wall_s']:.1f} s")
+    print(f"server peak RSS {res['peak_rss_mb']:.0f} MB (at ready {res['rss_at_ready_mb']:.0f} MB; "
+          f"{res['rss_samples']} samples): {'<=' if res['rss_ok'] else '>'} 4 GB "
+          f"-> {'OK' if res['rss_ok'] else 'OVER BUDGET'}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in res['load_average_after'])}")
+    for m in r["busy"][:3]:
+        print(f"busy: {m}")
+    for m in r["failed"][:10]:
+        print(f"FAILED: {m}")
+    if r["failed"] and log_tail:
+        print("--- app log (tail) ---\n" + log_tail)
+    save(args.json, res)  # with the command line, date and machine (benchmarks/_results.py)
+    return 0 if not r["failed"] and res["rss_ok"] and alive else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
