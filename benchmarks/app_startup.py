@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _process import free_port, stop  # noqa: E402
+from _results import save  # noqa: E402
 
 
 def once(timeout: float = 120.0) -> float:
@@ -50,6 +51,7 @@ def once(timeout: float = 120.0) -> float:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", default=None, help="write the figures here (e.g. benchmarks/results/app_startup.json)")
     args = ap.parse_args(argv)
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     ts = []
@@ -61,6 +63,8 @@ def main(argv=None) -> None:
         print(f"run {i + 1}: ready in {ts[-1]:.2f} s (the app process used {cpu:.1f} CPU-seconds in all)", flush=True)
     print(f"startup    median {statistics.median(ts):.2f} s   min {min(ts):.2f} s   max {max(ts):.2f} s   (n={len(ts)})")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    save(args.json, {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts), "runs_s": ts,
+                     "rating_tabs": os.environ.get("SR_RATING_TABS", "1") != "0"})
 
 
 if __name__ == "__main__":

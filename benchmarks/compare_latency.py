@@ -23,9 +23,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save  # noqa: E402
+
+FIGURES: dict = {}
 
 
 def stats(name: str, ts: list[float]) -> None:
+    FIGURES[name] = {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts), "n": len(ts), "runs_s": ts}
     print(f"{name:<10} median {statistics.median(ts):.3f} s   min {min(ts):.3f} s   max {max(ts):.3f} s   (n={len(ts)})",
           flush=True)
 
@@ -35,6 +40,7 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--e2e", action="store_true", help="also time a gradio_client round trip")
+    ap.add_argument("--json", default=None, help="write the figures here (e.g. benchmarks/results/compare_latency.json)")
     args = ap.parse_args(argv)
     if args.threads:
         os.environ["SR_THREADS"] = str(args.threads)
@@ -108,6 +114,7 @@ def main(argv=None) -> None:
         stats("e2e", ts)
         demo.close()
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    save(args.json, {"image": "astronaut 512x512 HR", "workers": engine.workers, **FIGURES})
 
 
 if __name__ == "__main__":

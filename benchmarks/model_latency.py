@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -29,6 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[128])
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--json", default=None, help="write the figures here (e.g. benchmarks/results/model_latency.json)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -36,6 +39,7 @@ def main(argv=None) -> int:
     for n, why in problems.items():
         print(f"skipped {n}: {why}")
     rng = np.random.default_rng(0)
+    figures: dict = {}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
     for size in a.sizes:
@@ -57,6 +61,11 @@ def main(argv=None) -> int:
         for n, ts in per.items():
             print(f"  {TITLES[n]:10s} median {statistics.median(ts):.3f} s  (min {min(ts):.3f}, max {max(ts):.3f})")
         print(f"  all {len(models)} models: median {statistics.median(totals):.3f} s  (min {min(totals):.3f}, max {max(totals):.3f})")
+        figures[str(size)] = {"models": {n: {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts)}
+                                         for n, ts in per.items()},
+                              "all_median_s": statistics.median(totals), "all_min_s": min(totals),
+                              "all_max_s": max(totals), "runs": a.runs}
+    save(a.json, {"sizes": figures})
     return 0
 
 

@@ -1,7 +1,7 @@
 """Regenerate the figures in README.md and checkpoints/README.md from what the code measured.
 
-Reads ``checkpoints/benchmark.json`` (written by ``python -m srcore.evaluate``) and the metadata
-of the shipped checkpoints, and rewrites the blocks between ``<!-- NAME:start -->`` and
+Reads ``checkpoints/benchmark.json`` (written by ``python -m srcore.evaluate``), the metadata
+of the shipped checkpoints and ``benchmarks/results/*.json`` (the benchmark scripts' ``--json``), and rewrites the blocks between ``<!-- NAME:start -->`` and
 ``<!-- NAME:end -->`` markers.  ``--check`` exits 1 if a file is out of date (used by a test).
 """
 
@@ -70,6 +70,63 @@ def model_cards(bench: dict | None) -> str:
     return "\n".join(out)
 
 
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _src(rec: dict) -> str:
+    m = rec.get("machine", {})
+    load = m.get("load_average") or rec.get("load_average_before") or ["?"]
+    return f"`{rec.get('command')}`, {rec.get('date')}, {m.get('cpus')} CPUs, load {load[0]}"
+
+
+def performance_block() -> str:
+    """Figures of the scripts in benchmarks/ (their --json output in benchmarks/results/)."""
+    rows = ["| what | figure | bar | measured with |", "|---|---|---|---|"]
+    r = _load("app_startup")
+    if r:
+        rows.append(f"| app ready after `python app.py` | median {r['median_s']:.1f} s (min {r['min_s']:.1f}, max "
+                    f"{r['max_s']:.1f}, n={len(r['runs_s'])}) | ≤ 15 s | {_src(r)} |")
+    r = _load("compare_latency")
+    if r:
+        for key, what in (("callback", "full compare of a 512×512 HR image (4 models, bicubic, all metrics), app callback"),
+                          ("core", "the same, compare pipeline only"), ("e2e", "the same through gradio_client")):
+            if key in r:
+                f = r[key]
+                rows.append(f"| {what} | median {f['median_s']:.2f} s (min {f['min_s']:.2f}, max {f['max_s']:.2f}, "
+                            f"n={f['n']}) | {'≤ 1.5 s' if key == 'callback' else ''} | {_src(r)} |")
+    r = _load("model_latency")
+    if r:
+        for size, f in r["sizes"].items():
+            per = ", ".join(f"{TITLES.get(n, n)} {v['median_s']:.2f} s" for n, v in f["models"].items())
+            rows.append(f"| all four models on a {size}×{size} LR image | median {f['all_median_s']:.2f} s in total "
+                        f"({per}) | {'≤ 1.0 s' if size == '128' else ''} | {_src(r)} |")
+    r = _load("tiled_memory")
+    if r:
+        rows.append(f"| tiled upscale of a {r['size']}×{r['size']} LR image ({r['model']}, tile {r['tile']}) | median "
+                    f"{r['median_s']:.0f} s, peak RSS {r['max_peak_rss_gb']:.2f} GB (n={r['runs']}) | ≤ 2.5 GB | {_src(r)} |")
+    r = _load("train_speed")
+    if r:
+        per = ", ".join(f"{TITLES.get(n, n)} {v['median_images_per_s']:.1f} img/s (batch {v['batch']}×{v['patch']} px)"
+                        for n, v in r["models"].items())
+        rows.append(f"| training speed on the {r['device'].upper()} | {per} | | {_src(r)} |")
+    r = _load("load_test")
+    if r:
+        rows.append(f"| load: {r.get('clients')} clients × {r.get('requests_per_client')} compares of a 256×256 HR upload | "
+                    f"{r.get('completed')} completed, {r.get('busy')} busy, {r.get('failed')} failed; latency p50 "
+                    f"{r['latency_s']['p50']:.1f} s, p95 {r['latency_s']['p95']:.1f} s (one compare at a time, so mostly queueing); peak RSS {r.get('peak_rss_mb'):.0f} MB | "
+                    f"none failed, RSS ≤ 4 GB | {_src(r)} |")
+    if len(rows) == 2:
+        return "No benchmark figures yet (run the scripts in benchmarks/ with --json benchmarks/results/NAME.json)."
+    return ("Generated from `benchmarks/results/*.json` by `python benchmarks/update_readme.py`; each row names "
+            "the script that measured it. Latencies rise with other work on the CPU (the load average is given).\n\n"
+            + "\n".join(rows))
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     pat = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pat.search(text):
@@ -85,6 +142,7 @@ def main(argv=None) -> int:
     bench = json.loads(bench_path.read_text()) if bench_path.is_file() else None
     stale = []
     targets = [(ROOT / "README.md", "results", results_block(bench) if bench else "No benchmark yet.")]
+    targets.append((ROOT / "README.md", "performance", performance_block()))
     targets.append((CHECKPOINTS / "README.md", "cards", model_cards(bench)))
     for path, marker, body in targets:
         old = path.read_text(encoding="utf-8")
