@@ -19,7 +19,7 @@ residual over the bicubic-upscaled input, so the network learns only the missing
 | **SRCNN-MSE** | pixel-wise mean squared error | (c) |
 | **SRCNN-PL** | VGG feature ("perceptual") loss | (d), (f) |
 | **SRGAN-MSE** | MSE + 10⁻³ × adversarial | (c), (e), (m) |
-| **SRGAN-PL** | VGG loss + 10⁻³ × adversarial | (d), (e), (g) |
+| **SRGAN-PL** | VGG loss (features × 1/12.75) + 10⁻³ × adversarial | (d), (e), (g) |
 
 The GAN models add a discriminator (report section 2.3: 8 conv blocks 64→512, LeakyReLU 0.2,
 batch norm from the 2nd block, dense 1024, dense 1) trained with the minimax game (b).
@@ -40,6 +40,13 @@ $$l^{SR}_{GEN} = \sum_{n=1}^{N} -\log D_{\theta_D}\big(G_{\theta_G}(I^{LR})\big)
 
 Perceptual loss of the CNN (f) and of the GAN (g), and the report's GAN with an MSE content term (m):
 $$l^{SR}_{PL} = l^{SR}_{VGG} \qquad l^{SR}_{PL} = l^{SR}_{VGG} + 10^{-3}\, l^{SR}_{GEN} \qquad l^{SR}_{GAN\text{-}MSE} = l^{SR}_{MSE} + 10^{-3}\, l^{SR}_{GEN}$$
+
+In SRGAN-PL the VGG feature maps are multiplied by 1/12.75 before the distance, as in the SRGAN
+paper the report builds on (Ledig et al. 2017), which brings the VGG loss to the scale of the MSE.
+Unscaled, the VGG loss is about 6 and the 10⁻³ adversarial term about 0.1 % of the objective: a
+first SRGAN-PL trained that way came out almost identical to SRCNN-PL. With the scaling the
+adversarial term is roughly a tenth of the objective. (For SRCNN-PL the scale makes no
+difference: Adam's updates do not depend on the scale of the loss.)
 
 ## The metrics shown
 
@@ -66,7 +73,7 @@ in the Compare tab are scikit-image's bundled images (astronaut, chelsea, coffee
 | data | whole DIV2K images squashed to 256×256 (aspect ratio distorted), LR 64×64 | random HR crops, MATLAB-compatible bicubic LR, flips and rotations |
 | VGG loss | Keras VGG19 `block3_conv3` without ImageNet preprocessing | VGG features before the 3rd max-pool on correctly normalised input |
 | discriminator | MSE on a 16×16 patch output | the section 2.3 network with dense layers, BCE on logits |
-| adversarial weight | 10⁻³ | 10⁻³ |
+| adversarial weight | 10⁻³ | 10⁻³ (SRGAN-PL: with SRGAN's 1/12.75 VGG feature scale, so the term counts) |
 | PSNR / SSIM | between pixel row 2 of HR and row 1 of SR, data in [−1, 1] (≈ 15–20 dB, meaningless) | whole image, [0, 255], Y channel, 4-pixel border (and RGB) |
 
 ## Credits

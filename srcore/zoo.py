@@ -25,7 +25,7 @@ DESCRIPTIONS = {
     "srcnn_mse": "pixel-wise MSE loss (eq. c)",
     "srcnn_pl": "VGG feature loss before the 3rd max-pool (eq. f)",
     "srgan_mse": "MSE + 1e-3 x adversarial loss (eq. m)",
-    "srgan_pl": "VGG feature loss + 1e-3 x adversarial loss (eq. g)",
+    "srgan_pl": "VGG feature loss (features x 1/12.75, as SRGAN) + 1e-3 x adversarial loss (eq. g)",
 }
 
 

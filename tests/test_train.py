@@ -30,7 +30,7 @@ DET = ("--log-every", "1", "--deterministic", "--seed", "0")
 LONG = 200  # steps of the runs that get interrupted (each step takes milliseconds)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)  # a hang guard, not a speed test (about 10 s on an idle 2-core CPU)
 def test_tiny_generator_beats_bicubic_on_one_image():
     torch.manual_seed(0)
     hr = photo("astronaut", (96, 96))
@@ -38,7 +38,6 @@ def test_tiny_generator_beats_bicubic_on_one_image():
     g = Generator(GeneratorConfig(n1=16, n2=8, n3=8))
     opt = torch.optim.Adam(g.parameters(), lr=2e-3)
     x, y = to_tensor(lr)[None], to_tensor(hr)[None]
-    t0 = time.time()
     for _ in range(300):
         opt.zero_grad()
         mse_loss(g(x), y).backward()
@@ -47,7 +46,6 @@ def test_tiny_generator_beats_bicubic_on_one_image():
         sr = to_uint8(g(x))
     p_sr, p_bic = psnr(sr, hr), psnr(bicubic_x4(lr), hr)
     assert p_sr > p_bic + 0.5, f"trained {p_sr:.2f} dB vs bicubic {p_bic:.2f} dB"
-    assert time.time() - t0 < 60
 
 
 @pytest.fixture(scope="module")
