@@ -75,3 +75,42 @@ def test_bad_model_is_a_usage_error(tmp_path, model, needle, capsys):
     rc = main([str(tmp_path / "x.png"), "--model", str(bad) if model == "CORRUPT" else model, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- the bad-input table through the CLI
+
+from bad_inputs import CASES  # noqa: E402
+
+from srcore.imageio import ImageLoadError, load_image  # noqa: E402
+from srcore.upscale import DEFAULT_MAX_OUTPUT_MP, MIN_SIDE  # noqa: E402
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.api_only], ids=str)
+def test_bad_input_table_through_the_cli(case, tmp_path, capsys):
+    """Every odd file of ``tests/bad_inputs.py`` as an LR input to the CLI: a PNG of 4x the size
+    with the reader's notes printed, or one line saying why it was skipped (never a traceback)."""
+    path = case.make(tmp_path)
+    out = tmp_path / "out"
+    rc = main([str(path), "--model", "bicubic", "--out", str(out), "--no-progress"])
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err + cap.out
+    try:
+        li = load_image(path)
+    except ImageLoadError as e:
+        assert rc == 1 and f"skipped {path}: {e}" in cap.err, cap.err
+        return
+    h, w = li.array.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        assert rc == 1 and f"needs at least {MIN_SIDE} px per side" in cap.err, cap.err
+    elif h * w * 16 / 1e6 > DEFAULT_MAX_OUTPUT_MP:
+        assert rc == 1 and f"above the limit of {DEFAULT_MAX_OUTPUT_MP:g} MP output" in cap.err, cap.err
+        assert "--max-output-mp" in cap.err and not list(out.glob("*.png"))
+    else:
+        assert rc == 0, cap.err
+        sr = np.asarray(Image.open(out / f"{path.stem}_bicubic_x4.png"))
+        assert sr.shape == (4 * h, 4 * w, 3)
+        for note in li.notes:
+            assert note in cap.out
+        want = case.expected(as_lr=True)
+        if want.ok and want.size:
+            assert sr.shape[:2] == want.size  # the app's own answer for this file as an LR input
