@@ -94,7 +94,9 @@ def performance_block() -> str:
     r = _load("compare_latency")
     if r:
         for key, what in (("callback", "full compare of a 512×512 HR image (4 models, bicubic, all metrics), app callback"),
-                          ("core", "the same, compare pipeline only"), ("e2e", "the same through gradio_client")):
+                          ("core", "the same, compare pipeline only"),
+                          ("e2e_result", "the same through gradio_client: upload to result"),
+                          ("e2e", "the same through gradio_client, all ~30 output images downloaded")):
             if key in r:
                 f = r[key]
                 rows.append(f"| {what} | median {f['median_s']:.2f} s (min {f['min_s']:.2f}, max {f['max_s']:.2f}, "

@@ -14,7 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
@@ -72,7 +71,7 @@ def upscale_file(src: Path, models: dict, out_dir: Path, tile: int | None, devic
         else:
             bar = tqdm(total=0, desc=f"{src.name} {name}", unit="tile", leave=False, disable=not progress)
 
-            def tick(done: int, total: int) -> None:
+            def tick(done: int, total: int, bar=bar) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
 

@@ -88,3 +88,31 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+# ---------------------------------------------------------------- the /compare endpoint
+
+UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
+UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
+PANELS = ("lr", "bicubic", *MODELS, "hr")
+N = len(PANELS)
+
+
+def compare(client, example="Astronaut", upload=None, mode=UPLOAD_HR, chosen=MODELS, size=96) -> dict:
+    """Call /compare through gradio_client; its outputs by name."""
+    out = client.predict(example, upload, mode, list(chosen), "Images", size, "Bicubic", "SRGAN-PL", False,
+                         api_name="/compare")
+    status, rest = out[0], out[1:]
+    return {
+        "status": status,
+        "full": rest[:N], "caps": rest[N : 2 * N], "zoom": rest[2 * N : 3 * N], "zcaps": rest[3 * N : 4 * N],
+        "slider": rest[4 * N], "table": rest[4 * N + 1], "info": rest[4 * N + 2],
+    }
+
+
+def read(path):
+    """An image file returned by the API as an HxWx3 uint8 array."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))

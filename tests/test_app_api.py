@@ -16,11 +16,8 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_helpers import MODELS, PERCEPTUAL, checkpoint_dir, launch, stop  # noqa: E402
-UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
-UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
-PANELS = ("lr", "bicubic", *MODELS, "hr")
-N = len(PANELS)
+from app_helpers import (  # noqa: E402
+    MODELS, PANELS, PERCEPTUAL, UPLOAD_LR, N, checkpoint_dir, compare, launch, read, stop)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -46,21 +43,6 @@ def models(app_server):
     from srcore.checkpoint import load_generator_file
 
     return {m: load_generator_file(app_server[1] / f"{m}.safetensors")[0] for m in MODELS}
-
-
-def compare(client, example="Astronaut", upload=None, mode=UPLOAD_HR, chosen=MODELS, size=96):
-    out = client.predict(example, upload, mode, list(chosen), "Images", size, "Bicubic", "SRGAN-PL", False,
-                         api_name="/compare")
-    status, rest = out[0], out[1:]
-    return {
-        "status": status,
-        "full": rest[:N], "caps": rest[N : 2 * N], "zoom": rest[2 * N : 3 * N], "zcaps": rest[3 * N : 4 * N],
-        "slider": rest[4 * N], "table": rest[4 * N + 1], "info": rest[4 * N + 2],
-    }
-
-
-def read(path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def test_example_compare_panels_and_metrics(client, models):

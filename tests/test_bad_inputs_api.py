@@ -11,18 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_helpers import MODELS, checkpoint_dir, launch, stop  # noqa: E402
+from app_helpers import MODELS, PANELS, UPLOAD_HR, UPLOAD_LR, checkpoint_dir, compare, launch, read, stop  # noqa: E402
 from bad_inputs import CASES, MAX_FILE_BYTES  # noqa: E402
-
-UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
-UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
-PANELS = ("lr", "bicubic", *MODELS, "hr")
-N = len(PANELS)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -59,19 +52,6 @@ def case_file(case, folder: Path) -> Path:
     if case.name not in _files:
         _files[case.name] = case.make(folder)
     return _files[case.name]
-
-
-def compare(client, upload=None, mode=UPLOAD_HR, example="Astronaut", chosen=MODELS, size=96) -> dict:
-    """The /compare endpoint (as in test_app_api), its outputs by name."""
-    out = client.predict(example, upload, mode, list(chosen), "Images", size, "Bicubic", "SRGAN-PL", False,
-                         api_name="/compare")
-    status, rest = out[0], out[1:]
-    return {"status": status, "full": rest[:N], "zoom": rest[2 * N : 3 * N], "slider": rest[4 * N],
-            "info": rest[4 * N + 2]}
-
-
-def read(path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 @pytest.mark.parametrize("as_lr", [False, True], ids=["as_hr", "as_lr"])
