@@ -99,22 +99,32 @@ def content_key(recs: list[dict]) -> str:
     return "vgg" if any(r.get("vgg") is not None for r in recs if r.get("kind") == "train") else "mse"
 
 
+def vgg_units(recs: list[dict]) -> float:
+    """Factor that puts a run's logged VGG loss in the report's unscaled units: SRGAN-PL multiplies
+    the features by ``vgg_feature_scale`` (1/12.75), so its loss is logged scale² smaller."""
+    meta = next((r for r in recs if r.get("kind") == "meta"), {})
+    scale = (meta.get("recipe") or {}).get("vgg_feature_scale") or 1.0
+    return 1.0 / float(scale) ** 2
+
+
 def loss_figure(hist: dict, models, log: bool, alpha: float) -> go.Figure:
     """Generator loss terms per model: content (MSE or VGG, train and validation) and adversarial."""
     models = [m for m in models if m in hist]
     if not models:
         return _empty("Generator losses", "not trained yet: no training history found")
     fig = make_subplots(rows=1, cols=3, subplot_titles=("Content loss: MSE (train ─, val ●)",
-                                                        "Content loss: VGG (train ─, val ●)",
+                                                        "Content loss: VGG, unscaled (train ─, val ●)",
                                                         "Adversarial term (GANs)"))
     for m in models:
         recs, c = hist[m], COLORS[m]
         ck = content_key(recs)
         col = 1 if ck == "mse" else 2
+        k = vgg_units(recs) if ck == "vgg" else 1.0
         x, y = series(recs, "train", ck)
-        fig.add_trace(go.Scatter(x=x, y=smooth(y, alpha), name=f"{TITLES[m]} train", line=dict(color=c),
-                                 legendgroup=m), 1, col)
+        fig.add_trace(go.Scatter(x=x, y=smooth([v * k for v in y], alpha), name=f"{TITLES[m]} train",
+                                 line=dict(color=c), legendgroup=m), 1, col)
         x, y = series(recs, "val", f"val_{ck}")
+        y = [v * k for v in y]
         if x:
             fig.add_trace(go.Scatter(x=x, y=y, name=f"{TITLES[m]} val", mode="lines+markers",
                                      line=dict(color=c, dash="dot"), legendgroup=m), 1, col)

@@ -236,6 +236,24 @@ def test_training_views_from_histories(tmp_path, monkeypatch):
     assert training.smooth([1.0, None, 3.0], 0.5)[1] is None
 
 
+def test_vgg_curves_in_one_unit():
+    """SRGAN-PL logs its VGG loss with features x 1/12.75; the plot puts it back in the report's units
+    so SRCNN-PL and SRGAN-PL share the VGG axes."""
+    from dashboard import training
+
+    def run(scale):
+        return [{"kind": "meta", "step": 0, "recipe": {"vgg_feature_scale": scale}},
+                {"kind": "train", "step": 1, "vgg": 6.0 * scale**2, "g_loss": 1.0},
+                {"kind": "val", "step": 1, "val_vgg": 5.0 * scale**2}]
+
+    hist = {"srcnn_pl": run(1.0), "srgan_pl": run(1 / 12.75)}
+    fig = training.loss_figure(hist, ["srcnn_pl", "srgan_pl"], False, 0.0)
+    ys = {t.name: list(t.y) for t in fig.data}
+    assert ys["SRCNN-PL train"] == pytest.approx([6.0]) and ys["SRGAN-PL train"] == pytest.approx([6.0])
+    assert ys["SRCNN-PL val"] == pytest.approx([5.0]) and ys["SRGAN-PL val"] == pytest.approx([5.0])
+    assert training.vgg_units([{"kind": "meta", "recipe": {}}]) == 1.0  # older histories: unscaled
+
+
 def test_benchmark_view(tmp_path, monkeypatch):
     from srcore import paths
 
