@@ -113,7 +113,7 @@ def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 300
     raise TimeoutError(f"app not ready in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def test_image(folder: Path) -> Path:
+def sample_image(folder: Path) -> Path:
     """A 256x256 crop of scikit-image's astronaut as PNG (deterministic)."""
     from PIL import Image
     from skimage import data
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in load_before)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="sr-load-") as tmp:
         tmp = Path(tmp)
-        image = test_image(tmp)
+        image = sample_image(tmp)
         log = tmp / "app.log"
         t_launch = time.time()
         proc, url = start_app(log)
