@@ -56,6 +56,8 @@ demo = build_demo(_pre.get("engine"), _pre.get("initial"))
 
 if __name__ == "__main__":
     print(f"dashboard built in {time.perf_counter() - T0:.1f} s", flush=True)
+    for why in getattr(_pre.get("engine"), "problems", {}).values():
+        print(f"warning: {why}; the app runs without that model", flush=True)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

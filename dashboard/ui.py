@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import os
 import shutil
 import re
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from srcore.imageio import ImageLoadError
+from srcore import paths
 from srcore.paths import MODEL_NAMES
 from srcore.zoo import TITLES
 
@@ -281,8 +283,9 @@ class App:
                             "No ground truth, so **no reference metrics** (PSNR / SSIM / LPIPS need the original).")
             bits += [f"Note: {n}." for n in res.notes if "no ground truth" not in n]
         if self.engine.problems:
-            miss = ", ".join(f"{TITLES[n]}" for n in self.engine.problems)
-            bits.append(f"⚠ Missing or damaged checkpoints: **{miss}** (the app runs with the others).")
+            ck = str(paths.CHECKPOINTS) + os.sep  # name the file, not the server's folders
+            miss = "; ".join(f"**{TITLES[n]}** ({why.replace(ck, '')})" for n, why in self.engine.problems.items())
+            bits.append(f"⚠ Missing or damaged checkpoints: {miss}. The app runs with the others.")
         if self.engine.lpips is None:
             bits.append(f"⚠ LPIPS unavailable: {self.engine.lpips_problem}")
         return "  \n".join(bits)

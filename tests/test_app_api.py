@@ -181,6 +181,10 @@ def test_app_starts_with_missing_checkpoint(tmp_path):
         c = Client(url, verbose=False)
         r = compare(c, chosen=("srcnn_mse", "srgan_mse"))
         assert "SRCNN-PL" in r["status"] and "SRGAN-PL" in r["status"] and "Missing" in r["status"]
+        # each names its file and what is wrong with it, without the server's folders
+        assert "checkpoint not found: srcnn_pl.safetensors" in r["status"]
+        assert "srgan_pl.safetensors is damaged or not a safetensors file" in r["status"]
+        assert str(d) not in r["status"]
         assert set(r["info"]["scores"]) == {"bicubic", "srcnn_mse", "srgan_mse"}
         assert "checkpoint missing" in r["caps"][PANELS.index("srgan_pl")]
     finally:
