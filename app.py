@@ -23,11 +23,12 @@ def _preload() -> None:
     try:
         from skimage import data
 
-        from dashboard.core import Engine, run_compare
+        from dashboard.core import EXAMPLE_LOADERS, Engine, run_compare
 
         engine = Engine()
         _pre["engine"] = engine
-        _pre["initial"] = run_compare(engine, data.astronaut(), source="Astronaut")
+        name, loader = next(iter(EXAMPLE_LOADERS.items()))  # the opening view of build_demo
+        _pre["initial"] = run_compare(engine, getattr(data, loader)(), source=name)
     except Exception as e:  # build_demo below redoes the work and reports the error itself
         _pre["error"] = e
 

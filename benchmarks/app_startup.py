@@ -13,37 +13,21 @@ import argparse
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _process import free_port, stop  # noqa: E402
+from _process import start_app, stop, wait_ready  # noqa: E402
 from _results import save  # noqa: E402
 
 
 def once(timeout: float = 120.0) -> float:
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc, url = start_app()
     try:
-        while time.perf_counter() - t0 < timeout:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=2) as r:
-                    if r.status == 200 and b"compare" in r.read():
-                        return time.perf_counter() - t0
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"app not ready after {timeout} s")
+        wait_ready(proc, url, timeout=timeout, interval=0.1)
+        return time.perf_counter() - t0
     finally:
         stop(proc)
 

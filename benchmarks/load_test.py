@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _process import free_port, stop  # noqa: E402
+from _process import start_app, stop, wait_ready  # noqa: E402
 from _results import save  # noqa: E402
 
-UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"  # dashboard.ui.UPLOAD_HR
-MODELS = ["srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl"]
+from dashboard.core import UPLOAD_HR  # noqa: E402
+from srcore.paths import MODEL_NAMES  # noqa: E402
+
+MODELS = list(MODEL_NAMES)
 SIDE = 256
 RSS_LIMIT = 4_000_000_000  # 4 GB
 PANELS = 7  # lr, bicubic, four models, hr
@@ -84,33 +83,6 @@ class RssMonitor(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(5)
-
-
-def start_app(log: Path) -> tuple[subprocess.Popen, str]:
-    """``python app.py`` on a free loopback port (returns at once: see ``wait_ready``)."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "SR_RATING_TABS": "0",
-           "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3")}
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}/"
-
-
-def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 300) -> None:
-    """Until the app lists its compare API (the models are loaded and the first view computed)."""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited ({proc.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as r:
-                if r.status == 200 and b"compare" in r.read():
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"app not ready in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def sample_image(folder: Path) -> Path:
@@ -233,7 +205,7 @@ def main(argv=None) -> int:
         image = sample_image(tmp)
         log = tmp / "app.log"
         t_launch = time.time()
-        proc, url = start_app(log)
+        proc, url = start_app(log, {"SR_RATING_TABS": "0", "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3")})
         mon = RssMonitor(proc.pid)  # from launch to shutdown: start-up (model loading) counts too
         mon.start()
         try:

@@ -70,11 +70,8 @@ def model_cards(bench: dict | None) -> str:
     return "\n".join(out)
 
 
-RESULTS = ROOT / "benchmarks" / "results"
-
-
 def _load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
+    path = ROOT / "benchmarks" / "results" / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -84,13 +81,21 @@ def _src(rec: dict) -> str:
     return f"`{rec.get('command')}`, {rec.get('date')}, {m.get('cpus')} CPUs, load {load[0]}"
 
 
+def _spread(f: dict, digits: int, n: int | None = None) -> str:
+    return (f"median {f['median_s']:.{digits}f} s (min {f['min_s']:.{digits}f}, max {f['max_s']:.{digits}f}, "
+            f"n={f['n'] if n is None else n})")
+
+
 def performance_block() -> str:
     """Figures of the scripts in benchmarks/ (their --json output in benchmarks/results/)."""
     rows = ["| what | figure | bar | measured with |", "|---|---|---|---|"]
+
+    def row(what: str, figure: str, bar: str, rec: dict) -> None:
+        rows.append(f"| {what} | {figure} | {bar} | {_src(rec)} |")
+
     r = _load("app_startup")
     if r:
-        rows.append(f"| app ready after `python app.py` | median {r['median_s']:.1f} s (min {r['min_s']:.1f}, max "
-                    f"{r['max_s']:.1f}, n={len(r['runs_s'])}) | ≤ 15 s | {_src(r)} |")
+        row("app ready after `python app.py`", _spread(r, 1, len(r["runs_s"])), "≤ 15 s", r)
     r = _load("compare_latency")
     if r:
         for key, what in (("callback", "full compare of a 512×512 HR image (4 models, bicubic, all metrics), app callback"),
@@ -98,30 +103,28 @@ def performance_block() -> str:
                           ("e2e_result", "the same through gradio_client: upload to result"),
                           ("e2e", "the same through gradio_client, all ~30 output images downloaded")):
             if key in r:
-                f = r[key]
-                rows.append(f"| {what} | median {f['median_s']:.2f} s (min {f['min_s']:.2f}, max {f['max_s']:.2f}, "
-                            f"n={f['n']}) | {'≤ 1.5 s' if key == 'callback' else ''} | {_src(r)} |")
+                row(what, _spread(r[key], 2), "≤ 1.5 s" if key == "callback" else "", r)
     r = _load("model_latency")
     if r:
         for size, f in r["sizes"].items():
             per = ", ".join(f"{TITLES.get(n, n)} {v['median_s']:.2f} s" for n, v in f["models"].items())
-            rows.append(f"| all four models on a {size}×{size} LR image | median {f['all_median_s']:.2f} s in total "
-                        f"({per}) | {'≤ 1.0 s' if size == '128' else ''} | {_src(r)} |")
+            row(f"all four models on a {size}×{size} LR image", f"median {f['all_median_s']:.2f} s in total ({per})",
+                "≤ 1.0 s" if size == "128" else "", r)
     r = _load("tiled_memory")
     if r:
-        rows.append(f"| tiled upscale of a {r['size']}×{r['size']} LR image ({r['model']}, tile {r['tile']}) | median "
-                    f"{r['median_s']:.0f} s, peak RSS {r['max_peak_rss_gb']:.2f} GB (n={r['runs']}) | ≤ 2.5 GB | {_src(r)} |")
+        row(f"tiled upscale of a {r['size']}×{r['size']} LR image ({r['model']}, tile {r['tile']})",
+            f"median {r['median_s']:.0f} s, peak RSS {r['max_peak_rss_gb']:.2f} GB (n={r['runs']})", "≤ 2.5 GB", r)
     r = _load("train_speed")
     if r:
         per = ", ".join(f"{TITLES.get(n, n)} {v['median_images_per_s']:.1f} img/s (batch {v['batch']}×{v['patch']} px)"
                         for n, v in r["models"].items())
-        rows.append(f"| training speed on the {r['device'].upper()} | {per} | | {_src(r)} |")
+        row(f"training speed on the {r['device'].upper()}", per, "", r)
     r = _load("load_test")
     if r:
-        rows.append(f"| load: {r.get('clients')} clients × {r.get('requests_per_client')} compares of a 256×256 HR upload | "
-                    f"{r.get('completed')} completed, {r.get('busy')} busy, {r.get('failed')} failed; latency p50 "
-                    f"{r['latency_s']['p50']:.1f} s, p95 {r['latency_s']['p95']:.1f} s (one compare at a time, so mostly queueing); peak RSS {r.get('peak_rss_mb'):.0f} MB | "
-                    f"none failed, RSS ≤ 4 GB | {_src(r)} |")
+        row(f"load: {r['clients']} clients × {r['requests_per_client']} compares of a 256×256 HR upload",
+            f"{r['completed']} completed, {r['busy']} busy, {r['failed']} failed; latency p50 "
+            f"{r['latency_s']['p50']:.1f} s, p95 {r['latency_s']['p95']:.1f} s (one compare at a time, so mostly "
+            f"queueing); peak RSS {r['peak_rss_mb']:.0f} MB", "none failed, RSS ≤ 4 GB", r)
     if len(rows) == 2:
         return "No benchmark figures yet (run the scripts in benchmarks/ with --json benchmarks/results/NAME.json)."
     return ("Generated from `benchmarks/results/*.json` by `python benchmarks/update_readme.py`; each row names "

@@ -9,11 +9,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from srcore import paths
+from srcore.paths import MODEL_NAMES
 from srcore.zoo import TITLES
 
 from dashboard.training import COLORS, LAYOUT
 
-MODEL_ORDER = ("bicubic", "srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")
+MODEL_ORDER = ("bicubic", *MODEL_NAMES)
 NAMES = {"bicubic": "Bicubic", **TITLES}
 # x4 Y-channel PSNR / SSIM as published (Dong et al. 2014/2016; bicubic from the same tables).
 PUBLISHED = {

@@ -19,7 +19,7 @@ from srcore import SCALE
 from srcore.compare import BatchLPIPS
 from srcore.imageio import load_image
 from srcore.inference import upscale
-from srcore.metrics import mod_crop, psnr, shave, ssim
+from srcore.metrics import mod_crop, score, shave
 from srcore.models.feature_nets import LPIPS
 from srcore.paths import MODEL_NAMES
 from srcore.resize import downscale_x4
@@ -35,6 +35,15 @@ PANEL_HELP = {
     "hr": "the original the input was made from",
 }
 METRICS = (("psnr_y", "PSNR-Y", "dB", True), ("ssim_y", "SSIM-Y", "", True), ("lpips", "LPIPS", "", False))
+
+# the two input modes (radio labels, also the API's values) and the upload cap: plain values here,
+# not in ui.py, so tests and scripts share them without importing Gradio
+UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
+UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
+MAX_FILE_SIZE = "15mb"
+
+# the example photos (menu label -> scikit-image loader); the first is the app's opening view
+EXAMPLE_LOADERS = {"Astronaut": "astronaut", "Chelsea (cat)": "chelsea", "Coffee": "coffee", "Rocket": "rocket"}
 
 MAX_HR_SIDE = 1024  # HR uploads larger than this are centre-cropped (keeps the Space responsive)
 MAX_LR_SIDE = 384  # LR uploads: output is 4x this
@@ -148,8 +157,7 @@ def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=Non
         sr = upscale(None if p == "bicubic" else engine.models[p], lr)
         if hr is None:
             return p, sr, None, None
-        s = {"psnr_y": psnr(sr, hr, True, SCALE), "ssim_y": ssim(sr, hr, True, SCALE),
-             "psnr_rgb": psnr(sr, hr, False, SCALE), "lpips": None}
+        s = score(sr, hr, SCALE).as_dict()  # LPIPS filled in below, batched against one HR pass
         return p, sr, s, lp.features([shave(sr, SCALE)]) if lp is not None else None
 
     names = ["bicubic", *chosen]
@@ -182,13 +190,7 @@ def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, 
     names = [p for p in SR_PANELS if p in images]
     out = {}
     for p in names:
-        sr = images[p]
-        out[p] = {
-            "psnr_y": psnr(sr, hr, True, border),
-            "ssim_y": ssim(sr, hr, True, border),
-            "psnr_rgb": psnr(sr, hr, False, border),
-            "lpips": None,
-        }
+        out[p] = score(images[p], hr, border).as_dict()
     if engine.lpips is not None and names:
         try:
             ds = engine.lpips.to_reference(shave(hr, border), [shave(images[p], border) for p in names])

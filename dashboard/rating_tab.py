@@ -40,26 +40,26 @@ import pandas as pd
 
 from srcore.rating.service import RatingService, Served
 from srcore.rating.stimuli import stimulus_plan
+from srcore import zoo
 from srcore.rating.store import RatingError, RatingStore
 
 MOS_LABELS = ("bad", "poor", "fair", "good", "excellent")
 PROTOCOL_CHOICES = [("Score single images (1 = bad ... 5 = excellent)", "mos"), ("Compare two images side by side", "pair")]
-TITLES = {"bicubic": "Bicubic", "srcnn_mse": "SRCNN-MSE", "srcnn_pl": "SRCNN-PL", "srgan_mse": "SRGAN-MSE",
-          "srgan_pl": "SRGAN-PL", "hr": "HR (original)"}
+TITLES = {"bicubic": "Bicubic", **zoo.TITLES, "hr": "HR (original)"}
 CONCURRENCY = 16  # rating events are short SQLite transactions; let many run at once
 
 _service: RatingService | None = None
 _service_lock = threading.Lock()
 
 
-def get_service(warm: bool = True) -> RatingService:
+def get_service(warm: bool = True, models: dict | None = None, missing: dict[str, str] | None = None) -> RatingService:
     """The process-wide rating service: the store at ``default_db_path()`` and the stimulus set,
     computed once (``warm``: now, which takes a few seconds; else on first use).  The app builds
     its tabs with ``warm=False`` and warms the stimuli in the background once it is serving."""
     global _service
     with _service_lock:
         if _service is None:
-            _service = RatingService(RatingStore())
+            _service = RatingService(RatingStore(), models=models, missing=missing)
         svc = _service
         if warm and svc._stimuli is None:
             st = svc.stimuli
@@ -100,12 +100,14 @@ def _error(msg: str):
     return (gr.skip(), gr.skip(), gr.skip(), f"**{msg}**", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
 
 
-def build_rating_tab(service: RatingService | None = None) -> dict:
+def build_rating_tab(service: RatingService | None = None, models: dict | None = None,
+                     missing: dict[str, str] | None = None) -> dict:
     """Create the rating components inside the current Blocks/Tab context; returns them by name
-    (an empty dict, with the reason shown, when the store or the stimuli cannot be set up)."""
+    (an empty dict, with the reason shown, when the store or the stimuli cannot be set up).
+    ``models`` / ``missing``: the app's loaded generators and what is wrong with the others."""
     try:
-        svc = service or get_service(warm=False)
-        plan = stimulus_plan()  # cheap: the crops themselves are computed on first use / in the background
+        svc = service or get_service(warm=False, models=models, missing=missing)
+        plan = stimulus_plan(missing)  # cheap: the crops are computed on first use / in the background
     except Exception as e:  # a bad image folder or an unwritable database must not take the app down
         return _unavailable("rating mode", e)
     secret = os.environ.get("SR_RATING_SECRET") or svc.store.meta_default("browser_secret", lambda: secrets.token_hex(16))

@@ -29,20 +29,17 @@ from srcore.zoo import TITLES
 from dashboard import benchmark as bench
 from dashboard import core, training
 from dashboard.about import ABOUT
-from dashboard.core import PANEL_HELP, PANEL_TITLES, PANELS, SR_PANELS, Engine, InputError, Result
+from dashboard.core import (  # noqa: F401  (UPLOAD_* and MAX_FILE_SIZE are part of this module's interface)
+    EXAMPLE_LOADERS, MAX_FILE_SIZE, PANEL_HELP, PANEL_TITLES, PANELS, SR_PANELS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result)
 
 TITLE = "Super-resolution ×4: what the loss does to an image"
 TAGLINE = ("One network, four training losses (MSE, VGG perceptual, and each with a GAN): the same low-resolution "
            "input upscaled ×4 by each, side by side with bicubic and the original, with PSNR / SSIM / LPIPS.")
-UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
-UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
 VIEW_IMAGES = "Images"
 VIEW_ERRORS = "Error maps |SR − HR|"
 PANEL_HEIGHT = 300
-MAX_FILE_SIZE = "15mb"
 DEFAULT_SIZE = 96
 
-EXAMPLE_LOADERS = {"Astronaut": "astronaut", "Chelsea (cat)": "chelsea", "Coffee": "coffee", "Rocket": "rocket"}
 # a region of interest per example (x, y of the top-left corner in HR pixels)
 EXAMPLE_REGIONS = {"Astronaut": (176, 64), "Chelsea (cat)": (232, 96), "Coffee": (208, 112), "Rocket": (264, 160)}
 
@@ -259,12 +256,14 @@ class App:
         y = gr.Slider(value=region[1], maximum=max(1, h - region[2]))
         return full + caps + zooms + zcaps + [slider, metrics_table(res, rscores), _jsonable(info), x, y]
 
-    def slider_pair(self, res, views, region, left, right, slider_zoom, folder=None):
+    def slider_pair(self, res, views, region, left, right, slider_zoom, folder=None, errors=False):
+        """The before/after pair; ``views`` are the panels as displayed if already made, else the
+        two chosen ones are made here (images, or error maps with ``errors``)."""
         folder = folder or self.temp.new()
         pair = []
         for key in (left, right):
             p = next((k for k, t in PANEL_TITLES.items() if t == key), key)
-            v = views.get(p) if views is not None else res.images.get(p)
+            v = views.get(p) if views is not None else core.panel_view(res, p, errors)
             if v is None:
                 return None
             pair.append(write_png(core.zoom(v, region) if slider_zoom else v, folder, f"slider_{p}_{len(pair)}"))
@@ -315,8 +314,7 @@ class App:
             return None
         h, w = res.size
         region = core.clamp_region(int(x), int(y), int(size), h, w)
-        views = {p: core.panel_view(res, p, view == VIEW_ERRORS) for p in PANELS}
-        return self.slider_pair(res, views, region, left, right, slider_zoom)
+        return self.slider_pair(res, None, region, left, right, slider_zoom, errors=view == VIEW_ERRORS)
 
     def on_downloads(self, res):
         if res is None:
@@ -360,7 +358,7 @@ def training_outputs(models, log, alpha, overlay, step, crop):
     step = maxstep if step is None or step > maxstep or step < 0 else step
     figs = [training.loss_figure(hist, models, log, alpha), training.disc_figure(hist, models, log, alpha),
             training.val_figure(hist, models),
-            gr.Plot(training.report_figure(models, log, alpha), visible=bool(overlay))]
+            gr.Plot(training.report_figure(models, log, alpha) if overlay else None, visible=bool(overlay))]
     imgs = pictures(pics, step, crop)
     return [training.status_text(hist), *figs,
             gr.Slider(minimum=0, maximum=max(maxstep, 1), value=step, interactive=bool(steps)),
@@ -508,7 +506,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
                 gr.Markdown(bench.PUBLISHED_SOURCE)
                 b_plot = gr.Plot(show_label=False, elem_id="plot-pd")
 
-            _rating_tabs()
+            _rating_tabs(eng)
 
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
@@ -547,20 +545,20 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
 
         t_in = [t_models, t_log, t_alpha, t_overlay, t_step, t_crop]
         t_out = [t_status, p_loss, p_disc, p_val, p_report, t_step, t_crop, *t_imgs]
-        for trig in (training_tab.select, t_reload.click, demo.load):
+        # the Training and Benchmark tabs are filled when opened, not on every page load
+        for trig in (training_tab.select, t_reload.click):
             trig(training_latest, t_in, t_out, api_visibility="private", queue=False)
         for c in (t_models, t_log, t_alpha, t_overlay):
             c.input(training_outputs, t_in, t_out, api_visibility="private", queue=False)
         t_step.release(picture_outputs, [t_step, t_crop], t_imgs, api_visibility="private", queue=False)
         t_crop.input(picture_outputs, [t_step, t_crop], t_imgs, api_visibility="private", queue=False)
-        for trig in (bench_tab.select, demo.load):
-            trig(benchmark_outputs, None, [b_note, b_table, b_plot], api_visibility="private", queue=False)
+        bench_tab.select(benchmark_outputs, None, [b_note, b_table, b_plot], api_visibility="private", queue=False)
 
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 
 
-def _rating_tabs() -> None:
+def _rating_tabs(engine: Engine) -> None:
     """The blind-rating "Rate" and "Results" tabs (issue 6, ``dashboard.rating_tab``), when present.
 
     On unless SR_RATING_TABS=0.  Any failure to import or build them leaves the rest of the app up.
@@ -575,7 +573,7 @@ def _rating_tabs() -> None:
         print(f"rating tabs not available: {e}", flush=True)
         return
     with gr.Tab("Rate", id="rate"):
-        build_rating_tab()
+        build_rating_tab(models=engine.models, missing=engine.problems)
     with gr.Tab("Results", id="results"):
         build_results_tab()
 

@@ -20,14 +20,15 @@ import torch
 from tqdm import tqdm
 
 from srcore.atomic import write_text_atomic
-from srcore.checkpoint import CheckpointError, git_commit, read_metadata
+from srcore.checkpoint import CheckpointError, git_commit, load_generator_file
 from srcore.data import to_tensor
 from srcore.imageio import ImageLoadError, list_images, load_image
-from srcore.inference import upscale
+from srcore.inference import DEFAULT_TILE, upscale
 from srcore.metrics import mod_crop, score
 from srcore.models.feature_nets import LPIPS
+from srcore.paths import MODEL_NAMES
 from srcore.resize import downscale_x4
-from srcore.zoo import TITLES, checkpoint_path, load_generator
+from srcore.zoo import TITLES, checkpoint_path
 
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips")
 
@@ -39,19 +40,19 @@ def lpips_numpy(model: LPIPS, device: str):
     return fn
 
 
-def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile: int | None = 256,
+def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile: int | None = DEFAULT_TILE,
              progress: bool = True) -> dict:
     """Evaluate ``models`` on ``sets`` ({name: folder}); returns the benchmark dict."""
     files_by_set = {name: list_images(folder) for name, folder in sets.items()}  # fail early on a bad folder
     lp = LPIPS().to(device)
     lp_fn = lpips_numpy(lp, device)
-    gens = {m: (None if m == "bicubic" else load_generator(m, device)) for m in models}
-    meta = {}
+    gens, meta = {}, {}
     for m in models:
         if m == "bicubic":
+            gens[m] = None
             meta[m] = {"title": "Bicubic", "description": "MATLAB-style bicubic x4"}
             continue
-        md = read_metadata(checkpoint_path(m))
+        gens[m], md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
         meta[m] = {"title": TITLES.get(m, m), "checkpoint": str(checkpoint_path(m).name), "steps": md.get("steps"),
                    "recipe": md.get("recipe"), "hardware": md.get("hardware"), "train_seconds": md.get("train_seconds"),
                    "git_commit": md.get("git_commit")}
@@ -111,10 +112,10 @@ def main(argv=None) -> int:
                    help="record a benchmark set that could not be evaluated, and why (repeatable)")
     p.add_argument("--json", default=None, help="write the results here (e.g. checkpoints/benchmark.json)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--tile", type=int, default=256, help="LR tile side for large images (0: never tile)")
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side for large images (0: never tile)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    models = a.model or ["bicubic", "srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl"]
+    models = a.model or ["bicubic", *MODEL_NAMES]
     sets = dict(_parse_set(s) for s in a.set)
     try:
         bench = evaluate(sets, models, a.device, a.tile or None, progress=not a.no_progress)

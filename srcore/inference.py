@@ -25,26 +25,35 @@ def _as_rgb8(img) -> np.ndarray:
     return load_image(img).array
 
 
-def sr_tensor(model: Generator, lr: torch.Tensor, tile: int | None = DEFAULT_TILE, pad: int | None = None) -> torch.Tensor:
-    """(1, 3, h, w) LR in [0, 1] -> (1, 3, 4h, 4w) SR, tiled when h or w exceeds ``tile``."""
-    _, _, h, w = lr.shape
-    if not tile or (h <= tile and w <= tile):
-        return model(lr)
-    pad = model.receptive_radius + 4 if pad is None else pad
-    out = torch.empty(1, 3, 4 * h, 4 * w, dtype=lr.dtype, device=lr.device)
-    for (y0, y1, x0, x1), (ya, yb, xa, xb) in tiles(h, w, tile, pad):
-        sr = model(lr[:, :, ya:yb, xa:xb])
-        oy, ox = 4 * (y0 - ya), 4 * (x0 - xa)
-        out[:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)]
-    return out
-
-
 def tiles(h: int, w: int, tile: int, pad: int):
     """(y0, y1, x0, x1) of each output tile and (ya, yb, xa, xb) of its padded LR window."""
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
             yield (y0, y1, x0, x1), (max(y0 - pad, 0), min(y1 + pad, h), max(x0 - pad, 0), min(x1 + pad, w))
+
+
+def _tiled_sr(model: Generator, h: int, w: int, window, tile: int, pad: int | None):
+    """Run ``model`` on each padded LR window (``window(ya, yb, xa, xb)`` -> 1x3xhxw tensor); yield
+    (number of tiles, SR-space slices of the tile, the SR of the tile's centre)."""
+    pad = model.receptive_radius + 4 if pad is None else pad
+    jobs = list(tiles(h, w, tile, pad))
+    for (y0, y1, x0, x1), (ya, yb, xa, xb) in jobs:
+        sr = model(window(ya, yb, xa, xb))
+        oy, ox = 4 * (y0 - ya), 4 * (x0 - xa)
+        yield len(jobs), (slice(4 * y0, 4 * y1), slice(4 * x0, 4 * x1)), \
+            sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)]
+
+
+def sr_tensor(model: Generator, lr: torch.Tensor, tile: int | None = DEFAULT_TILE, pad: int | None = None) -> torch.Tensor:
+    """(1, 3, h, w) LR in [0, 1] -> (1, 3, 4h, 4w) SR, tiled when h or w exceeds ``tile``."""
+    _, _, h, w = lr.shape
+    if not tile or (h <= tile and w <= tile):
+        return model(lr)
+    out = torch.empty(1, 3, 4 * h, 4 * w, dtype=lr.dtype, device=lr.device)
+    for _, (ys, xs), sr in _tiled_sr(model, h, w, lambda ya, yb, xa, xb: lr[:, :, ya:yb, xa:xb], tile, pad):
+        out[:, :, ys, xs] = sr
+    return out
 
 
 def sr_uint8(model: Generator, lr: np.ndarray, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE,
@@ -56,31 +65,30 @@ def sr_uint8(model: Generator, lr: np.ndarray, device: str | torch.device = "cpu
     is called with (done, total) after each tile.
     """
     h, w = lr.shape[:2]
-    tile = tile or max(h, w)
-    pad = model.receptive_radius + 4 if pad is None else pad
     out = np.empty((4 * h, 4 * w, 3), dtype=np.uint8)
-    jobs = list(tiles(h, w, tile, pad))
-    for i, ((y0, y1, x0, x1), (ya, yb, xa, xb)) in enumerate(jobs):
-        t = to_tensor(lr[ya:yb, xa:xb]).unsqueeze(0).to(device)
-        sr = model(t)
-        oy, ox = 4 * (y0 - ya), 4 * (x0 - xa)
-        out[4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = to_uint8(sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)])
+
+    def window(ya, yb, xa, xb):
+        return to_tensor(lr[ya:yb, xa:xb]).unsqueeze(0).to(device)
+
+    for i, (n, (ys, xs), sr) in enumerate(_tiled_sr(model, h, w, window, tile or max(h, w), pad), start=1):
+        out[ys, xs] = to_uint8(sr)
         if progress is not None:
-            progress(i + 1, len(jobs))
+            progress(i, n)
     return out
 
 
-def upscale(model: Generator | None, img, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE) -> np.ndarray:
+def upscale(model: Generator | None, img, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE,
+            progress=None) -> np.ndarray:
     """x4 SR of an image (PIL, path, bytes or array of any mode) as HxWx3 uint8.
 
-    ``model=None`` gives the MATLAB-style bicubic baseline.
+    ``model=None`` gives the MATLAB-style bicubic baseline; ``progress`` as in ``sr_uint8``.
     """
     lr = _as_rgb8(img)
     if model is None:
         return bicubic_x4(lr)
     model = model.to(device).eval()
     with torch.inference_mode():
-        return sr_uint8(model, lr, device, tile)
+        return sr_uint8(model, lr, device, tile, progress=progress)
 
 
 def upscale_pil(model: Generator | None, img: Image.Image, **kw) -> Image.Image:

@@ -31,7 +31,7 @@ from srcore.checkpoint import CheckpointError, load_generator_file, load_train_s
 from srcore.config import RECIPES, Recipe, TrainConfig
 from srcore.data import CropDataset, fixed_crops, load_pairs, to_tensor, to_uint8
 from srcore.imageio import ImageLoadError
-from srcore.inference import sr_tensor
+from srcore.inference import DEFAULT_TILE, sr_tensor
 from srcore.losses import GeneratorLoss, discriminator_loss, mse_loss
 from srcore.metrics import psnr, ssim
 from srcore.models.discriminator import Discriminator
@@ -113,6 +113,7 @@ class Trainer:
         self.picture_pairs = fixed_crops(self.val_pairs[:3], 128)
         self.lpips = LPIPS().to(self.device) if self.val_pairs and self.main else None
         self.step = 0
+        self.last_val: tuple[int, dict] | None = None  # (step, metrics) of the latest validation
         self.stop_requested = False
         self.wall_before = 0.0
         self.hist_path = self.out / HISTORY_FILE
@@ -178,7 +179,7 @@ class Trainer:
         model = (self.ema or self.G).eval()
         ps, ss, lp, mses, vggs = [], [], [], [], []
         for hr, lr, _ in self.val_pairs:  # noqa: B007
-            sr_t = sr_tensor(model, to_tensor(lr).unsqueeze(0).to(self.device), tile=256)
+            sr_t = sr_tensor(model, to_tensor(lr).unsqueeze(0).to(self.device), tile=DEFAULT_TILE)
             hr_t = to_tensor(hr).unsqueeze(0).to(self.device)
             sr = to_uint8(sr_t)
             ps.append(psnr(sr, hr))
@@ -299,6 +300,7 @@ class Trainer:
                         acc, t_log, n_img = {}, time.time(), 0
                     if self.main and self.val_pairs and (self.step % cfg.val_every == 0 or self.step == r.steps):
                         v = self.validate()
+                        self.last_val = (self.step, v)
                         history.append(self.hist_path, {"kind": "val", "step": self.step,
                                                         "epoch": self.step / self.batches_per_epoch, **v})
                         bar.write(f"step {self.step}: " + ", ".join(f"{k} {x:.4f}" for k, x in v.items()))
@@ -317,6 +319,15 @@ class Trainer:
             bar.close()
             for s, h in old.items():
                 signal.signal(s, h)
+
+    def final_metrics(self) -> dict:
+        """Validation metrics of the current weights: the last step's, unless it was not validated
+        (e.g. a finished run resumed), in which case they are computed now."""
+        if not self.val_pairs:
+            return {}
+        if self.last_val is not None and self.last_val[0] == self.step:
+            return self.last_val[1]
+        return self.validate()
 
     def export(self, path: str | Path, final_metrics: dict | None = None) -> Path:
         model = self.ema or self.G
@@ -384,7 +395,7 @@ def main(argv=None) -> int:
             print(f"resumed {cfg.name} at step {tr.step} from {Path(cfg.out_dir) / STATE_FILE}", file=sys.stderr)
         tr.run()
         if tr.main and tr.step >= recipe.steps:
-            final = tr.validate() if tr.val_pairs else {}
+            final = tr.final_metrics()
             path = tr.export(a.export or Path(cfg.out_dir) / f"{a.name}.safetensors", final)
             print(f"exported {path} after {tr.step} steps" + (f": {final}" if final else ""), file=sys.stderr)
     except (FileNotFoundError, ImageLoadError, CheckpointError, ValueError) as e:

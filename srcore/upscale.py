@@ -22,9 +22,8 @@ from srcore import SCALE
 from srcore.atomic import atomic_path
 from srcore.checkpoint import CheckpointError
 from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image
-from srcore.inference import DEFAULT_TILE, sr_uint8
+from srcore.inference import DEFAULT_TILE, upscale
 from srcore.paths import MODEL_NAMES
-from srcore.resize import bicubic_x4
 from srcore.zoo import load_generator
 
 DEFAULT_MAX_OUTPUT_MP = 100.0  # x4 output megapixels (about 0.3 GB as 8-bit RGB): LR up to 2500x2500
@@ -66,18 +65,14 @@ def upscale_file(src: Path, models: dict, out_dir: Path, tile: int | None, devic
     check_size(h, w, max_output_mp)
     written = []
     for name, model in models.items():
-        if model is None:
-            sr = bicubic_x4(li.array)
-        else:
-            bar = tqdm(total=0, desc=f"{src.name} {name}", unit="tile", leave=False, disable=not progress)
+        bar = tqdm(total=0, desc=f"{src.name} {name}", unit="tile", leave=False, disable=not progress or model is None)
 
-            def tick(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
+        def tick(done: int, total: int, bar=bar) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
 
-            with torch.inference_mode():
-                sr = sr_uint8(model, li.array, device, tile, progress=tick)
-            bar.close()
+        sr = upscale(model, li.array, device, tile, progress=tick)
+        bar.close()
         dst = out_dir / output_name(src, name)
         with atomic_path(dst) as tmp:
             Image.fromarray(sr).save(tmp, format="PNG", compress_level=1)
@@ -120,7 +115,7 @@ def main(argv=None) -> int:
                   "or give a .safetensors checkpoint", file=sys.stderr)
             return 2
         try:
-            models[Path(n).stem if n.endswith(".safetensors") else n] = load_generator(n, a.device).eval()
+            models[Path(n).stem if n.endswith(".safetensors") else n] = load_generator(n, a.device)
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

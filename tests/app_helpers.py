@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _process  # noqa: E402  (benchmarks/_process.py: start / wait / stop python app.py)
+
+from dashboard.core import UPLOAD_HR, UPLOAD_LR  # noqa: E402,F401  (the /compare modes, for the tests)
+from srcore.paths import MODEL_NAMES  # noqa: E402
+
+MODELS = MODEL_NAMES
 PERCEPTUAL = ("vgg16_relu3_3.safetensors", "alexnet_features.safetensors", "lpips_alex_lin.safetensors")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -51,49 +53,24 @@ def checkpoint_dir(tmp_root: Path) -> Path:
     return d
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(ckpt: Path, log: Path, timeout: float = 300, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``python app.py`` on a free port; return (process, url) once the API answers."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "SR_CHECKPOINTS": str(ckpt), "GRADIO_ANALYTICS_ENABLED": "False",
-           "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3"), **(extra_env or {})}
-    fh = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    fh.close()
-    url = f"http://127.0.0.1:{port}/"
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    stop(proc)
-    raise TimeoutError(f"app not ready in {timeout} s:\n{log.read_text()[-3000:]}")
+    proc, url = _process.start_app(log, {"SR_CHECKPOINTS": str(ckpt), "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3"),
+                                         **(extra_env or {})})
+    try:
+        _process.wait_ready(proc, url, log, timeout=timeout, interval=0.5, must_contain=None)
+    except (RuntimeError, TimeoutError):
+        stop(proc)
+        raise
+    return proc, url
 
 
 def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    _process.stop(proc, 15)
 
 
 # ---------------------------------------------------------------- the /compare endpoint
 
-UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
-UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
 PANELS = ("lr", "bicubic", *MODELS, "hr")
 N = len(PANELS)
 

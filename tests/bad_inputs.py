@@ -22,11 +22,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from dashboard.core import MAX_HR_SIDE, MAX_LR_SIDE, MIN_LR_SIDE
+from dashboard.core import MAX_FILE_SIZE, MAX_HR_SIDE, MAX_LR_SIDE, MIN_LR_SIDE
 from srcore import SCALE
 from srcore.imageio import MAX_PIXELS
 
-MAX_FILE_SIZE = "15mb"  # dashboard.ui.MAX_FILE_SIZE (not imported: that pulls in gradio); the API test checks they agree
 MAX_FILE_BYTES = int(MAX_FILE_SIZE[:-2]) * 1024 * 1024  # Gradio's "mb" is MiB
 MIN_HR_SIDE = MIN_LR_SIDE * SCALE
 H, W = 64, 80  # most cases: 64x80 HR (a 16x20 input), or a 64x80 LR input upscaled to 256x320

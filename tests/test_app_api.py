@@ -32,13 +32,6 @@ def app_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(app_server):
-    from gradio_client import Client
-
-    return Client(app_server[0], verbose=False)
-
-
-@pytest.fixture(scope="module")
 def models(app_server):
     from srcore.checkpoint import load_generator_file
 
@@ -188,8 +181,7 @@ def test_app_starts_with_missing_checkpoint(tmp_path):
         assert set(r["info"]["scores"]) == {"bicubic", "srcnn_mse", "srgan_mse"}
         assert "checkpoint missing" in r["caps"][PANELS.index("srgan_pl")]
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop(proc)
 
 
 # ---------------------------------------------------------------- training and benchmark views (no server)

@@ -25,18 +25,9 @@ def app_server(tmp_path_factory):
     """One app for the whole module (without the rating tabs: they are not under test here)."""
     tmp = tmp_path_factory.mktemp("bad_app")
     ckpt = checkpoint_dir(tmp)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SR_RATING_TABS", "0")
-        proc, url = launch(ckpt, tmp / "app.log")
+    proc, url = launch(ckpt, tmp / "app.log", extra_env={"SR_RATING_TABS": "0"})
     yield url, proc, tmp / "app.log"
     stop(proc)
-
-
-@pytest.fixture(scope="module")
-def client(app_server):
-    from gradio_client import Client
-
-    return Client(app_server[0], verbose=False)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,12 @@ model names, and it passes the token back with the answer.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from srcore.rating.stimuli import StimulusSet, get_stimuli
+from srcore.rating.stimuli import StimulusSet, build_stimuli, get_stimuli
 from srcore.rating.store import DuplicateVoteError, RatingError, RatingStore
 
 PROTOCOL_NAMES = {"mos": "score single images (1-5)", "pair": "compare two images"}
@@ -38,15 +39,23 @@ class Served:
 
 
 class RatingService:
-    def __init__(self, store: RatingStore | None = None, stimuli: StimulusSet | None = None):
+    """``models`` / ``missing``: generators already loaded by the caller (the app's), used for the
+    stimuli instead of loading the checkpoints a second time."""
+
+    def __init__(self, store: RatingStore | None = None, stimuli: StimulusSet | None = None,
+                 models: dict | None = None, missing: dict[str, str] | None = None):
         self.store = store or RatingStore()
         self._stimuli = stimuli
+        self._models, self._missing = models, missing
+        self._lock = threading.Lock()
 
     @property
     def stimuli(self) -> StimulusSet:
-        if self._stimuli is None:
-            self._stimuli = get_stimuli()
-        return self._stimuli
+        with self._lock:  # built once, also when a rater and the warm-up thread ask at the same time
+            if self._stimuli is None:
+                self._stimuli = (get_stimuli() if self._models is None
+                                 else build_stimuli(models=self._models, missing=self._missing))
+            return self._stimuli
 
     def _serve(self, rater_id: str, protocol: str, message: str = "") -> Served:
         plan = self.stimuli.plan(rater_id, protocol)

@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from srcore.rating.stimuli import ANCHORS, MODEL_KEYS
+
 VOTE_COLUMNS = ["vote_id", "rater_id", "protocol", "image_id", "model_a", "model_b", "score", "choice",
                 "created", "elapsed_s", "token", "flags"]
-MODEL_ORDER = ("bicubic", "srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl", "hr")
-LOW_ANCHOR, HIGH_ANCHOR = "bicubic", "hr"
+MODEL_ORDER = MODEL_KEYS
+LOW_ANCHOR, HIGH_ANCHOR = ANCHORS
 
 
 def _order(models) -> list[str]:
@@ -343,11 +345,12 @@ def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float =
     if "flags" in df:
         manual = {r: str(f or "") for r, f in zip(df["rater_id"], df["flags"])}
     rows = []
+    votes_per_rater = df["rater_id"].value_counts()
     for rid in raters:
         n, above = counts.get(rid, [0, 0])
         share = above / n if n else np.nan
         auto = bool(n >= min_comparisons and n > 0 and share > threshold)
-        rows.append([rid, int((df["rater_id"] == rid).sum()), n, above, share, auto or "exclude" in manual.get(rid, ""),
+        rows.append([rid, int(votes_per_rater.get(rid, 0)), n, above, share, auto or "exclude" in manual.get(rid, ""),
                      "bicubic above HR in most anchor comparisons" if auto else ("excluded by organiser" if "exclude" in manual.get(rid, "") else "")])
     return pd.DataFrame(rows, columns=["rater_id", "votes", "anchor_comparisons", "bicubic_above_hr", "share", "flagged", "reason"])
 
@@ -388,7 +391,7 @@ def analyse(df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: in
     df = df if len(df) else pd.DataFrame(columns=VOTE_COLUMNS)
     qc = rater_quality(df)
     excluded = sorted(qc.loc[qc["flagged"], "rater_id"]) if exclude and len(qc) else []
-    d = df[~df["rater_id"].isin(excluded)] if excluded else df
+    d = exclude_flagged(df, qc) if excluded else df
     rates, counts = win_rate_matrix(d)
     return Results(votes=d, qc=qc, mos=mos_table(d), mos_images=mos_per_image(d), win_rates=rates,
                    win_counts=counts, bt=bradley_terry(d, n_boot=n_boot, seed=seed), agreement=agreement(d),

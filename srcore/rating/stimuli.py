@@ -24,11 +24,12 @@ from PIL import Image
 
 from srcore.imageio import list_images, load_image
 from srcore.metrics import mod_crop
+from srcore.paths import MODEL_NAMES
 from srcore.resize import downscale_x4
 
 BUNDLED = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
-MODEL_KEYS = ("bicubic", "srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl", "hr")
-ANCHORS = ("bicubic", "hr")
+MODEL_KEYS = ("bicubic", *MODEL_NAMES, "hr")
+ANCHORS = ("bicubic", "hr")  # the low and the high anchor
 DEFAULT_CROP = 128
 DEFAULT_ZOOM = 3
 DEFAULT_PAIR_SESSION = 40
@@ -124,7 +125,7 @@ def crops_for_image(hr: np.ndarray, models: dict, crop: int) -> dict[str, np.nda
     """The same centre crop (``crop`` HR pixels, a multiple of 4) of HR, bicubic and each model."""
     import torch
 
-    from srcore.data import to_tensor, to_uint8
+    from srcore.inference import sr_uint8
     from srcore.resize import bicubic_x4
 
     hr = mod_crop(hr, 4)
@@ -145,18 +146,19 @@ def crops_for_image(hr: np.ndarray, models: dict, crop: int) -> dict[str, np.nda
     for name, model in models.items():
         sub, oy, ox = window(model.receptive_radius + 4)
         with torch.inference_mode():
-            sr = to_uint8(model(to_tensor(sub).unsqueeze(0)))
+            sr = sr_uint8(model, sub, tile=None)
         out[name] = np.ascontiguousarray(sr[oy:oy + side, ox:ox + side])
     return out
 
 
 def build_stimuli(folder: str | Path | None = None, crop: int | None = None, models: dict | None = None,
-                  zoom: int | None = None) -> StimulusSet:
-    """Compute every crop once.  ``models`` defaults to ``srcore.zoo.load_available()``."""
+                  zoom: int | None = None, missing: dict[str, str] | None = None) -> StimulusSet:
+    """Compute every crop once.  ``models`` (with ``missing``: model -> why it is absent) defaults
+    to ``srcore.zoo.load_available()``; the app passes the generators it has already loaded."""
     crop = crop or _env_int("SR_RATING_CROP", DEFAULT_CROP)
     zoom = zoom or _env_int("SR_RATING_ZOOM", DEFAULT_ZOOM)
     folder = folder or os.environ.get("SR_RATING_IMAGES") or None
-    missing: dict[str, str] = {}
+    missing = dict(missing or {})
     if models is None:
         from srcore.zoo import load_available
 
@@ -181,16 +183,19 @@ class StimulusPlan:
     missing: dict[str, str]
 
 
-def stimulus_plan() -> StimulusPlan:
+def stimulus_plan(missing: dict[str, str] | None = None) -> StimulusPlan:
     """Cheap look-ahead of ``build_stimuli()``'s defaults: image count, crop, zoom, and the models
-    whose checkpoint file is absent (raises like ``build_stimuli`` for a bad image folder)."""
+    left out (``missing`` as the caller's model loader found it; without it, the models whose
+    checkpoint file is absent).  Raises like ``build_stimuli`` for a bad image folder."""
     from srcore import paths
+    from srcore.zoo import checkpoint_path
 
     folder = os.environ.get("SR_RATING_IMAGES") or None
     n = len(list_images(folder)) if folder else len(BUNDLED)
     if not n:
         raise FileNotFoundError(f"no images found in {folder}")
-    missing = {m: "checkpoint not found" for m in paths.MODEL_NAMES if not (paths.CHECKPOINTS / f"{m}.safetensors").is_file()}
+    if missing is None:
+        missing = {m: "checkpoint not found" for m in paths.MODEL_NAMES if not checkpoint_path(m).is_file()}
     return StimulusPlan(n, _env_int("SR_RATING_CROP", DEFAULT_CROP), _env_int("SR_RATING_ZOOM", DEFAULT_ZOOM), missing)
 
 
