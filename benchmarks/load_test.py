@@ -36,7 +36,7 @@ from _process import start_app, stop, wait_ready  # noqa: E402
 from _results import save  # noqa: E402
 
 from dashboard.core import UPLOAD_HR  # noqa: E402
-from srcore.paths import MODEL_NAMES  # noqa: E402
+from srcore.zoo import MODEL_NAMES  # noqa: E402
 
 MODELS = list(MODEL_NAMES)
 SIDE = 256

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from srcore.inference import upscale  # noqa: E402
-from srcore.paths import MODEL_NAMES  # noqa: E402
+from srcore.zoo import MODEL_NAMES  # noqa: E402
 from srcore.zoo import TITLES, load_available  # noqa: E402
 
 

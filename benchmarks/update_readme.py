@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 from srcore.checkpoint import CheckpointError, read_metadata  # noqa: E402
 from srcore.evaluate import markdown_table  # noqa: E402
-from srcore.paths import CHECKPOINTS, MODEL_NAMES  # noqa: E402
+from srcore.paths import CHECKPOINTS  # noqa: E402
+from srcore.zoo import MODEL_NAMES  # noqa: E402
 from srcore.zoo import DESCRIPTIONS, TITLES  # noqa: E402
 
 

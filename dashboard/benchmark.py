@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from srcore import paths
-from srcore.paths import MODEL_NAMES
+from srcore.zoo import MODEL_NAMES
 from srcore.zoo import TITLES
 
 from dashboard.training import COLORS, LAYOUT

@@ -19,9 +19,9 @@ from srcore import SCALE
 from srcore.compare import BatchLPIPS
 from srcore.imageio import load_image
 from srcore.inference import upscale
-from srcore.metrics import mod_crop, score, shave
+from srcore.metrics import PANEL_METRICS, mod_crop, score, shave
 from srcore.models.feature_nets import LPIPS
-from srcore.paths import MODEL_NAMES
+from srcore.zoo import MODEL_NAMES
 from srcore.resize import downscale_x4
 from srcore.zoo import DESCRIPTIONS, TITLES, load_available
 
@@ -157,7 +157,7 @@ def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=Non
         sr = upscale(None if p == "bicubic" else engine.models[p], lr)
         if hr is None:
             return p, sr, None, None
-        s = score(sr, hr, SCALE).as_dict()  # LPIPS filled in below, batched against one HR pass
+        s = score(sr, hr, SCALE, keys=PANEL_METRICS)  # LPIPS filled in below, batched against one HR pass
         return p, sr, s, lp.features([shave(sr, SCALE)]) if lp is not None else None
 
     names = ["bicubic", *chosen]
@@ -190,7 +190,7 @@ def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, 
     names = [p for p in SR_PANELS if p in images]
     out = {}
     for p in names:
-        out[p] = score(images[p], hr, border).as_dict()
+        out[p] = score(images[p], hr, border, keys=PANEL_METRICS)
     if engine.lpips is not None and names:
         try:
             ds = engine.lpips.to_reference(shave(hr, border), [shave(images[p], border) for p in names])

@@ -15,10 +15,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from srcore import history, paths
-from srcore.paths import MODEL_NAMES
-from srcore.zoo import TITLES
+from srcore.zoo import MODEL_NAMES
+from srcore.zoo import COLOURS, TITLES
 
-COLORS = {"srcnn_mse": "#1f77b4", "srcnn_pl": "#2ca02c", "srgan_mse": "#ff7f0e", "srgan_pl": "#d62728", "bicubic": "#7f7f7f"}
+COLORS = {**COLOURS, "bicubic": "#7f7f7f"}
 GANS = ("srgan_mse", "srgan_pl")
 REPORT_FILES = {n: n.replace("_", "-") + "-history.json" for n in MODEL_NAMES}
 LAYOUT = dict(template="plotly_white", height=400, margin=dict(l=60, r=20, t=70, b=40), hovermode="x unified",

@@ -23,7 +23,7 @@ from PIL import Image
 
 from srcore.imageio import ImageLoadError
 from srcore import paths
-from srcore.paths import MODEL_NAMES
+from srcore.zoo import MODEL_NAMES
 from srcore.zoo import TITLES
 
 from dashboard import benchmark as bench

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file, safe_open, save_file
 
 from srcore import paths
@@ -21,6 +22,9 @@ from srcore.models.generator import Generator, GeneratorConfig
 
 FORMAT = "srcore-generator-v1"
 STATE_FORMAT = "srcore-train-state-v1"
+
+
+_PLAIN_STRINGS = ("git_commit", "format", "name")
 
 
 class CheckpointError(ValueError):
@@ -37,12 +41,12 @@ def git_commit() -> str:
         return "unknown"
 
 
-def save_generator(model: Generator, path: str | Path, **meta: Any) -> Path:
+def save_generator(generator: Generator, path: str | Path, **meta: Any) -> Path:
     """Write a generator's weights with its architecture and provenance (JSON) as metadata."""
     path = Path(path)
-    md = {"format": FORMAT, "arch": json.dumps(model.cfg.to_dict()), "git_commit": git_commit()}
+    md = {"format": FORMAT, "arch": json.dumps(generator.cfg.to_dict()), "git_commit": git_commit()}
     md.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
-    state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().float().contiguous().cpu() for k, v in generator.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=md)
     return path
@@ -60,6 +64,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is damaged or not a safetensors file ({e})") from None
     out: dict[str, Any] = {}
     for k, v in raw.items():
+        if k in _PLAIN_STRINGS and not v.startswith('"'):  # "0e44762" would parse as the number 0.0
+            out[k] = v
+            continue
         try:
             out[k] = json.loads(v)
         except (json.JSONDecodeError, TypeError):
@@ -95,7 +102,7 @@ def _flatten_optimizer(prefix: str, opt_state: dict, tensors: dict, meta: dict) 
     for idx, st in opt_state["state"].items():
         for k, v in st.items():
             if torch.is_tensor(v):
-                tensors[f"{prefix}.{idx}.{k}"] = v.detach().cpu().contiguous()
+                tensors[f"{prefix}.{idx}.{k}"] = v.detach().cpu().clone().contiguous()
             else:
                 meta[prefix]["scalars"][f"{idx}.{k}"] = v
 
@@ -112,9 +119,10 @@ def _unflatten_optimizer(prefix: str, tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta[prefix]["param_groups"]}
 
 
-def save_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any],
-                     extra: dict[str, Any]) -> None:
-    """Write modules, optimiser/scheduler states, RNG states and ``extra`` (JSON) in one atomic file."""
+def snapshot_train_state(modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any],
+                         extra: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Private CPU copies of everything a training state holds, so it can be written in the
+    background while training goes on (``write_train_state``)."""
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"format": STATE_FORMAT, "extra": extra, "modules": [], "optimizers": []}
     for name, mod in modules.items():
@@ -122,7 +130,7 @@ def save_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None
             continue
         meta["modules"].append(name)
         for k, v in mod.state_dict().items():
-            tensors[f"{name}::{k}"] = v.detach().cpu().contiguous()
+            tensors[f"{name}::{k}"] = v.detach().cpu().clone().contiguous()
     for name, opt in optimizers.items():
         if opt is None:
             continue
@@ -136,17 +144,32 @@ def save_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng::cuda{i}"] = s
+    return tensors, meta
+
+
+def write_train_state(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write a snapshot atomically (a kill -9 leaves the previous state or this one)."""
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"json": json.dumps(meta)})
 
 
-def load_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any]) -> dict:
-    """Restore what ``save_train_state`` wrote; returns its ``extra`` dict."""
+def save_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any],
+                     extra: dict[str, Any]) -> None:
+    """Write modules, optimiser/scheduler states, RNG states and ``extra`` (JSON) in one atomic file."""
+    write_train_state(path, *snapshot_train_state(modules, optimizers, extra))
+
+
+def load_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any],
+                     data: bytes | None = None) -> dict:
+    """Restore what ``save_train_state`` wrote (from ``path``, or from its bytes ``data`` as
+    broadcast by rank 0 under DDP); returns its ``extra`` dict."""
     path = Path(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads(f.metadata()["json"])
-        tensors = load_file(str(path))
+        if data is None:
+            data = path.read_bytes()
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["json"])
+        tensors = safetensors_load(data)
     except (SafetensorError, OSError, KeyError, ValueError) as e:
         raise CheckpointError(f"training state {path} is damaged ({e})") from None
     if meta.get("format") != STATE_FORMAT:

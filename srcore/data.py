@@ -9,6 +9,9 @@ preset reproduces the report: whole images resized to 256x256 (aspect ratio dist
 
 from __future__ import annotations
 
+import hashlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +36,45 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def load_pairs(dirs: list[str | Path], seed_preset: bool = False, progress: bool = True) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """(HR, LR, name) for every image in ``dirs``; HR mod-cropped to 4 (or resized to 256 for seed)."""
+def image_files(dirs: list[str | Path]) -> list[Path]:
     files = [p for d in dirs for p in list_images(d)]
     if not files:
         raise FileNotFoundError(f"no images found in {', '.join(map(str, dirs))}")
+    return files
+
+
+def split_holdout(files: list[Path], n: int) -> tuple[list[Path], list[Path]]:
+    """(train, held-out) files: the ``n`` files whose names hash lowest are held out for validation.
+
+    Depends only on the file names, so the split is the same on every machine and stays the
+    same when files are added to other folders' ends of the list.
+    """
+    if n <= 0:
+        return list(files), []
+    if n >= len(files):
+        raise ValueError(f"cannot hold out {n} of {len(files)} training images for validation")
+    order = sorted(files, key=lambda p: hashlib.sha1(f"{p.parent.name}/{p.name}".encode()).hexdigest())
+    held = set(order[:n])
+    return [p for p in files if p not in held], [p for p in files if p in held]
+
+
+def load_pairs(dirs: list[str | Path] | None = None, seed_preset: bool = False, progress: bool = True,
+               min_side: int = 16, files: list[Path] | None = None) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(HR, LR, name) for every image in ``dirs`` (or ``files``); HR mod-cropped to 4 (or resized
+    to 256 for seed).  Images with a side below ``min_side`` (e.g. smaller than the training
+    crop) are skipped with a one-line note on stderr, never a crash later in batching."""
+    files = image_files(dirs or []) if files is None else files
     out = []
     for p in tqdm(files, desc="decoding images", disable=not progress, leave=False):
         hr = load_image(p).array
         hr = imresize_uint8(hr, size=(256, 256)) if seed_preset else mod_crop(hr, 4)
-        if min(hr.shape[:2]) < 16:
+        if min(hr.shape[:2]) < min_side:
+            print(f"note: skipping {p.name} ({hr.shape[1]}x{hr.shape[0]}): smaller than the {min_side} px crop",
+                  file=sys.stderr)
             continue
         out.append((hr, downscale_x4(hr), p.stem))
+    if not out:
+        raise FileNotFoundError(f"no image of at least {min_side} px a side in {', '.join(sorted({str(p.parent) for p in files}))}")
     return out
 
 
@@ -78,8 +108,11 @@ class CropDataset(Dataset):
         """Crops depend only on (seed, epoch, index): resumable and the same with any worker count."""
         self.epoch, self.base_seed = epoch, base_seed
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.base_seed, self.epoch, i])
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``key`` is an index (in the epoch set by ``set_epoch``) or an (epoch, index) pair, which
+        persistent workers need: they keep their own copy of the dataset and never see set_epoch."""
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
+        rng = np.random.default_rng([self.base_seed, epoch, i])
         hr, lr, _ = self.pairs[i % len(self.pairs)]
         if self.seed_preset:
             if self.augment and rng.random() < 0.5:
@@ -94,6 +127,32 @@ class CropDataset(Dataset):
         if self.augment:
             hr_c, lr_c = augment(hr_c, lr_c, rng)
         return to_tensor(lr_c), to_tensor(hr_c)
+
+
+class EpochBatches:
+    """The batch sampler of a whole run: batches of (epoch, index) keys from global batch ``start``
+    on, each epoch a seeded permutation sharded per rank.  One DataLoader (persistent workers)
+    serves the whole run, and the batches equal the old per-epoch loaders' exactly."""
+
+    def __init__(self, n_items: int, batch: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1):
+        self.n, self.batch, self.seed = n_items, batch, seed
+        self.start, self.stop, self.rank, self.world = start, stop, rank, world
+        self.per_epoch = max(1, n_items // (batch * world))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start
+        while step < self.stop:
+            epoch, i = divmod(step, self.per_epoch)
+            perm = np.random.default_rng([self.seed, 7, epoch]).permutation(self.n)
+            for j in range(i, self.per_epoch):
+                if step >= self.stop:
+                    return
+                k = j * self.world + self.rank
+                yield [(epoch, int(x)) for x in perm[k * self.batch : (k + 1) * self.batch]]
+                step += 1
 
 
 def fixed_crops(pairs: list, side: int) -> list[tuple[np.ndarray, np.ndarray, str]]:

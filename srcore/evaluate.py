@@ -26,7 +26,7 @@ from srcore.imageio import ImageLoadError, list_images, load_image
 from srcore.inference import DEFAULT_TILE, upscale
 from srcore.metrics import mod_crop, score
 from srcore.models.feature_nets import LPIPS
-from srcore.paths import MODEL_NAMES
+from srcore.zoo import MODEL_NAMES
 from srcore.resize import downscale_x4
 from srcore.zoo import TITLES, checkpoint_path
 

@@ -46,28 +46,32 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 
 class GeneratorLoss(nn.Module):
-    """The generator objective of a recipe: (c) MSE, (f) VGG, (m) MSE + w*adv, (g) VGG + w*adv.
+    """The generator objective of a recipe: the weighted sum of its named terms
+    (``srcore.losses_table``): (c) MSE, (f) VGG, (m) MSE + w*adv, (g) VGG + w*adv.
 
-    ``forward`` returns the total and each term (detached floats) for the history.
+    ``forward`` returns the total and each unweighted term as a detached tensor (no host sync;
+    the trainer reads them every few steps) for the history.
     """
 
     def __init__(self, recipe: Recipe):
         super().__init__()
         self.recipe = recipe
+        self.weights = dict(recipe.loss)
         self.vgg = VGGLoss(recipe.vgg_variant, recipe.vgg_feature_scale) if recipe.uses_vgg else None
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, fake_logits: torch.Tensor | None = None):
         terms: dict[str, torch.Tensor] = {}
-        if self.vgg is not None:
-            terms["vgg"] = self.vgg(sr, hr)
-            content = terms["vgg"]
-        else:
-            terms["mse"] = mse_loss(sr, hr)
-            content = terms["mse"]
-        total = content
-        if self.recipe.adversarial:
-            if fake_logits is None:
-                raise ValueError("an adversarial recipe needs the discriminator's logits")
-            terms["adv"] = adversarial_loss(fake_logits)
-            total = total + self.recipe.adv_weight * terms["adv"]
-        return total, {k: float(v.detach()) for k, v in terms.items()}
+        for key in self.weights:
+            if key == "mse":
+                terms[key] = mse_loss(sr, hr)
+            elif key == "vgg":
+                assert self.vgg is not None
+                terms[key] = self.vgg(sr, hr)
+            elif key == "adv":
+                if fake_logits is None:
+                    raise ValueError("an adversarial objective needs the discriminator's logits")
+                terms[key] = adversarial_loss(fake_logits)
+            else:  # the table and this method must agree
+                raise ValueError(f"loss term {key!r} has no implementation")
+        total = sum(self.weights[k] * v for k, v in terms.items())
+        return total, {k: v.detach() for k, v in terms.items()}

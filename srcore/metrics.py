@@ -65,28 +65,138 @@ def ssim(sr: np.ndarray, hr: np.ndarray, y_channel: bool = True, border: int = S
     return float(structural_similarity(a, b, channel_axis=2, **kw))
 
 
-@dataclass
-class Scores:
-    """The figures the dashboard and the benchmark report for one SR image."""
+def phase_means(sr: np.ndarray, hr: np.ndarray, border: int = SCALE, scale: int = SCALE) -> np.ndarray:
+    """Mean SR - HR (grey levels) per output phase (y mod scale, x mod scale) and channel: (C, scale, scale).
 
-    psnr_y: float
-    ssim_y: float
-    psnr_rgb: float
-    lpips: float | None = None
+    A learned x4 upsampler can give each of the 16 phases its own bias: a fixed 4x4 pattern
+    that PSNR barely sees but the eye does on flat areas.  The shave keeps phases aligned
+    because it is a multiple of the scale."""
+    if border % scale:
+        raise ValueError("the border must be a multiple of the scale to keep output phases aligned")
+    d = shave(np.asarray(sr, np.float64), border) - shave(np.asarray(hr, np.float64), border)
+    d = d.reshape(*d.shape[:2], -1)
+    h, w = d.shape[0] // scale * scale, d.shape[1] // scale * scale
+    d = d[:h, :w].reshape(h // scale, scale, w // scale, scale, -1)
+    return d.mean(axis=(0, 2)).transpose(2, 0, 1)
 
-    def as_dict(self) -> dict:
-        return {"psnr_y": self.psnr_y, "ssim_y": self.ssim_y, "psnr_rgb": self.psnr_rgb, "lpips": self.lpips}
+
+def phase_range(sr: np.ndarray, hr: np.ndarray, border: int = SCALE) -> float:
+    """Range over the 16 output phases of the mean SR - HR, max over channels (grey levels; 0 = no pattern)."""
+    m = phase_means(sr, hr, border)
+    return float((m.max(axis=(1, 2)) - m.min(axis=(1, 2))).max())
 
 
-def score(sr: np.ndarray, hr: np.ndarray, border: int = SCALE, lpips_fn=None) -> Scores:
-    """All benchmark figures for one uint8 RGB SR image against its HR (same size)."""
-    lp = None
-    if lpips_fn is not None:
-        lp = float(lpips_fn(shave(np.asarray(sr), border), shave(np.asarray(hr), border)))
+def colour_bias(sr: np.ndarray, hr: np.ndarray, border: int = SCALE) -> tuple[float, ...]:
+    """Mean SR - HR per channel (grey levels): a colour cast shows as a non-zero channel."""
+    d = shave(np.asarray(sr, np.float64), border) - shave(np.asarray(hr, np.float64), border)
+    return tuple(float(x) for x in d.reshape(-1, d.shape[-1] if d.ndim == 3 else 1).mean(axis=0))
+
+
+def _high_pass_energy(y: np.ndarray) -> float:
+    """Energy of what a x4 bicubic shrink-and-enlarge removes: the detail only SR can supply."""
+    import torch
+
+    from srcore.resize import imresize
+
+    t = torch.from_numpy(np.ascontiguousarray(y))
+    smooth = imresize(imresize(t, scale=0.25), size=tuple(t.shape))
+    return float(((t - smooth) ** 2).mean())
+
+
+def hf_energy(sr: np.ndarray, hr: np.ndarray, border: int = SCALE) -> float:
+    """High-frequency energy of SR relative to HR, on Y (1 = as much fine detail as the original;
+    below 1 smoother, above 1 more texture or noise than the original)."""
+    a, b = _prepare(sr, hr, True, border)
+    a, b = a[: a.shape[0] // 4 * 4, : a.shape[1] // 4 * 4], b[: b.shape[0] // 4 * 4, : b.shape[1] // 4 * 4]
+    eb = _high_pass_energy(b)
+    return float(_high_pass_energy(a) / eb) if eb > 0 else float("nan")
+
+
+FLAT_COLOURS = ((128, 128, 128), (200, 60, 50), (40, 90, 170), (225, 190, 160), (30, 30, 30), (235, 235, 225),
+                (90, 140, 60), (250, 210, 40))
+
+
+def flat_phase_range(upscale_fn, lr_side: int = 24) -> float:
+    """Largest phase range (grey levels) of the model's output for uniformly coloured LR inputs.
+
+    ``upscale_fn`` maps an HxWx3 uint8 LR image to its x4 uint8 SR.  On flat colour every phase
+    should come out alike; the centre half is measured (away from the image border)."""
+    worst = 0.0
+    for c in FLAT_COLOURS:
+        lr = np.empty((lr_side, lr_side, 3), np.uint8)
+        lr[:] = c
+        sr = np.asarray(upscale_fn(lr), np.float64)
+        q = sr.shape[0] // 4 // 4 * 4
+        centre = sr[q : sr.shape[0] - q, q : sr.shape[1] - q]
+        worst = max(worst, phase_range(centre, np.broadcast_to(np.asarray(c, np.float64), centre.shape), border=0))
+    return worst
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure the project reports: every table, plot and readout iterates ``METRICS``."""
+
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool | None  # None: closer to ``target`` is better
+    fmt: str
+    description: str
+    target: float | None = None
+
+    @property
+    def arrow(self) -> str:
+        return {True: "↑", False: "↓", None: "→" + (f"{self.target:g}" if self.target is not None else "")}[self.higher_is_better]
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is better than ``b``."""
+        if self.higher_is_better is None:
+            t = self.target or 0.0
+            return abs(a - t) < abs(b - t)
+        return a > b if self.higher_is_better else a < b
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("psnr_y", "PSNR (Y)", "dB", True, ".2f", "PSNR on the Y channel, 4-px border shaved (benchmark convention)"),
+    Metric("ssim_y", "SSIM (Y)", "", True, ".4f", "SSIM on the Y channel, Gaussian window, 4-px border shaved"),
+    Metric("psnr_rgb", "PSNR (RGB)", "dB", True, ".2f", "PSNR over R, G and B, 4-px border shaved"),
+    Metric("lpips", "LPIPS", "", False, ".4f", "learned perceptual distance (AlexNet v0.1); lower looks closer"),
+    Metric("phase_range", "Phase range", "grey levels", False, ".2f",
+           "range over the 16 x4 output phases of the mean SR - HR (max over channels): a 4x4 pattern"),
+    Metric("bias_r", "Bias R", "grey levels", None, "+.2f", "mean SR - HR, red channel (colour cast)", 0.0),
+    Metric("bias_g", "Bias G", "grey levels", None, "+.2f", "mean SR - HR, green channel (colour cast)", 0.0),
+    Metric("bias_b", "Bias B", "grey levels", None, "+.2f", "mean SR - HR, blue channel (colour cast)", 0.0),
+    Metric("hf_energy", "HF energy", "x HR", None, ".2f",
+           "high-frequency energy relative to the original (Y): below 1 smoother, above 1 more texture", 1.0),
+)
+METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+PANEL_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips")  # the per-image readouts of the compare view
+
+
+def score(sr: np.ndarray, hr: np.ndarray, border: int = SCALE, lpips_fn=None, keys=None) -> dict[str, float | None]:
+    """The one scoring path: figures of ``METRICS`` (or ``keys``) for a uint8 RGB SR image against
+    its HR (same size).  LPIPS needs ``lpips_fn`` (else None)."""
+    keys = tuple(keys or (m.key for m in METRICS))
+    sr, hr = np.asarray(sr), np.asarray(hr)
     rgb = sr.ndim == 3
-    return Scores(
-        psnr_y=psnr(sr, hr, True, border),
-        ssim_y=ssim(sr, hr, True, border),
-        psnr_rgb=psnr(sr, hr, False, border) if rgb else psnr(sr, hr, True, border),
-        lpips=lp,
-    )
+    out: dict[str, float | None] = {}
+    for k in keys:
+        if k == "psnr_y":
+            out[k] = psnr(sr, hr, True, border)
+        elif k == "ssim_y":
+            out[k] = ssim(sr, hr, True, border)
+        elif k == "psnr_rgb":
+            out[k] = psnr(sr, hr, not rgb, border) if rgb else psnr(sr, hr, True, border)
+        elif k == "lpips":
+            out[k] = float(lpips_fn(shave(sr, border), shave(hr, border))) if lpips_fn is not None else None
+        elif k == "phase_range":
+            out[k] = phase_range(sr, hr, border)
+        elif k in ("bias_r", "bias_g", "bias_b"):
+            if "bias_r" not in out:
+                bias = colour_bias(sr, hr, border) if rgb else (0.0, 0.0, 0.0)
+                out.update(bias_r=bias[0], bias_g=bias[1], bias_b=bias[2])
+        elif k == "hf_energy":
+            out[k] = hf_energy(sr, hr, border)
+        else:
+            raise KeyError(f"metric {k!r} is not in the table")
+    return {k: out[k] for k in keys}

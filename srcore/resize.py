@@ -46,9 +46,15 @@ def resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
     return mat
 
 
+@functools.lru_cache(maxsize=256)
+def _device_matrix(in_len: int, out_len: int, scale: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The weight matrix on a device, cached: a training step must not rebuild and copy it."""
+    return torch.from_numpy(resize_matrix(in_len, out_len, scale)).to(device, dtype)
+
+
 def _matrix(in_len: int, out_len: int, scale: float, like: torch.Tensor) -> torch.Tensor:
     dtype = like.dtype if like.is_floating_point() else torch.float32
-    return torch.from_numpy(resize_matrix(in_len, out_len, scale)).to(like.device, dtype)
+    return _device_matrix(in_len, out_len, float(scale), like.device, dtype)
 
 
 def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -92,3 +98,33 @@ def bicubic_x4(lr: np.ndarray) -> np.ndarray:
 def downscale_x4(hr: np.ndarray) -> np.ndarray:
     """The benchmark degradation: MATLAB-style antialiased bicubic /4 of an 8-bit HR image."""
     return imresize_uint8(hr, scale=0.25)
+
+
+@functools.lru_cache(maxsize=64)
+def _cubic_sample_matrix(in_len: int, out_len: int, a: float = -0.75) -> np.ndarray:
+    """(out_len, in_len) weights of plain cubic interpolation at the output pixel centres, with no
+    antialiasing and edge-replicate borders: what OpenCV's ``INTER_CUBIC`` and most image editors'
+    quick resize do when shrinking."""
+    scale = in_len / out_len
+    u = (np.arange(out_len) + 0.5) * scale - 0.5
+    left = np.floor(u).astype(np.int64) - 1
+    mat = np.zeros((out_len, in_len), dtype=np.float64)
+    for k in range(4):
+        idx = left + k
+        d = np.abs(u - idx)
+        w = np.where(d <= 1, (a + 2) * d**3 - (a + 3) * d**2 + 1, np.where(d < 2, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0))
+        np.add.at(mat, (np.arange(out_len), np.clip(idx, 0, in_len - 1)), w)
+    return mat
+
+
+def shrink_x4_cubic_no_antialias(hr: np.ndarray) -> np.ndarray:
+    """A second degradation: HR shrunk x4 by cubic interpolation without antialiasing (as
+    ``cv2.resize(hr, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_CUBIC)``); 8-bit in and out."""
+    h, w = hr.shape[:2]
+    mh = torch.from_numpy(_cubic_sample_matrix(h, h // 4))
+    mw = torch.from_numpy(_cubic_sample_matrix(w, w // 4))
+    t = torch.from_numpy(np.asarray(hr, dtype=np.float64))
+    t = t.permute(2, 0, 1) if t.ndim == 3 else t
+    out = torch.matmul(torch.matmul(mh, t), mw.t())
+    out = out.permute(1, 2, 0) if out.ndim == 3 else out
+    return out.round().clamp(0, 255).to(torch.uint8).numpy()

@@ -1,21 +1,29 @@
-"""Train one of the four generators: ``python -m srcore.train srcnn_mse --train-dir DIR``.
+"""Train a generator: ``python -m srcore.train srcnn_mse --train-dir DIR``.
 
-Step-based training with a resumable state saved atomically every ``--save-every`` steps and on
-SIGTERM/SIGINT; ``--resume`` continues after a crash or kill -9.  Appends a JSONL history and
-saves progress pictures (SR of fixed validation crops).  Multi-GPU: ``torchrun --nproc_per_node
-N -m srcore.train ...`` (DDP; gloo on CPU).
+Any model of the table (``srcore.zoo.MODELS``), or a new one: ``python -m srcore.train my_l1
+--loss "mse=1,vgg=0.1" --title "My loss"`` (its checkpoint then shows up in the dashboard).
+Step-based training with a resumable state saved atomically every ``--save-every`` steps (written
+in the background from a copy) and on SIGTERM/SIGINT; ``--resume`` continues after a crash or
+kill -9.  One data loader with persistent workers serves the whole run; loss values stay on the
+device and are read every ``--log-every`` steps.  Appends a JSONL history and saves progress
+pictures (SR of fixed validation crops).  Multi-GPU: ``torchrun --nproc_per_node N -m
+srcore.train ...`` (DDP; gloo on CPU): logged losses are averaged over ranks, rank 0's state is
+broadcast on resume, and the ranks end with their launcher.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import math
 import os
 import platform
 import signal
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -27,33 +35,50 @@ from tqdm import tqdm
 
 from srcore import history
 from srcore.atomic import write_text_atomic
-from srcore.checkpoint import CheckpointError, load_generator_file, load_train_state, save_generator, save_train_state
-from srcore.config import RECIPES, Recipe, TrainConfig
-from srcore.data import CropDataset, fixed_crops, load_pairs, to_tensor, to_uint8
+from srcore.checkpoint import (CheckpointError, load_generator_file, load_train_state, save_generator,
+                               snapshot_train_state, write_train_state)
+from srcore.config import Recipe, TrainConfig, finetune_recipe, report_recipe
+from srcore.data import CropDataset, EpochBatches, fixed_crops, image_files, load_pairs, split_holdout, to_tensor, to_uint8
 from srcore.imageio import ImageLoadError
 from srcore.inference import DEFAULT_TILE, sr_tensor
 from srcore.losses import GeneratorLoss, discriminator_loss, mse_loss
 from srcore.metrics import psnr, ssim
 from srcore.models.discriminator import Discriminator
 from srcore.models.feature_nets import LPIPS
-from srcore.models.generator import Generator
-from srcore.zoo import checkpoint_path, entry
+from srcore.models.generator import Generator, GeneratorConfig
+from srcore.losses_table import format_loss, parse_loss
+from srcore.zoo import BY_KEY, GENERATOR, SEED_GENERATOR, checkpoint_path
 
 STATE_FILE = "state.safetensors"
 HISTORY_FILE = "history.jsonl"
 
 
 def _worker_init(_: int) -> None:
-    """Data workers leave SIGTERM/SIGINT to the main process, which saves state and stops them."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Data workers leave Ctrl-C to the main process (which saves state and stops them) but die
+    on SIGTERM: the main process's exit handler terminates them that way, and a worker that
+    ignored it would hang the exit after any error for ever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _die_with_parent() -> None:
+    """Under torchrun: a rank ends when its launcher dies (even by kill -9), instead of training on
+    unsupervised; the last saved state is what ``--resume`` continues from."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() == 1:  # the launcher died before prctl took effect
+            os._exit(1)
 
 
 class Trainer:
     """Holds the networks, optimisers and data of one run; ``run()`` trains to the recipe's steps."""
 
-    def __init__(self, cfg: TrainConfig, recipe: Recipe, arch: str = "default", resume: bool = False):
+    def __init__(self, cfg: TrainConfig, recipe: Recipe, arch: str = "default", resume: bool = False,
+                 model_info: dict | None = None):
         self.cfg, self.recipe = cfg, recipe
+        self.model_info = model_info or {"key": cfg.name, "title": cfg.name, "loss": recipe.loss}
         self.out = Path(cfg.out_dir)
         self.ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.rank, self.world = 0, 1
@@ -62,6 +87,7 @@ class Trainer:
         else:
             dev = cfg.device
         if self.ddp:
+            _die_with_parent()
             dist.init_process_group("nccl" if dev == "cuda" else "gloo")
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
             if dev == "cuda":
@@ -72,12 +98,18 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         if cfg.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
         torch.manual_seed(cfg.seed)
         self.amp = cfg.amp and self.device.type == "cuda"
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
-        ent = entry(cfg.name, arch=arch)
-        self.G = Generator(ent.arch).to(self.device)
+        arch_cfg = SEED_GENERATOR if arch == "seed" else GENERATOR
+        self.G = Generator(GeneratorConfig(**arch_cfg.to_dict())).to(self.device, memory_format=self.memory_format)
         self.init_note = None
         if recipe.init_from and not (resume and (self.out / STATE_FILE).is_file()):
             src, meta = load_generator_file(checkpoint_path(recipe.init_from), "cpu")
@@ -92,8 +124,12 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=recipe.lr_d, betas=recipe.betas) if self.D else None
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor) if self.D else None
-        self.G_train = self.G
-        self.D_train = self.D
+        self.G_train: torch.nn.Module = self.G
+        self.D_train: torch.nn.Module | None = self.D
+        if cfg.compile:
+            self.G_train = torch.compile(self.G)
+            self.D_train = torch.compile(self.D) if self.D is not None else None
+        self.D_plain = self.D_train
         if self.ddp:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.G_train = torch.nn.parallel.DistributedDataParallel(self.G, device_ids=ids)
@@ -101,15 +137,21 @@ class Trainer:
                 self.D_train = torch.nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
 
         seed_preset = recipe.data == "seed"
-        self.train_pairs = load_pairs(cfg.train_dirs, seed_preset, progress=cfg.progress and self.main)
+        train_files, held_files = split_holdout(image_files(cfg.train_dirs), cfg.holdout)
+        self.train_pairs = load_pairs(files=train_files, seed_preset=seed_preset, progress=cfg.progress and self.main,
+                                      min_side=16 if seed_preset else recipe.patch)
         self.dataset = CropDataset(self.train_pairs, recipe.patch, recipe.crops_per_image, recipe.augment, seed_preset)
+        self.dataset.set_epoch(0, cfg.seed)
         self.val_pairs, self.val_set_of = [], []
-        for d in cfg.val_dirs:
-            pairs = load_pairs([d], progress=False)
+        val_sources = [(f"held-out ({len(held_files)} of the training images)", held_files)] if held_files else []
+        val_sources += [(Path(d).name, image_files([d])) for d in cfg.val_dirs]
+        for label, files in val_sources:
+            pairs = load_pairs(files=files, progress=False)
             if cfg.val_max_side:
                 pairs = fixed_crops(pairs, cfg.val_max_side)
             self.val_pairs += pairs
-            self.val_set_of += [Path(d).name] * len(pairs)
+            self.val_set_of += [label] * len(pairs)
+        self.held_out = [f"{p.parent.name}/{p.name}" for p in held_files]
         self.picture_pairs = fixed_crops(self.val_pairs[:3], 128)
         self.lpips = LPIPS().to(self.device) if self.val_pairs and self.main else None
         self.step = 0
@@ -117,6 +159,9 @@ class Trainer:
         self.stop_requested = False
         self.wall_before = 0.0
         self.hist_path = self.out / HISTORY_FILE
+        self._save_thread: threading.Thread | None = None
+        self._save_error: BaseException | None = None
+        self._loader_iter = None
 
     # ------------------------------------------------------------ schedule
     def _lr_factor(self, step: int) -> float:
@@ -132,17 +177,23 @@ class Trainer:
     def batches_per_epoch(self) -> int:
         return max(1, len(self.dataset) // (self.recipe.batch * self.world))
 
-    def _epoch_loader(self, epoch: int, skip: int) -> DataLoader:
-        """Batches of one epoch (a seeded permutation, sharded per rank), from batch ``skip`` on."""
-        self.dataset.set_epoch(epoch, self.cfg.seed)
-        perm = np.random.default_rng([self.cfg.seed, 7, epoch]).permutation(len(self.dataset))
-        b = self.recipe.batch
-        n = self.batches_per_epoch
-        batches = [perm[(i * self.world + self.rank) * b : (i * self.world + self.rank + 1) * b].tolist() for i in range(n)]
+    def _loader(self) -> DataLoader:
+        """One loader for the rest of the run: batches from the current step on, persistent
+        workers (forked once, not every epoch), prefetching, pinned memory on GPU."""
+        sampler = EpochBatches(len(self.dataset), self.recipe.batch, self.cfg.seed, self.step, self.recipe.steps,
+                               self.rank, self.world)
+        w = self.cfg.workers
         return DataLoader(
-            self.dataset, batch_sampler=batches[skip:], num_workers=self.cfg.workers,
-            persistent_workers=False, pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init,
+            self.dataset, batch_sampler=sampler, num_workers=w, persistent_workers=w > 0,
+            prefetch_factor=4 if w else None, pin_memory=self.device.type == "cuda",
+            worker_init_fn=_worker_init if w else None,
         )
+
+    def _stop_loader(self) -> None:
+        """End the data workers now (after an error too), so the process can exit promptly."""
+        it, self._loader_iter = self._loader_iter, None
+        if it is not None and hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
 
     # ------------------------------------------------------------ state
     def state_modules(self) -> dict:
@@ -151,27 +202,67 @@ class Trainer:
     def state_optims(self) -> dict:
         return {"g": self.opt_g, "d": self.opt_d, "sched_g": self.sched_g, "sched_d": self.sched_d}
 
-    def save_state(self) -> None:
+    def save_state(self, wait: bool = False) -> None:
+        """Snapshot now (a copy on the host), write in a background thread: training does not wait
+        for the disk.  Atomic, so a kill -9 leaves the previous state or this one."""
         if not self.main:
             return
+        self.wait_for_save()
         extra = {"step": self.step, "wall": self.wall_before + (time.time() - self.t_start),
-                 "recipe": self.recipe.to_dict(), "name": self.cfg.name, "init": self.init_note}
-        save_train_state(self.out / STATE_FILE, self.state_modules(), self.state_optims(), extra)
+                 "recipe": self.recipe.to_dict(), "name": self.cfg.name, "init": self.init_note,
+                 "model": self.model_info}
+        snap = snapshot_train_state(self.state_modules(), self.state_optims(), extra)
+
+        def write() -> None:
+            try:
+                write_train_state(self.out / STATE_FILE, *snap)
+            except BaseException as e:  # re-raised in the training thread by wait_for_save
+                self._save_error = e
+
+        self._save_thread = threading.Thread(target=write, name="save-state", daemon=False)
+        self._save_thread.start()
+        if wait:
+            self.wait_for_save()
+
+    def wait_for_save(self) -> None:
+        if self._save_thread is not None:
+            self._save_thread.join()
+            self._save_thread = None
+        if self._save_error is not None:
+            e, self._save_error = self._save_error, None
+            raise e
 
     def try_resume(self) -> bool:
+        """Continue from the saved state.  Under DDP rank 0's file is the only truth: its bytes are
+        broadcast, so ranks on other machines (node-local disks) resume at the same step too."""
         path = self.out / STATE_FILE
         if self.main:  # temporary files of saves cut short by a kill -9 (never loaded; see srcore.atomic)
             for stale in self.out.glob(f".{STATE_FILE}.*.tmp"):
                 stale.unlink(missing_ok=True)
-        if not path.is_file():
+        data = None
+        if self.ddp:
+            data = path.read_bytes() if self.main and path.is_file() else b""
+            n = torch.tensor([len(data)], dtype=torch.int64, device=self._comm_device)
+            dist.broadcast(n, 0)
+            if int(n) == 0:
+                return False
+            buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self._comm_device) if self.main else \
+                torch.empty(int(n), dtype=torch.uint8, device=self._comm_device)
+            dist.broadcast(buf, 0)
+            data = bytes(buf.cpu().numpy()) if not self.main else data
+        elif not path.is_file():
             return False
-        extra = load_train_state(path, self.state_modules(), self.state_optims())
+        extra = load_train_state(path, self.state_modules(), self.state_optims(), data=data)
         self.step = int(extra["step"])
         self.wall_before = float(extra.get("wall", 0.0))
         self.init_note = extra.get("init")
         if self.main:
             history.truncate_after(self.hist_path, self.step, {"recipe": self.recipe.to_dict()})
         return True
+
+    @property
+    def _comm_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
 
     # ------------------------------------------------------------ evaluation
     @torch.inference_mode()
@@ -225,13 +316,15 @@ class Trainer:
             for pe, p in zip(self.ema.parameters(), self.G.parameters()):
                 pe.lerp_(p, 1 - d)
 
-    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict:
-        rec: dict = {}
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimiser step of D (adversarial objectives) and G; loss values come back as
+        detached device tensors, so nothing here waits for the device."""
+        rec: dict[str, torch.Tensor] = {}
         ac = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
         with ac:
             sr = self.G_train(lr)
         if self.D is not None:
-            self.D.requires_grad_(True)
+            assert self.D_train is not None and self.opt_d is not None and self.sched_d is not None
             with ac:
                 real = self.D_train(hr)
                 fake = self.D_train(sr.detach())
@@ -240,24 +333,37 @@ class Trainer:
             d_loss.backward()
             self.opt_d.step()
             self.sched_d.step()
-            rec.update(d_loss=float(d_loss.detach()), d_real=float(torch.sigmoid(real.float()).mean()),
-                       d_fake=float(torch.sigmoid(fake.float()).mean()))
-            self.D.requires_grad_(False)  # the G step must not update D
+            rec.update(d_loss=d_loss.detach(), d_real=torch.sigmoid(real.detach().float()).mean(),
+                       d_fake=torch.sigmoid(fake.detach().float()).mean())
         with ac:
-            fake_g = self.D_train(sr).float() if self.D is not None else None
+            # the G step's D forward: no DDP wrapper (D is not updated from it, so no gradient sync)
+            fake_g = self.D_plain(sr).float() if self.D_plain is not None else None
             total, terms = self.loss(sr.float(), hr, fake_g)
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
+        if self.opt_d is not None:  # the G step's backward also filled D's grads; they are dropped
+            total.backward(inputs=list(self.G.parameters()))
+        else:
+            total.backward()
         if self.recipe.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.G.parameters(), self.recipe.grad_clip)
         self.opt_g.step()
         self.sched_g.step()
         self._ema_update()
-        rec.update(terms, g_loss=float(total.detach()))
+        rec.update(terms, g_loss=total.detach())
         return rec
 
     def _request_stop(self, signum, frame) -> None:  # noqa: ARG002
         self.stop_requested = True
+
+    def _read_means(self, sums: dict[str, torch.Tensor], n: int) -> dict[str, float]:
+        """Means of the accumulated loss values: one host read per log line, averaged over ranks."""
+        keys = list(sums)
+        vec = torch.stack([sums[k].float() for k in keys]) / max(n, 1)
+        if self.ddp:
+            vec = vec.to(self._comm_device)
+            dist.all_reduce(vec)
+            vec /= self.world
+        return dict(zip(keys, vec.tolist()))
 
     def run(self) -> None:
         cfg, r = self.cfg, self.recipe
@@ -267,37 +373,46 @@ class Trainer:
             if self.step == 0:  # a fresh run replaces any history left in the folder (e.g. killed before its first save)
                 write_text_atomic(self.hist_path, "")
                 history.append(self.hist_path, {
-                    "kind": "meta", "step": 0, "name": cfg.name, "recipe": r.to_dict(), "arch": self.G.cfg.to_dict(),
-                    "train_images": len(self.train_pairs), "train_dirs": cfg.train_dirs, "val_images": len(self.val_pairs),
-                    "val_dirs": cfg.val_dirs, "device": str(self.device), "world_size": self.world,
-                    "batches_per_epoch": self.batches_per_epoch, "init": self.init_note})
+                    "kind": "meta", "step": 0, "name": cfg.name, "model": self.model_info, "recipe": r.to_dict(),
+                    "arch": self.G.cfg.to_dict(), "train_images": len(self.train_pairs), "train_dirs": cfg.train_dirs,
+                    "val_images": len(self.val_pairs), "val_dirs": cfg.val_dirs, "held_out": self.held_out,
+                    "device": str(self.device), "world_size": self.world,
+                    "batches_per_epoch": self.batches_per_epoch, "images_per_step": r.batch * self.world,
+                    "init": self.init_note})
                 if self.val_pairs:
                     history.append(self.hist_path, {"kind": "val", "step": 0, "epoch": 0.0, **self.validate()})
                     history.append(self.hist_path, {"kind": "picture", "step": 0, "files": self.save_pictures()})
-        old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        stop_signals = (signal.SIGINT,) if self.ddp else (signal.SIGTERM, signal.SIGINT)  # DDP: SIGTERM ends at once
+        old = {s: signal.signal(s, self._request_stop) for s in stop_signals}
         self.G.train()
-        acc: dict[str, list[float]] = {}
+        sums: dict[str, torch.Tensor] = {}
+        n_acc = 0
         t_log, n_img = time.time(), 0
         bar = tqdm(total=r.steps, initial=self.step, desc=cfg.name, disable=not (cfg.progress and self.main), dynamic_ncols=True)
         try:
-            while self.step < r.steps and not self.stop_requested:
-                epoch, skip = divmod(self.step, self.batches_per_epoch)
-                for lr, hr in self._epoch_loader(epoch, skip):
-                    rec = self.train_step(lr.to(self.device, non_blocking=True), hr.to(self.device, non_blocking=True))
+            if self.step < r.steps and not self.stop_requested:
+                self._loader_iter = iter(self._loader())
+                for lr, hr in self._loader_iter:
+                    lr = lr.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                    hr = hr.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                    rec = self.train_step(lr, hr)
                     self.step += 1
                     n_img += lr.shape[0] * self.world
                     for k, v in rec.items():
-                        acc.setdefault(k, []).append(v)
+                        sums[k] = sums[k] + v if k in sums else v.clone()
+                    n_acc += 1
                     bar.update(1)
-                    if self.main and (self.step % cfg.log_every == 0 or self.step == r.steps):
+                    if self.step % cfg.log_every == 0 or self.step == r.steps:
+                        line = self._read_means(sums, n_acc)
                         dt = time.time() - t_log
-                        line = {k: float(np.mean(v)) for k, v in acc.items()}
-                        history.append(self.hist_path, {
-                            "kind": "train", "step": self.step, "epoch": self.step / self.batches_per_epoch,
-                            "lr": self.opt_g.param_groups[0]["lr"], **line, "images_per_s": n_img / max(dt, 1e-9),
-                            "wall": self.wall_before + time.time() - self.t_start})
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in line.items() if k in ("g_loss", "d_real", "d_fake")})
-                        acc, t_log, n_img = {}, time.time(), 0
+                        if self.main:
+                            history.append(self.hist_path, {
+                                "kind": "train", "step": self.step, "epoch": self.step / self.batches_per_epoch,
+                                "images_seen": self.step * r.batch * self.world,
+                                "lr": self.opt_g.param_groups[0]["lr"], **line, "images_per_s": n_img / max(dt, 1e-9),
+                                "wall": self.wall_before + time.time() - self.t_start})
+                            bar.set_postfix({k: f"{v:.4g}" for k, v in line.items() if k in ("g_loss", "d_real", "d_fake")})
+                        sums, n_acc, t_log, n_img = {}, 0, time.time(), 0
                     if self.main and self.val_pairs and (self.step % cfg.val_every == 0 or self.step == r.steps):
                         v = self.validate()
                         self.last_val = (self.step, v)
@@ -307,15 +422,17 @@ class Trainer:
                     if self.main and self.val_pairs and (self.step % cfg.picture_every == 0 or self.step == r.steps):
                         history.append(self.hist_path, {"kind": "picture", "step": self.step, "files": self.save_pictures()})
                     if self.step % cfg.save_every == 0 or self.step == r.steps:
-                        self.save_state()
+                        self.save_state(wait=self.step == r.steps)
                     if self.step >= r.steps or self.stop_requested:
                         break
             if self.stop_requested:
-                self.save_state()
+                self.save_state(wait=True)
                 if self.main:
                     print(f"stopped at step {self.step}; state saved to {self.out / STATE_FILE} (resume with --resume)",
                           file=sys.stderr)
         finally:
+            self._stop_loader()
+            self.wait_for_save()
             bar.close()
             for s, h in old.items():
                 signal.signal(s, h)
@@ -341,56 +458,78 @@ class Trainer:
                   "val_dirs": [Path(d).name for d in self.cfg.val_dirs], "degradation": "MATLAB bicubic x4"},
             metrics=final_metrics or {}, hardware=hardware, world_size=self.world, train_seconds=round(wall, 1),
             images_per_s=round(float(np.median(speed)), 2) if speed else None, init=self.init_note,
-            ema=self.ema is not None,
+            ema=self.ema is not None, model=self.model_info, held_out=self.held_out,
         )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m srcore.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", choices=["srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl"], help="which model to train")
+    p.add_argument("name", help=f"model key: one of the table ({', '.join(BY_KEY)}) or a new name with --loss")
     p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
     p.add_argument("--val-dir", action="append", default=[], help="folder of HR validation images (repeatable)")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="hold out this many training images (chosen by name hash) for validation")
     p.add_argument("--out", default=None, help="run folder (state, history, pictures); default runs/NAME")
     p.add_argument("--export", default=None, help="write the final generator here (.safetensors)")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="recommended",
-                   help="recommended (default) or report (the report's settings)")
+    p.add_argument("--recipe", choices=["finetune", "report"], default="finetune",
+                   help="finetune (default: MSE from scratch, other losses fine-tuned) or report (the report's settings)")
     p.add_argument("--arch", choices=["default", "seed"], default="default", help="seed: the report's network")
     p.add_argument("--resume", action="store_true", help="continue from RUN/state.safetensors if present")
-    for k, t in (("steps", int), ("batch", int), ("patch", int), ("lr", float), ("lr-d", float), ("adv-weight", float),
-                 ("ema-decay", float), ("warmup", int), ("crops-per-image", int),
-                 ("vgg-feature-scale", float)):
+    p.add_argument("--loss", default=None, help='objective as weighted terms, e.g. "vgg=1,adv=1e-3" (default: the table\'s)')
+    p.add_argument("--title", default=None, help="display title of a new model (default: its name)")
+    p.add_argument("--description", default=None, help="one line on what a new model is")
+    for k, t in (("steps", int), ("batch", int), ("patch", int), ("lr", float), ("lr-d", float),
+                 ("ema-decay", float), ("warmup", int), ("crops-per-image", int), ("vgg-feature-scale", float)):
         p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
     p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--picture-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--log-every", type=int, default=10, help="read loss values from the device every N steps")
     p.add_argument("--val-max-side", type=int, default=0, help="centre-crop validation images (HR px; 0 = whole)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU")
-    p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark off on GPU")
+    p.add_argument("--deterministic", action="store_true", help="deterministic kernels only (errors if one has none)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    a = parse_args(argv)
-    recipe = RECIPES[a.recipe](a.name).updated(
-        steps=a.steps, batch=a.batch, patch=a.patch, lr=a.lr, lr_d=a.lr_d, adv_weight=a.adv_weight,
-        ema_decay=a.ema_decay, warmup=a.warmup, crops_per_image=a.crops_per_image, init_from=a.init_from,
-        schedule=a.schedule, vgg_feature_scale=a.vgg_feature_scale)
+def build(a: argparse.Namespace) -> tuple[TrainConfig, Recipe, dict]:
+    """The run's config, recipe and model description (title, objective) from the CLI arguments."""
+    known = BY_KEY.get(a.name)
+    if known is None and not a.loss:
+        raise ValueError(f"{a.name!r} is not in the model table ({', '.join(BY_KEY)}); give its objective with --loss")
+    loss = parse_loss(a.loss) if a.loss else dict(known.loss)  # type: ignore[union-attr]
+    base = report_recipe(loss) if a.recipe == "report" else finetune_recipe(loss, a.init_from)
+    recipe = base.updated(
+        steps=a.steps, batch=a.batch, patch=a.patch, lr=a.lr, lr_d=a.lr_d, ema_decay=a.ema_decay, warmup=a.warmup,
+        crops_per_image=a.crops_per_image, init_from=a.init_from, schedule=a.schedule,
+        vgg_feature_scale=a.vgg_feature_scale)
+    info = {"key": a.name, "title": a.title or (known.title if known else a.name), "loss": recipe.loss,
+            "description": a.description or (known.description if known else format_loss(recipe.loss))}
     cfg = TrainConfig(name=a.name, train_dirs=a.train_dir, val_dirs=a.val_dir, out_dir=a.out or f"runs/{a.name}",
                       export=a.export, save_every=a.save_every, val_every=a.val_every, picture_every=a.picture_every,
                       log_every=a.log_every, workers=a.workers, seed=a.seed, device=a.device, amp=not a.no_amp,
                       deterministic=a.deterministic, threads=a.threads, val_max_side=a.val_max_side,
-                      progress=not a.no_progress)
+                      progress=not a.no_progress, holdout=a.holdout, channels_last=a.channels_last, compile=a.compile,
+                      cudnn_benchmark=not a.no_cudnn_benchmark)
+    return cfg, recipe, info
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    tr = None
     try:
-        tr = Trainer(cfg, recipe, arch=a.arch, resume=a.resume)
+        cfg, recipe, info = build(a)
+        tr = Trainer(cfg, recipe, arch=a.arch, resume=a.resume, model_info=info)
         if a.resume and tr.try_resume() and tr.main:
             print(f"resumed {cfg.name} at step {tr.step} from {Path(cfg.out_dir) / STATE_FILE}", file=sys.stderr)
         tr.run()
@@ -401,7 +540,16 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ImageLoadError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug or a failed device: say so and end now (data workers included), never hang
+        traceback.print_exc()
+        print(f"error: training failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     finally:
+        if tr is not None:
+            tr._stop_loader()
         if dist.is_initialized():
             dist.destroy_process_group()
     return 0

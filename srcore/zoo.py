@@ -1,32 +1,72 @@
-"""The model zoo: four names, one architecture, four losses.
+"""The model zoo: one table of the four models, from which everything else derives.
 
-``load_generator("srgan_pl")`` loads ``checkpoints/srgan_pl.safetensors``; a path loads that
-file.  ``GENERATOR`` is the architecture the shipped checkpoints use (the comparison is about
-the loss, not the network); ``SEED_GENERATOR`` is the report's own network.
+``MODELS`` holds one frozen ``ModelSpec`` per model (key, title, colour, objective, checkpoint
+file, description).  The CLIs' choices, the trainer, the experiment's arms, the dashboard's
+panels, plots, benchmark and rating mode, and the README tables all read it.
+``load_generator("srgan_pl")`` loads ``checkpoints/srgan_pl.safetensors``; a path loads that file.
+``GENERATOR`` is the architecture every arm uses (the comparison is about the loss, not the
+network); ``SEED_GENERATOR`` is the report's own network.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from srcore import paths
 from srcore.checkpoint import CheckpointError, load_generator_file
-from srcore.config import MODEL_LOSS, Recipe, recommended_recipe, report_recipe
+from srcore.config import Recipe, report_recipe
+from srcore.losses_table import format_loss
 from srcore.models.generator import Generator, GeneratorConfig
 
-GENERATOR = GeneratorConfig(n1=128, n2=64, n3=32, k2=3)  # the report's widths
+# The report's widths; resize-convolution upsampling and one LR-consistency step (see
+# srcore.models.generator for why: no sub-pixel pattern, no colour cast, for any loss).
+GENERATOR = GeneratorConfig(n1=128, n2=64, n3=32, k2=3, upsampler="resize_conv", lr_consistency=True)
 SEED_GENERATOR = GeneratorConfig(n1=128, n2=64, k2=3, upsampler="nearest", residual=False)
 
-TITLES = {"srcnn_mse": "SRCNN-MSE", "srcnn_pl": "SRCNN-PL", "srgan_mse": "SRGAN-MSE", "srgan_pl": "SRGAN-PL"}
-DESCRIPTIONS = {
-    "srcnn_mse": "pixel-wise MSE loss (eq. c)",
-    "srcnn_pl": "VGG feature loss before the 3rd max-pool (eq. f)",
-    "srgan_mse": "MSE + 1e-3 x adversarial loss (eq. m)",
-    "srgan_pl": "VGG feature loss (features x 1/12.75, as SRGAN) + 1e-3 x adversarial loss (eq. g)",
-}
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the comparison: what it is called, how it is drawn, what it minimises."""
+
+    key: str
+    title: str
+    colour: str
+    loss: dict[str, float] = field(hash=False)
+    description: str
+    checkpoint: str = ""  # file name in the checkpoints folder; default KEY.safetensors
+
+    @property
+    def file(self) -> str:
+        return self.checkpoint or f"{self.key}.safetensors"
+
+    @property
+    def loss_text(self) -> str:
+        return format_loss(self.loss)
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("srcnn_mse", "SRCNN-MSE", "#1f77b4", {"mse": 1.0}, "pixel-wise MSE loss (eq. c)"),
+    ModelSpec("srcnn_pl", "SRCNN-PL", "#2ca02c", {"vgg": 1.0}, "VGG feature loss before the 3rd max-pool (eq. f)"),
+    ModelSpec("srgan_mse", "SRGAN-MSE", "#ff7f0e", {"mse": 1.0, "adv": 1e-3}, "MSE + 1e-3 x adversarial loss (eq. m)"),
+    ModelSpec("srgan_pl", "SRGAN-PL", "#d62728", {"vgg": 1.0, "adv": 1e-3},
+              "VGG feature loss + 1e-3 x adversarial loss (eq. g)"),
+)
+BY_KEY: dict[str, ModelSpec] = {m.key: m for m in MODELS}
+MODEL_NAMES: tuple[str, ...] = tuple(BY_KEY)
+TITLES: dict[str, str] = {m.key: m.title for m in MODELS}
+DESCRIPTIONS: dict[str, str] = {m.key: m.description for m in MODELS}
+COLOURS: dict[str, str] = {m.key: m.colour for m in MODELS}
+
+
+def spec(key: str) -> ModelSpec:
+    """The table entry of a model key; a clear error naming the choices otherwise."""
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown model {key!r}; choose from {', '.join(BY_KEY)}") from None
 
 
 @dataclass
@@ -36,19 +76,19 @@ class ZooEntry:
     recipe: Recipe
 
 
-def entry(name: str, recipe: str = "recommended", arch: str = "default") -> ZooEntry:
-    """Architecture and recipe for a zoo name; ``arch="seed"`` gives the report's network."""
-    if name not in MODEL_LOSS:
-        raise KeyError(f"unknown model {name!r}; choose from {', '.join(MODEL_LOSS)}")
-    rec = report_recipe(name) if recipe == "report" else recommended_recipe(name)
+def entry(name: str, recipe: str = "finetune", arch: str = "default") -> ZooEntry:
+    """Architecture and a recipe for a zoo name; ``recipe="report"`` the report's settings,
+    ``arch="seed"`` the report's network."""
+    s = spec(name)
+    rec = report_recipe(s.loss) if recipe == "report" else Recipe(loss=dict(s.loss))
     cfg = SEED_GENERATOR if arch == "seed" else GENERATOR
     return ZooEntry(name, GeneratorConfig(**cfg.to_dict()), rec)
 
 
 def checkpoint_path(name_or_path: str | Path) -> Path:
     s = str(name_or_path)
-    if s in MODEL_LOSS:
-        return paths.CHECKPOINTS / f"{s}.safetensors"
+    if s in BY_KEY:
+        return paths.CHECKPOINTS / BY_KEY[s].file
     return Path(s)
 
 
@@ -58,7 +98,7 @@ def load_generator(name_or_path: str | Path, device: str | torch.device = "cpu")
     return model
 
 
-def load_available(names=paths.MODEL_NAMES, device: str = "cpu") -> tuple[dict[str, Generator], dict[str, str]]:
+def load_available(names=MODEL_NAMES, device: str = "cpu") -> tuple[dict[str, Generator], dict[str, str]]:
     """Load every shipped model that is intact; return (models, {name: why it is missing})."""
     models, problems = {}, {}
     for n in names:
@@ -69,4 +109,5 @@ def load_available(names=paths.MODEL_NAMES, device: str = "cpu") -> tuple[dict[s
     return models, problems
 
 
-__all__ = ["GENERATOR", "SEED_GENERATOR", "entry", "load_generator", "load_available", "checkpoint_path", "Generator"]
+__all__ = ["GENERATOR", "SEED_GENERATOR", "MODELS", "ModelSpec", "spec", "entry", "load_generator", "load_available",
+           "checkpoint_path", "Generator"]

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import _process  # noqa: E402  (benchmarks/_process.py: start / wait / stop python app.py)
 
 from dashboard.core import UPLOAD_HR, UPLOAD_LR  # noqa: E402,F401  (the /compare modes, for the tests)
-from srcore.paths import MODEL_NAMES  # noqa: E402
+from srcore.zoo import MODEL_NAMES  # noqa: E402
 
 MODELS = MODEL_NAMES
 PERCEPTUAL = ("vgg16_relu3_3.safetensors", "alexnet_features.safetensors", "lpips_alex_lin.safetensors")

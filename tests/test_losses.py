@@ -13,7 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import make_image_dir  # noqa: E402
 
 from srcore import paths  # noqa: E402
-from srcore.config import LOSSES, MODEL_LOSS, Recipe, TrainConfig, recommended_recipe, report_recipe  # noqa: E402
+from srcore.config import Recipe, TrainConfig, finetune_recipe, report_recipe  # noqa: E402
+from srcore.losses_table import LOSS_TERMS, format_loss, parse_loss  # noqa: E402
+from srcore.zoo import MODELS  # noqa: E402
+
+LOSSES = [m.loss for m in MODELS]
 from srcore.losses import GeneratorLoss, VGGLoss, adversarial_loss, discriminator_loss, mse_loss  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,17 +49,32 @@ def test_discriminator_loss_formula():
     assert float(discriminator_loss(torch.zeros(4), torch.zeros(4))) == pytest.approx(2 * 0.6931471805599453, rel=1e-6)
 
 
-def test_recipes_map_models_to_losses():
-    assert MODEL_LOSS == {"srcnn_mse": "mse", "srcnn_pl": "vgg", "srgan_mse": "mse+adv", "srgan_pl": "vgg+adv"}
-    for name, loss in MODEL_LOSS.items():
-        for rec in (report_recipe(name), recommended_recipe(name)):
-            assert rec.loss == loss and rec.adv_weight == 1e-3
-    r = report_recipe("srgan_pl")
+def test_model_table_holds_the_reports_four_objectives():
+    assert {m.key: m.loss for m in MODELS} == {
+        "srcnn_mse": {"mse": 1.0}, "srcnn_pl": {"vgg": 1.0},
+        "srgan_mse": {"mse": 1.0, "adv": 1e-3}, "srgan_pl": {"vgg": 1.0, "adv": 1e-3}}
+    for m in MODELS:
+        for rec in (report_recipe(m.loss), finetune_recipe(m.loss, "x")):
+            assert rec.loss == m.loss
+    r = report_recipe(MODELS[3].loss)
     assert (r.lr, r.betas[0], r.batch) == (2e-4, 0.5, 10)
-    with pytest.raises(ValueError):
-        Recipe(loss="l1")
+    with pytest.raises(ValueError, match="unknown loss term"):
+        Recipe(loss={"l1": 1.0})
+    with pytest.raises(ValueError, match="no content term"):
+        Recipe(loss={"adv": 1.0})
     with pytest.raises(ValueError):
         Recipe(patch=30)
+
+
+def test_loss_specs_parse_and_legacy_metadata_converts():
+    assert parse_loss("vgg=1,adv=1e-3") == {"vgg": 1.0, "adv": 1e-3}
+    assert parse_loss("mse+adv") == {"mse": 1.0, "adv": 1e-3}
+    assert format_loss({"vgg": 1.0, "adv": 1e-3}) == "vgg + 0.001 adv"
+    with pytest.raises(ValueError, match="not a number"):
+        parse_loss("mse=x")
+    old = Recipe.from_dict({"loss": "vgg+adv", "adv_weight": 0.01, "steps": 5})
+    assert old.loss == {"vgg": 1.0, "adv": 0.01} and old.steps == 5
+    assert set(LOSS_TERMS) >= {"mse", "vgg", "adv"}
 
 
 @pytest.fixture(scope="module")
@@ -80,31 +99,33 @@ def vgg_once(shared_vgg, monkeypatch):
     shared_vgg.feature_scale = 1.0
 
 
-def test_srgan_pl_rescales_vgg_features_as_srgan(vgg_once):
-    """SRGAN-PL's recipe multiplies VGG features by 1/12.75 (Ledig et al.), so the 1e-3 adversarial
-    term is not swamped; the other recipes keep the report's unscaled loss."""
-    from srcore.config import SRGAN_VGG_SCALE, recommended_recipe
+def test_vgg_features_rescaled_as_srgan(vgg_once):
+    """The fine-tune recipe multiplies VGG features by 1/12.75 (Ledig et al.) for every arm, so the
+    1e-3 adversarial term is not swamped; the report's recipe keeps the unscaled loss."""
+    from srcore.config import SRGAN_VGG_SCALE
 
-    assert recommended_recipe("srcnn_pl").vgg_feature_scale == 1.0
-    assert recommended_recipe("srgan_pl").vgg_feature_scale == pytest.approx(1 / 12.75)
+    pl_adv = {"vgg": 1.0, "adv": 1e-3}
+    assert report_recipe(pl_adv).vgg_feature_scale == 1.0
+    assert finetune_recipe(pl_adv, "x").vgg_feature_scale == pytest.approx(1 / 12.75)
     torch.manual_seed(0)
     sr, hr, logits = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.randn(2)
-    _, plain = GeneratorLoss(Recipe(loss="vgg+adv"))(sr, hr, logits)
-    total, scaled = GeneratorLoss(recommended_recipe("srgan_pl"))(sr, hr, logits)
+    _, plain = GeneratorLoss(Recipe(loss=pl_adv))(sr, hr, logits)
+    total, scaled = GeneratorLoss(finetune_recipe(pl_adv, "x"))(sr, hr, logits)
     assert scaled["vgg"] == pytest.approx(plain["vgg"] * SRGAN_VGG_SCALE**2, rel=1e-5)
     assert float(total) == pytest.approx(scaled["vgg"] + 1e-3 * scaled["adv"], rel=1e-6)
 
 
-@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("loss", LOSSES, ids=[m.key for m in MODELS])
 def test_generator_loss_terms_and_weight(loss, vgg_once):
     torch.manual_seed(0)
     sr, hr = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     logits = torch.randn(2)
     fn = GeneratorLoss(Recipe(loss=loss))
-    assert (fn.vgg is vgg_once) == loss.startswith("vgg")
-    total, terms = fn(sr, hr, logits if loss.endswith("+adv") else None)
-    content = "vgg" if loss.startswith("vgg") else "mse"
-    want_keys = {content} | ({"adv"} if loss.endswith("+adv") else set())
+    assert (fn.vgg is vgg_once) == ("vgg" in loss)
+    total, terms = fn(sr, hr, logits if "adv" in loss else None)
+    terms = {k: float(v) for k, v in terms.items()}
+    content = "vgg" if "vgg" in loss else "mse"
+    want_keys = {content} | ({"adv"} if "adv" in loss else set())
     assert set(terms) == want_keys
     if content == "mse":
         assert terms["mse"] == pytest.approx(float(mse_loss(sr, hr)), rel=1e-6)
@@ -122,9 +143,9 @@ def test_generator_loss_terms_and_weight(loss, vgg_once):
 
 def test_adv_weight_is_configurable():
     sr, hr, logits = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.tensor([-1.0])
-    t1, terms = GeneratorLoss(Recipe(loss="mse+adv", adv_weight=1e-3))(sr, hr, logits)
-    t2, _ = GeneratorLoss(Recipe(loss="mse+adv", adv_weight=0.5))(sr, hr, logits)
-    assert float(t2 - t1) == pytest.approx((0.5 - 1e-3) * terms["adv"], rel=1e-5)
+    t1, terms = GeneratorLoss(Recipe(loss={"mse": 1.0, "adv": 1e-3}))(sr, hr, logits)
+    t2, _ = GeneratorLoss(Recipe(loss={"mse": 1.0, "adv": 0.5}))(sr, hr, logits)
+    assert float(t2 - t1) == pytest.approx((0.5 - 1e-3) * float(terms["adv"]), rel=1e-5)
 
 
 def test_vgg_frozen_and_eval(vgg_once):
@@ -136,7 +157,7 @@ def test_vgg_frozen_and_eval(vgg_once):
     assert all(p.grad is None and not p.requires_grad for p in loss.features.parameters())
     loss.train()
     assert not loss.features.training and not loss.features.trunk.training
-    gl = GeneratorLoss(Recipe(loss="vgg"))
+    gl = GeneratorLoss(Recipe(loss={"vgg": 1.0}))
     gl.train()
     assert not gl.vgg.features.training
     # VGG16 up to relu3_3: 256 channels at 1/4 resolution, ends in a ReLU
@@ -153,8 +174,8 @@ def test_trainer_generator_step_does_not_update_discriminator(tmp_path, vgg_once
     data = make_image_dir(tmp_path / "imgs", n=2, size=(64, 64))
     cfg = TrainConfig(name="srgan_pl", train_dirs=[str(data)], out_dir=str(tmp_path / "run"), workers=0, progress=False,
                       threads=1)
-    tr = Trainer(cfg, Recipe(loss="vgg+adv", batch=2, patch=32, ema_decay=0.0, warmup=0))
-    lr, hr = next(iter(tr._epoch_loader(0, 0)))
+    tr = Trainer(cfg, Recipe(loss={"vgg": 1.0, "adv": 1e-3}, batch=2, patch=32, ema_decay=0.0, warmup=0))
+    lr, hr = next(iter(tr._loader()))
     snap = {}
     d_step = tr.opt_d.step
 
@@ -169,6 +190,7 @@ def test_trainer_generator_step_does_not_update_discriminator(tmp_path, vgg_once
     d_before = [p.detach().clone() for p in tr.D.parameters()]
     rec = tr.train_step(lr, hr)
     assert {"d_loss", "d_real", "d_fake", "vgg", "adv", "g_loss"} <= set(rec)
+    assert all(torch.is_tensor(v) and not v.requires_grad for v in rec.values())  # no host sync per step
     assert 0 < rec["d_real"] < 1 and 0 < rec["d_fake"] < 1
     # the D step changed D; the G step that followed left D's weights and gradients untouched
     assert any(not torch.equal(a, b) for a, b in zip(d_before, snap["params"]))

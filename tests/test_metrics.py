@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from srcore.metrics import Scores, mod_crop, psnr, rgb_to_y, score, shave, ssim
+from srcore.metrics import (METRICS, PANEL_METRICS, colour_bias, flat_phase_range, hf_energy, mod_crop, phase_range, psnr,
+                            rgb_to_y, score, shave, ssim)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -110,13 +111,52 @@ def test_mismatched_sizes_raise():
         psnr(_rand((8, 8, 3)), _rand((8, 8, 3)), border=4)  # nothing left after the shave
 
 
-def test_score_bundle():
+def test_score_follows_the_metric_table():
     hr = _rand((40, 40, 3), seed=7)
     sr = np.clip(hr.astype(int) + 3, 0, 255).astype(np.uint8)
     s = score(sr, hr, lpips_fn=lambda a, b: 0.25)
-    assert isinstance(s, Scores)
-    assert s.psnr_y == pytest.approx(psnr(sr, hr))
-    assert s.ssim_y == pytest.approx(ssim(sr, hr))
-    assert s.psnr_rgb == pytest.approx(psnr(sr, hr, y_channel=False))
-    assert s.psnr_rgb != s.psnr_y
-    assert s.as_dict() == {"psnr_y": s.psnr_y, "ssim_y": s.ssim_y, "psnr_rgb": s.psnr_rgb, "lpips": 0.25}
+    assert list(s) == [m.key for m in METRICS]
+    assert s["psnr_y"] == pytest.approx(psnr(sr, hr))
+    assert s["ssim_y"] == pytest.approx(ssim(sr, hr))
+    assert s["psnr_rgb"] == pytest.approx(psnr(sr, hr, y_channel=False))
+    assert s["psnr_rgb"] != s["psnr_y"] and s["lpips"] == 0.25
+    assert score(sr, hr, keys=PANEL_METRICS)["lpips"] is None
+    with pytest.raises(KeyError):
+        score(sr, hr, keys=("nope",))
+    by = {m.key: m for m in METRICS}
+    assert by["psnr_y"].better(30, 29) and by["lpips"].better(0.1, 0.2) and by["bias_r"].better(-0.1, 0.3)
+
+
+def test_phase_range_catches_a_synthetic_checkerboard():
+    """A 4x4-periodic pattern of +-3 grey levels on a textured image: invisible to the colour bias,
+    a phase range of 6; the same image without it has a phase range of 0."""
+    hr = _rand((64, 64, 3), seed=3).astype(np.float64)
+    pattern = np.zeros((64, 64, 3))
+    pattern[0::4, 0::4] = 3
+    pattern[2::4, 2::4] = -3
+    sr = hr + pattern
+    assert phase_range(sr, hr) == pytest.approx(6.0)
+    assert phase_range(hr, hr) == 0.0
+    assert colour_bias(sr, hr) == pytest.approx((0.0, 0.0, 0.0), abs=1e-9)
+    assert colour_bias(hr + [2, 0, -1], hr) == pytest.approx((2.0, 0.0, -1.0))
+
+
+def test_flat_phase_range_of_a_patterned_upscaler():
+    from srcore.resize import bicubic_x4
+
+    assert flat_phase_range(bicubic_x4) == pytest.approx(0.0, abs=1e-9)
+
+    def gridded(lr):
+        out = bicubic_x4(lr).astype(int)
+        out[1::4, 1::4] += 5
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    assert flat_phase_range(gridded) == pytest.approx(5.0, abs=1e-9)
+
+
+def test_hf_energy_is_one_for_the_original_and_low_for_a_blur():
+    from srcore.resize import bicubic_x4, downscale_x4
+
+    hr = mod_crop(_rand((64, 64, 3), seed=5))
+    assert hf_energy(hr, hr) == pytest.approx(1.0)
+    assert hf_energy(bicubic_x4(downscale_x4(hr)), hr) < 0.2

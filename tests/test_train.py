@@ -239,17 +239,17 @@ def test_gan_recipe_from_mse_checkpoint(tmp_path, train_dir, reference_run):
         assert 0 < h["d_real"] < 1 and 0 < h["d_fake"] < 1
         assert h["g_loss"] == pytest.approx(h["vgg"] + 1e-3 * h["adv"], rel=1e-5)
     _, meta = load_generator_file(out / "srgan_pl.safetensors")
-    assert meta["recipe"]["loss"] == "vgg+adv" and meta["init"]["init_from"] == str(init) and meta["steps"] == 3
+    assert meta["recipe"]["loss"] == {"vgg": 1.0, "adv": 1e-3} and meta["init"]["init_from"] == str(init) and meta["steps"] == 3
 
 
 @pytest.mark.timeout(120)
 def test_init_from_applies_when_resume_finds_no_state(tmp_path, train_dir, reference_run):
     """--resume with --init-from on a fresh run folder must start from the init weights (regression)."""
-    from srcore.config import TrainConfig, recommended_recipe
+    from srcore.config import TrainConfig, finetune_recipe
     from srcore.train import Trainer
 
     init = reference_run / "srcnn_mse.safetensors"
-    recipe = recommended_recipe("srgan_mse").updated(init_from=str(init), batch=2, patch=32)
+    recipe = finetune_recipe({"mse": 1.0, "adv": 1e-3}, str(init)).updated(batch=2, patch=32)
     cfg = TrainConfig(name="srgan_mse", train_dirs=[str(train_dir)], out_dir=str(tmp_path / "run"), workers=0,
                       progress=False)
     tr = Trainer(cfg, recipe, resume=True)

@@ -1,10 +1,16 @@
 """The generator shared by all four models.
 
-The report's SRCNN body (conv 9x9 -> conv -> conv 5x5, ReLU) works on the LR image; two x2
-sub-pixel stages (conv + PixelShuffle) learn the x4 upsampling, and the network predicts a
-residual over the bicubic-upsampled input.  The PixelShuffle convs get ICNR initialisation
-(Aitken et al. 2017) so training starts without checkerboard artefacts, and the last conv is
-scaled down so an untrained generator already outputs (nearly) the bicubic image.
+The report's SRCNN body (conv 9x9 -> conv -> conv 5x5, ReLU) works on the LR image; two learned
+x2 stages do the x4 upsampling, and the network predicts a residual over the bicubic-upsampled
+input; the last conv is scaled down so an untrained generator already outputs (nearly) bicubic.
+
+``upsampler="resize_conv"`` (the default): each x2 stage is nearest x2 then a 3x3 conv
+("resize-convolution", Odena et al. 2016), as in the report's notebooks.  Every output phase
+(y mod 4, x mod 4) shares one set of weights, so no loss can grow a 4x4 sub-pixel pattern; with
+sub-pixel convs (``"pixelshuffle"``, the earlier checkpoints) the VGG loss grew one of 11-15 grey
+levels.  ``lr_consistency=True`` ends with one back-projection step, SR + up(LR - down(SR)) with
+MATLAB bicubic both ways, so the output's x4 shrink matches its input: the VGG loss cannot see
+slow colour shifts (its features come after two max-pools), and this pins them for every loss.
 
 ``upsampler="nearest"`` with ``residual=False`` is the report's own network: three convs at LR
 resolution followed by a fixed x4 nearest-neighbour enlargement (the ``seed`` preset).
@@ -28,9 +34,10 @@ class GeneratorConfig:
     n2: int = 64  # channels of the non-linear mapping conv
     n3: int = 32  # channels of the 5x5 reconstruction conv (features fed to the upsampler)
     k2: int = 3  # kernel of the mapping conv (SRCNN 9-1-5 uses 1; the report uses 3)
-    upsampler: str = "pixelshuffle"  # "pixelshuffle" (learned) or "nearest" (the report's fixed x4)
+    upsampler: str = "pixelshuffle"  # "resize_conv" | "pixelshuffle" (learned) or "nearest" (the report's fixed x4)
     residual: bool = True  # add the bicubic-upsampled input to the output
     scale: int = 4
+    lr_consistency: bool = False  # end with SR + up(LR - down(SR)) (MATLAB bicubic both ways)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,9 +68,22 @@ class Generator(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(cfg.n1, cfg.n2, cfg.k2, padding=cfg.k2 // 2),
             nn.ReLU(inplace=True),
-            nn.Conv2d(cfg.n2, cfg.n3 if cfg.upsampler == "pixelshuffle" else 3, 5, padding=2),
+            nn.Conv2d(cfg.n2, 3 if cfg.upsampler == "nearest" else cfg.n3, 5, padding=2),
         )
-        if cfg.upsampler == "pixelshuffle":
+        if cfg.upsampler == "resize_conv":
+            self.up = nn.Sequential(
+                nn.ReLU(inplace=True),
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(cfg.n3, cfg.n3, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(cfg.n3, 3, 3, padding=1),
+            )
+            nn.init.zeros_(self.up[2].bias)
+            nn.init.zeros_(self.up[5].bias)
+            if cfg.residual:
+                self.up[5].weight.data.mul_(0.1)
+        elif cfg.upsampler == "pixelshuffle":
             self.up = nn.Sequential(
                 nn.ReLU(inplace=True),
                 nn.Conv2d(cfg.n3, cfg.n3 * 4, 3, padding=1),
@@ -87,12 +107,15 @@ class Generator(nn.Module):
         out = self.up(self.body(lr))
         if self.cfg.residual:
             out = out + imresize(lr, scale=4)
+        if self.cfg.lr_consistency:
+            out = out + imresize(lr - imresize(out, scale=0.25), scale=4)
         return out
 
     @property
     def receptive_radius(self) -> int:
         """LR pixels of context each output pixel depends on (for seam-free tiling)."""
         r = 4 + self.cfg.k2 // 2 + 2
-        if self.cfg.upsampler == "pixelshuffle":
+        if self.cfg.upsampler in ("pixelshuffle", "resize_conv"):
             r += 2
-        return r + (3 if self.cfg.residual else 0)
+        r += 3 if self.cfg.residual else 0
+        return r + (5 if self.cfg.lr_consistency else 0)

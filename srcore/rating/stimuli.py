@@ -24,7 +24,7 @@ from PIL import Image
 
 from srcore.imageio import list_images, load_image
 from srcore.metrics import mod_crop
-from srcore.paths import MODEL_NAMES
+from srcore.zoo import MODEL_NAMES
 from srcore.resize import downscale_x4
 
 BUNDLED = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
@@ -195,7 +195,7 @@ def stimulus_plan(missing: dict[str, str] | None = None) -> StimulusPlan:
     if not n:
         raise FileNotFoundError(f"no images found in {folder}")
     if missing is None:
-        missing = {m: "checkpoint not found" for m in paths.MODEL_NAMES if not checkpoint_path(m).is_file()}
+        missing = {m: "checkpoint not found" for m in MODEL_NAMES if not checkpoint_path(m).is_file()}
     return StimulusPlan(n, _env_int("SR_RATING_CROP", DEFAULT_CROP), _env_int("SR_RATING_ZOOM", DEFAULT_ZOOM), missing)
 
 
