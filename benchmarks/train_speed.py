@@ -1,26 +1,25 @@
-"""Training speed of each model's recipe on this machine: images per second (median of the logged
-intervals), ``python benchmarks/train_speed.py [--steps 30] [--threads 2] [--json PATH]``.
+"""Training speed and input-pipeline overhead: ``python benchmarks/train_speed.py [--steps 60] [--json PATH]``.
 
-Runs ``python -m srcore.train`` for a few steps per model on scikit-image's bundled photos (so it
-needs nothing outside the repository), with the batch and crop sizes the shipped checkpoints were
-trained with: SRCNN-MSE batch 16 of 96 px crops; the three fine-tunes batch 8 of 64 px crops (the
-PL models add a VGG16 forward/backward, the GANs a discriminator step).  No validation.
-On a GPU machine pass ``--device cuda``.
+For each model it trains with the real trainer (``srcore.train.Trainer``: data loader with
+workers, loss logging, background state saves) and prints images/s and the share of the step
+time spent outside compute: 1 - (time of the same number of training steps on batches already on
+the device) / (time of the real run).  So the share counts data loading, host syncs, logging and
+saves, whatever their cause.  Images are scikit-image's bundled photos, so nothing outside the
+repository is needed.  Settings: SRCNN-MSE at batch 16 of 96 px crops with 2 workers (issue
+15's bar); the arms at the experiment preset's batch and crop.  ``--device cuda`` on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import ROOT, machine, save  # noqa: E402
-
-SETTINGS = {"srcnn_mse": ("16", "96"), "srcnn_pl": ("8", "64"), "srgan_mse": ("8", "64"), "srgan_pl": ("8", "64")}
+from _results import machine, save  # noqa: E402
 
 
 def photos(folder: Path) -> None:
@@ -32,28 +31,75 @@ def photos(folder: Path) -> None:
         Image.fromarray(getattr(data, n)()).save(folder / f"{n}.png")
 
 
-def speed(name: str, train: Path, out: Path, steps: int, threads: int, device: str) -> list[float]:
-    batch, patch = SETTINGS[name]
-    cmd = [sys.executable, "-m", "srcore.train", name, "--train-dir", str(train), "--out", str(out), "--steps", str(steps),
-           "--batch", batch, "--patch", patch, "--workers", "0", "--log-every", "5", "--save-every", "100000",
-           "--no-progress", "--device", device] + (["--threads", str(threads)] if threads else [])
-    if name != "srcnn_mse":
-        cmd += ["--init-from", "srcnn_mse"]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{name}: training failed:\n{r.stderr[-2000:]}")
-    sys.path.insert(0, str(ROOT))
-    from srcore import history
+def _sync(device) -> None:
+    import torch
 
-    recs = [h for h in history.read(out / "history.jsonl") if h.get("kind") == "train"]
-    return [h["images_per_s"] for h in recs[1:]]  # the first interval includes warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(key: str, batch: int, patch: int, train: Path, out: Path, steps: int, warmup: int, workers: int,
+            threads: int, device: str, compile_: bool, channels_last: bool) -> dict:
+    import torch
+
+    from srcore.config import TrainConfig, finetune_recipe
+    from srcore.train import Trainer
+    from srcore.zoo import spec
+
+    m = spec(key)
+    recipe = finetune_recipe(m.loss, None if key == "srcnn_mse" else "x").updated(
+        steps=warmup + steps, batch=batch, patch=patch, warmup=0, crops_per_image=64)
+    recipe.init_from = None  # speed only: start from the initialisation, no checkpoint needed
+    cfg = TrainConfig(name=key, train_dirs=[str(train)], out_dir=str(out), workers=workers, threads=threads,
+                      device=device, progress=False, log_every=10, save_every=50, val_every=10**9,
+                      picture_every=10**9, compile=compile_, channels_last=channels_last)
+    tr = Trainer(cfg, recipe)
+    # the real run: warm-up steps first (allocator, worker start), then the timed steps
+    t_mark: dict[str, float] = {}
+    step_fn = tr.train_step
+
+    def timed_step(lr, hr):
+        if tr.step == warmup:
+            _sync(tr.device)
+            t_mark["start"] = time.perf_counter()
+        return step_fn(lr, hr)
+
+    tr.train_step = timed_step  # type: ignore[method-assign]
+    tr.run()
+    _sync(tr.device)
+    real = time.perf_counter() - t_mark["start"]
+    # pure compute: the same number of steps on batches already on the device
+    lr, hr = next(iter(torch.utils.data.DataLoader(tr.dataset, batch_size=batch)))
+    lr = lr.to(tr.device, memory_format=tr.memory_format)
+    hr = hr.to(tr.device, memory_format=tr.memory_format)
+    for _ in range(3):
+        step_fn(lr, hr)
+    _sync(tr.device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step_fn(lr, hr)
+    _sync(tr.device)
+    compute = time.perf_counter() - t0
+    return {"batch": batch, "patch": patch, "workers": workers, "steps": steps,
+            "images_per_s": batch * steps / real, "compute_images_per_s": batch * steps / compute,
+            "share_outside_compute": max(0.0, 1 - compute / real)}
+
+
+SETTINGS = {"srcnn_mse": (16, 96), "srcnn_pl": (8, 64), "srgan_mse": (8, 64), "srgan_pl": (8, 64)}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=None, help="override every model's batch (e.g. 16 on a GPU)")
+    p.add_argument("--patch", type=int, default=None, help="override every model's crop")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--repeats", type=int, default=1, help="runs per model; the median is reported")
     p.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
@@ -62,14 +108,17 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as d:
         train = Path(d) / "photos"
         photos(train)
-        for name in a.models:
-            ips = speed(name, train, Path(d) / name, a.steps, a.threads, a.device)
-            b, pt = SETTINGS[name]
-            figures[name] = {"batch": int(b), "patch": int(pt), "median_images_per_s": statistics.median(ips),
-                             "min": min(ips), "max": max(ips), "intervals": len(ips)}
-            print(f"{name:10s} batch {b:>2} x {pt} px: median {statistics.median(ips):6.1f} images/s "
-                  f"(min {min(ips):.1f}, max {max(ips):.1f}; {len(ips)} intervals of 5 steps)", flush=True)
-    save(a.json, {"device": a.device, "steps": a.steps, "threads": a.threads, "models": figures})
+        for key in a.models:
+            batch, patch = a.batch or SETTINGS[key][0], a.patch or SETTINGS[key][1]
+            runs = [measure(key, batch, patch, train, Path(d) / f"{key}{i}", a.steps, a.warmup, a.workers, a.threads,
+                            a.device, a.compile, a.channels_last) for i in range(a.repeats)]
+            f = {k: (statistics.median([r[k] for r in runs]) if isinstance(v, float) else v) for k, v in runs[0].items()}
+            figures[key] = f
+            print(f"{key:10s} batch {batch:>2} x {patch} px, {a.workers} workers: {f['images_per_s']:7.1f} images/s "
+                  f"(compute alone {f['compute_images_per_s']:.1f}); outside compute {100 * f['share_outside_compute']:.1f} %",
+                  flush=True)
+    save(a.json, {"device": a.device, "steps": a.steps, "threads": a.threads, "workers": a.workers,
+                  "compile": a.compile, "channels_last": a.channels_last, "models": figures})
     return 0
 
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from srcore.checkpoint import CheckpointError, read_metadata  # noqa: E402
 from srcore.evaluate import markdown_table  # noqa: E402
+from srcore.losses_table import format_loss  # noqa: E402
 from srcore.paths import CHECKPOINTS  # noqa: E402
 from srcore.zoo import MODEL_NAMES  # noqa: E402
 from srcore.zoo import DESCRIPTIONS, TITLES  # noqa: E402
@@ -52,20 +53,32 @@ def model_cards(bench: dict | None) -> str:
         r = md.get("recipe", {})
         init = md.get("init") or {}
         data = md.get("data", {})
-        out.append(f"- Loss: {DESCRIPTIONS[name]}; `{r.get('loss')}`" + (f", adversarial weight {r.get('adv_weight')}" if "adv" in str(r.get("loss")) else ""))
+        loss = r.get("loss")
+        out.append(f"- Loss: {DESCRIPTIONS[name]}; objective `{format_loss(loss) if isinstance(loss, dict) else loss}`"
+                   + (f", VGG features x {r.get('vgg_feature_scale'):.4g}" if isinstance(loss, dict) and "vgg" in loss else ""))
+        arch = md.get("arch", {})
+        out.append(f"- Network: SRCNN body {arch.get('n1')}-{arch.get('n2')}-{arch.get('n3')}, upsampler "
+                   f"`{arch.get('upsampler')}`, residual over bicubic, LR-consistency step: {arch.get('lr_consistency', False)}")
         out.append(f"- Recipe: {md.get('steps')} steps (iterations) of batch {r.get('batch')}, HR crops {r.get('patch')} px, "
                    f"Adam lr {r.get('lr')} betas {r.get('betas')}, {r.get('schedule')} schedule, EMA {r.get('ema_decay')}"
-                   + (f"; fine-tuned from `{init.get('init_from')}` ({init.get('init_steps')} steps)" if init else ""))
+                   + (f"; fine-tuned from the shared MSE pre-training ({init.get('init_steps')} steps)" if init else ""))
+        held = md.get("held_out") or []
         out.append(f"- Data: {data.get('train_images')} HR images from {', '.join(data.get('train_dirs', []))}, "
-                   f"{data.get('degradation')}; validation on {', '.join(data.get('val_dirs', []))}")
+                   f"{data.get('degradation')}; validation on "
+                   + (f"{len(held)} images held out of the training folders ({', '.join(held)})" if held
+                      else ", ".join(data.get("val_dirs", []))))
         out.append(f"- Hardware: {md.get('hardware')}; training time {_fmt_secs(md.get('train_seconds'))}; "
                    f"median {md.get('images_per_s')} images/s; commit {md.get('git_commit')}")
         if bench:
-            rows = ["| set | Y-PSNR | Y-SSIM | RGB-PSNR | LPIPS |", "|---|---:|---:|---:|---:|"]
+            rows = ["| set | Y-PSNR | Y-SSIM | RGB-PSNR | LPIPS | phase range | colour bias R, G, B | HF energy |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|"]
             for s, e in bench["sets"].items():
                 if name in e["models"]:
                     m = e["models"][name]["mean"]
-                    rows.append(f"| {s} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} | {m['psnr_rgb']:.2f} | {m['lpips']:.4f} |")
+                    rows.append(f"| {s} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} | {m['psnr_rgb']:.2f} | {m['lpips']:.4f} | "
+                                f"{m.get('phase_range', float('nan')):.2f} | {m.get('bias_r', float('nan')):+.2f}, "
+                                f"{m.get('bias_g', float('nan')):+.2f}, {m.get('bias_b', float('nan')):+.2f} | "
+                                f"{m.get('hf_energy', float('nan')):.2f} |")
             out.append("\n" + "\n".join(rows))
         out.append("")
     return "\n".join(out)
@@ -115,11 +128,13 @@ def performance_block() -> str:
     if r:
         row(f"tiled upscale of a {r['size']}×{r['size']} LR image ({r['model']}, tile {r['tile']})",
             f"median {r['median_s']:.0f} s, peak RSS {r['max_peak_rss_gb']:.2f} GB (n={r['runs']})", "≤ 2.5 GB", r)
-    r = _load("train_speed")
-    if r:
-        per = ", ".join(f"{TITLES.get(n, n)} {v['median_images_per_s']:.1f} img/s (batch {v['batch']}×{v['patch']} px)"
-                        for n, v in r["models"].items())
-        row(f"training speed on the {r['device'].upper()}", per, "", r)
+    for name in ("train_speed", "train_speed_gpu"):
+        r = _load(name)
+        if r and "images_per_s" in next(iter(r["models"].values()), {}):
+            per = ", ".join(f"{TITLES.get(n, n)} {v['images_per_s']:.1f} img/s (batch {v['batch']}×{v['patch']} px, "
+                            f"{100 * v['share_outside_compute']:.0f} % outside compute)" for n, v in r["models"].items())
+            row(f"training speed on the {r['device'].upper()} ({r['workers']} data workers)", per,
+                "≤ 10 % outside compute (SRCNN-MSE)" if r["device"] == "cpu" else "", r)
     r = _load("load_test")
     if r:
         row(f"load: {r['clients']} clients × {r['requests_per_client']} compares of a 256×256 HR upload",

@@ -1,14 +1,20 @@
 """Benchmark models on HR image folders: ``python -m srcore.evaluate --set Set5=DIR ...``.
 
 For every set and model (zoo names, checkpoint paths, and ``bicubic``): LR by MATLAB bicubic x4
-of the mod-cropped HR image, SR, then Y-PSNR, Y-SSIM, RGB-PSNR (border 4) and LPIPS (AlexNet).
-Prints a markdown table and writes a JSON with per-image and mean figures, runtime and the
-environment.
+of the mod-cropped HR image, SR, then every figure of ``srcore.metrics.METRICS`` (Y-PSNR,
+Y-SSIM, RGB-PSNR, LPIPS, the x4 phase range, colour bias, high-frequency energy; border 4).
+Two more degradations are scored as extra columns, because users' LR images are rarely made by
+MATLAB's antialiased bicubic: ``cubic_no_aa`` (cubic shrink without antialiasing, as OpenCV's
+INTER_CUBIC or an editor's quick resize) and ``jpeg75`` (the standard LR saved as JPEG quality
+75).  Each model's flat-colour phase range and, for each adversarial model, its difference from
+the same objective without the adversarial term are reported too.  Prints a markdown table and
+writes a JSON with per-image and mean figures, runtime and the environment.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import platform
 import sys
@@ -24,13 +30,40 @@ from srcore.checkpoint import CheckpointError, git_commit, load_generator_file
 from srcore.data import to_tensor
 from srcore.imageio import ImageLoadError, list_images, load_image
 from srcore.inference import DEFAULT_TILE, upscale
-from srcore.metrics import mod_crop, score
+from srcore.metrics import METRICS, flat_phase_range, mod_crop, score
 from srcore.models.feature_nets import LPIPS
-from srcore.zoo import MODEL_NAMES
-from srcore.resize import downscale_x4
-from srcore.zoo import TITLES, checkpoint_path
+from srcore.resize import downscale_x4, shrink_x4_cubic_no_antialias
+from srcore.zoo import BY_KEY, MODEL_NAMES, TITLES, checkpoint_path
 
-METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips")
+KEYS = tuple(m.key for m in METRICS)
+DEGRADATION_KEYS = ("psnr_y", "ssim_y", "lpips")  # figures of the extra degradations
+
+
+def _jpeg75(lr: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(lr).save(buf, format="JPEG", quality=75)
+    return np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+DEGRADATIONS = {
+    "cubic_no_aa": ("cubic shrink x4 without antialiasing (OpenCV INTER_CUBIC-like)", shrink_x4_cubic_no_antialias),
+    "jpeg75": ("the standard LR saved as JPEG quality 75", lambda hr: _jpeg75(downscale_x4(hr))),
+}
+
+
+def adversarial_pairs(models: list[str]) -> list[tuple[str, str]]:
+    """(adversarial model, the same objective without the adversarial term) pairs among ``models``,
+    found from the model table: SRGAN-MSE vs SRCNN-MSE, SRGAN-PL vs SRCNN-PL."""
+    out = []
+    for m in models:
+        spec = BY_KEY.get(m)
+        if spec is None or "adv" not in spec.loss:
+            continue
+        base = {k: w for k, w in spec.loss.items() if k != "adv"}
+        out += [(m, o) for o in models if o in BY_KEY and BY_KEY[o].loss == base]
+    return out
 
 
 def lpips_numpy(model: LPIPS, device: str):
@@ -41,7 +74,7 @@ def lpips_numpy(model: LPIPS, device: str):
 
 
 def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile: int | None = DEFAULT_TILE,
-             progress: bool = True) -> dict:
+             progress: bool = True, degradations: bool = True) -> dict:
     """Evaluate ``models`` on ``sets`` ({name: folder}); returns the benchmark dict."""
     files_by_set = {name: list_images(folder) for name, folder in sets.items()}  # fail early on a bad folder
     lp = LPIPS().to(device)
@@ -51,13 +84,19 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
         if m == "bicubic":
             gens[m] = None
             meta[m] = {"title": "Bicubic", "description": "MATLAB-style bicubic x4"}
-            continue
-        gens[m], md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
-        meta[m] = {"title": TITLES.get(m, m), "checkpoint": str(checkpoint_path(m).name), "steps": md.get("steps"),
-                   "recipe": md.get("recipe"), "hardware": md.get("hardware"), "train_seconds": md.get("train_seconds"),
-                   "git_commit": md.get("git_commit")}
+        else:
+            gens[m], md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
+            info = md.get("model") if isinstance(md.get("model"), dict) else {}
+            meta[m] = {"title": TITLES.get(m) or info.get("title", m), "checkpoint": str(checkpoint_path(m).name),
+                       "steps": md.get("steps"), "recipe": md.get("recipe"), "init": md.get("init"),
+                       "hardware": md.get("hardware"), "train_seconds": md.get("train_seconds"),
+                       "git_commit": md.get("git_commit"), "held_out": md.get("held_out")}
+        meta[m]["flat_phase_range"] = flat_phase_range(lambda lr, g=gens[m]: upscale(g, lr, device=device, tile=tile))
     out: dict = {"scale": 4, "convention": "Y channel of MATLAB rgb2ycbcr (BT.601) and RGB; HR mod-cropped to 4; "
                  "4-pixel border shaved; LR by MATLAB-style antialiased bicubic x4; LPIPS v0.1 AlexNet on the shaved RGB",
+                 "metrics": {m.key: {"label": m.label, "unit": m.unit, "higher_is_better": m.higher_is_better,
+                                     "target": m.target, "description": m.description} for m in METRICS},
+                 "degradations": {k: d for k, (d, _) in DEGRADATIONS.items()} if degradations else {},
                  "sets": {}, "models": meta}
     for set_name, folder in sets.items():
         files = files_by_set[set_name]
@@ -65,17 +104,31 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
             raise FileNotFoundError(f"no images in {folder}")
         entry = {"folder": str(folder), "images": [f.stem for f in files], "models": {}}
         hrs = [mod_crop(load_image(f).array) for f in files]
-        lrs = [downscale_x4(hr) for hr in hrs]
+        lrs = {"standard": [downscale_x4(hr) for hr in hrs]}
+        if degradations:
+            lrs.update({k: [fn(hr) for hr in hrs] for k, (_, fn) in DEGRADATIONS.items()})
         for m in models:
             per, secs = {}, 0.0
-            for f, hr, lr in tqdm(list(zip(files, hrs, lrs)), desc=f"{set_name} {m}", disable=not progress, leave=False):
+            for f, hr, lr in tqdm(list(zip(files, hrs, lrs["standard"])), desc=f"{set_name} {m}", disable=not progress,
+                                  leave=False):
                 t0 = time.perf_counter()
                 sr = upscale(gens[m], lr, device=device, tile=tile)
                 secs += time.perf_counter() - t0
-                per[f.stem] = score(sr, hr, lpips_fn=lp_fn).as_dict()
-            mean = {k: float(np.mean([v[k] for v in per.values()])) for k in METRICS}
-            entry["models"][m] = {"mean": mean, "per_image": per, "seconds": round(secs, 4)}
+                per[f.stem] = score(sr, hr, lpips_fn=lp_fn)
+            mean = {k: float(np.mean([v[k] for v in per.values()])) for k in KEYS}
+            res = {"mean": mean, "per_image": per, "seconds": round(secs, 4)}
+            if degradations:
+                res["degradations"] = {}
+                for d in DEGRADATIONS:
+                    vals = [score(upscale(gens[m], lr, device=device, tile=tile), hr, lpips_fn=lp_fn, keys=DEGRADATION_KEYS)
+                            for hr, lr in zip(hrs, lrs[d])]
+                    res["degradations"][d] = {k: float(np.mean([v[k] for v in vals])) for k in DEGRADATION_KEYS}
+            entry["models"][m] = res
         out["sets"][set_name] = entry
+    out["differences"] = {
+        f"{a} - {b}": {s: {k: e["models"][a]["mean"][k] - e["models"][b]["mean"][k] for k in ("psnr_y", "lpips", "hf_energy")}
+                       for s, e in out["sets"].items()}
+        for a, b in adversarial_pairs(models)}
     out["environment"] = {
         "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
         "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads",
@@ -84,14 +137,26 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
     return out
 
 
+TABLE_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips", "phase_range", "hf_energy")
+
+
 def markdown_table(bench: dict) -> str:
-    """Per set and model: Y-PSNR, Y-SSIM, RGB-PSNR, LPIPS (the README's results table)."""
-    lines = ["| set | model | Y-PSNR (dB) | Y-SSIM | RGB-PSNR (dB) | LPIPS |", "|---|---|---:|---:|---:|---:|"]
+    """Per set and model: the main figures of the metric table, the largest colour bias and the
+    extra degradations' Y-PSNR (the README's results table)."""
+    cols = [m for m in METRICS if m.key in TABLE_KEYS]
+    degs = list(bench.get("degradations", {}))
+    head = ["set", "model", *(f"{m.label}{' (' + m.unit + ')' if m.unit else ''} {m.arrow}" for m in cols),
+            "max abs colour bias", *(f"PSNR (Y) {d} ↑" for d in degs)]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for s, e in bench["sets"].items():
         for m, r in e["models"].items():
             mu = r["mean"]
             title = bench.get("models", {}).get(m, {}).get("title", m)
-            lines.append(f"| {s} | {title} | {mu['psnr_y']:.2f} | {mu['ssim_y']:.4f} | {mu['psnr_rgb']:.2f} | {mu['lpips']:.4f} |")
+            cells = [format(mu[c.key], c.fmt) if mu.get(c.key) is not None else "–" for c in cols]
+            bias = [mu.get(k) for k in ("bias_r", "bias_g", "bias_b") if mu.get(k) is not None]
+            cells.append(f"{max(map(abs, bias)):.2f}" if bias else "–")
+            cells += [f"{r.get('degradations', {}).get(d, {}).get('psnr_y', float('nan')):.2f}" for d in degs]
+            lines.append(f"| {s} | {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -113,13 +178,18 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="write the results here (e.g. checkpoints/benchmark.json)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side for large images (0: never tile)")
+    p.add_argument("--no-degradations", action="store_true", help="skip the extra degradations' columns")
+    p.add_argument("--protocol", default=None, help="protocol.json of the experiment that made the models (recorded)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     models = a.model or ["bicubic", *MODEL_NAMES]
     sets = dict(_parse_set(s) for s in a.set)
     try:
-        bench = evaluate(sets, models, a.device, a.tile or None, progress=not a.no_progress)
-    except (FileNotFoundError, ImageLoadError, CheckpointError, KeyError) as e:
+        bench = evaluate(sets, models, a.device, a.tile or None, progress=not a.no_progress,
+                         degradations=not a.no_degradations)
+        if a.protocol:
+            bench["protocol"] = json.loads(Path(a.protocol).read_text())
+    except (FileNotFoundError, ImageLoadError, CheckpointError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.missing:

@@ -76,6 +76,13 @@ PRESETS: dict[str, Preset] = {
         workers=4, parallel_arms=1, threads=0,
         note="sized for one H100/H200 from measured per-step times (benchmarks/train_speed.py); see the README",
     ),
+    "smoke": Preset(
+        name="smoke", pretrain_steps=3, pretrain_batch=2, pretrain_patch=32, pretrain_lr=5e-4,
+        arm_steps=2, arm_batch=2, arm_patch=32, arm_lr=1e-4, arm_lr_d=1e-4, arm_warmup=1, arm_ema=0.99,
+        vgg_feature_scale=SRGAN_VGG_SCALE, holdout=1, val_max_side=32, val_every=2, picture_every=2,
+        workers=0, parallel_arms=2, threads=1,
+        note="for tests: runs every stage of the protocol in a minute; trains nothing useful",
+    ),
 }
 PRETRAIN = "pretrain"
 

@@ -180,3 +180,12 @@ def test_train_state_damaged(tmp_path):
     gen = save_generator(g, tmp_path / "gen.safetensors")
     with pytest.raises(CheckpointError):
         load_train_state(gen, {"G": g}, {"g": og})
+
+
+def test_git_commit_that_looks_like_a_number_stays_a_string(tmp_path, monkeypatch):
+    """A short commit such as 0e44762 is valid JSON for the number 0.0; the metadata keeps it text."""
+    import srcore.checkpoint as C
+
+    monkeypatch.setattr(C, "git_commit", lambda: "0e44762")
+    path = C.save_generator(Generator(GeneratorConfig(n1=8, n2=8, n3=8)), tmp_path / "g.safetensors", name="x")
+    assert C.read_metadata(path)["git_commit"] == "0e44762"

@@ -78,3 +78,74 @@ def test_ddp_gloo_two_processes(tmp_path):
 
     fresh = Generator(g.cfg)
     assert any(not torch.equal(v, fresh.state_dict()[k]) for k, v in g.state_dict().items())
+
+
+def _torchrun(driver: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", str(driver), *args]
+
+
+def _args(data: Path, out: Path, steps: int, batch: int, *extra: str) -> list[str]:
+    return ["srcnn_mse", "--train-dir", str(data), "--out", str(out), "--steps", str(steps), "--batch", str(batch),
+            "--patch", "32", "--workers", "0", "--threads", "1", "--no-progress", "--log-every", "1",
+            "--device", "cpu", "--deterministic", "--seed", "3", *extra]
+
+
+def test_ddp_logged_loss_is_the_global_batch_mean(tmp_path):
+    """Two ranks with batch 2 each log, at step 1, the loss one process gets on the same 4 samples."""
+    data = make_image_dir(tmp_path / "imgs", n=4, size=(64, 64))
+    driver = tmp_path / "ddp_driver.py"
+    driver.write_text(DRIVER)
+    r = subprocess.run(_torchrun(driver, *_args(data, tmp_path / "ddp", 1, 2)), cwd=REPO, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=220)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r1 = subprocess.run([sys.executable, "-m", "srcore.train", *_args(data, tmp_path / "one", 1, 4)], cwd=REPO,
+                        env=subprocess_env(), capture_output=True, text=True, timeout=220)
+    assert r1.returncode == 0, r1.stderr[-3000:]
+    ddp = [h for h in history.read(tmp_path / "ddp" / "history.jsonl") if h["kind"] == "train"][0]
+    one = [h for h in history.read(tmp_path / "one" / "history.jsonl") if h["kind"] == "train"][0]
+    assert ddp["step"] == one["step"] == 1
+    assert ddp["mse"] == pytest.approx(one["mse"], abs=1e-6, rel=0)
+
+
+@pytest.mark.timeout(600)
+def test_kill9_of_the_launcher_ends_the_ranks_and_resume_is_identical(tmp_path):
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    data = make_image_dir(tmp_path / "imgs", n=4, size=(64, 64))
+    driver = tmp_path / "ddp_driver.py"
+    driver.write_text(DRIVER)
+    steps = 60
+    ref = subprocess.run(_torchrun(driver, *_args(data, tmp_path / "ref", steps, 2, "--save-every", "1000")), cwd=REPO,
+                         env=subprocess_env(), capture_output=True, text=True, timeout=400)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    out = tmp_path / "run"
+    launcher = subprocess.Popen(_torchrun(driver, *_args(data, out, steps, 2, "--save-every", "5")), cwd=REPO,
+                                env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (out / "state.safetensors").is_file():
+            time.sleep(0.2)
+        assert (out / "state.safetensors").is_file(), "no state was saved"
+        ranks = [p for p in psutil.Process(launcher.pid).children(recursive=True) if "ddp_driver" in " ".join(p.cmdline())]
+        assert len(ranks) == 2
+        os.kill(launcher.pid, signal.SIGKILL)
+        launcher.wait(30)
+        gone, alive = psutil.wait_procs(ranks, timeout=60)
+        assert not alive, f"ranks still running after their launcher died: {[p.pid for p in alive]}"
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    resumed = subprocess.run(_torchrun(driver, *_args(data, out, steps, 2, "--save-every", "5", "--resume")), cwd=REPO,
+                             env=subprocess_env(), capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed srcnn_mse at step" in resumed.stderr
+    a = load_file(str(tmp_path / "ref" / "srcnn_mse.safetensors"))
+    b = load_file(str(out / "srcnn_mse.safetensors"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -71,3 +71,43 @@ def test_perceptual_models_beat_bicubic_lpips(name, photos, lpips):
     for hr, lr in photos:
         sr, bic = upscale(model, lr), bicubic_x4(lr)
         assert _lpips(lpips, sr, hr) < _lpips(lpips, bic, hr) - 0.02, f"{name} is not perceptually better than bicubic"
+
+
+BENCHMARK = CHECKPOINTS / "benchmark.json"
+
+
+def _bench() -> dict:
+    import json
+
+    assert BENCHMARK.is_file(), f"{BENCHMARK} is missing: run python -m srcore.experiment (or srcore.evaluate)"
+    return json.loads(BENCHMARK.read_text())
+
+
+def test_perceptual_ordering_on_photos(photos, lpips):
+    """The losses' signature, measured live on the shipped checkpoints: both PL models below both MSE
+    models in LPIPS, SRGAN-PL the lowest (scikit-image photos, no data outside the repository)."""
+    scores = {}
+    for name in MODEL_NAMES:
+        model = load_generator(name)
+        scores[name] = float(np.mean([_lpips(lpips, upscale(model, lr), hr) for hr, lr in photos]))
+    assert max(scores["srcnn_pl"], scores["srgan_pl"]) < min(scores["srcnn_mse"], scores["srgan_mse"]), scores
+    assert scores["srgan_pl"] == min(scores.values()), scores
+
+
+@pytest.mark.parametrize("set_name", ["Set14", "Kodak24"])
+def test_benchmark_meets_the_experiment_bars(set_name):
+    """benchmark.json (computed by srcore.evaluate from these checkpoints): no sub-pixel pattern or
+    colour cast in any arm, and the LPIPS ordering of the losses."""
+    bench = _bench()
+    if set_name not in bench["sets"]:
+        pytest.skip(f"{set_name} was not evaluated: {bench.get('unavailable_sets', {}).get(set_name, 'not in benchmark.json')}")
+    res = bench["sets"][set_name]["models"]
+    for name in MODEL_NAMES:
+        mean = res[name]["mean"]
+        assert mean["phase_range"] <= 2.0, f"{name}: phase range {mean['phase_range']:.2f} on {set_name}"
+        for c in ("bias_r", "bias_g", "bias_b"):
+            assert abs(mean[c]) <= 0.5, f"{name}: {c} {mean[c]:+.2f} on {set_name}"
+        assert bench["models"][name]["flat_phase_range"] <= 1.0, name
+    lp = {n: res[n]["mean"]["lpips"] for n in MODEL_NAMES}
+    assert max(lp["srcnn_pl"], lp["srgan_pl"]) < min(lp["srcnn_mse"], lp["srgan_mse"]), lp
+    assert lp["srgan_pl"] == min(lp.values()), lp
