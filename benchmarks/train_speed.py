@@ -40,20 +40,28 @@ def _sync(device) -> None:
 
 def measure(key: str, batch: int, patch: int, train: Path, out: Path, steps: int, warmup: int, workers: int,
             threads: int, device: str, compile_: bool, channels_last: bool) -> dict:
+    import dataclasses
+
     import torch
 
-    from srcore.config import TrainConfig, finetune_recipe
+    import srcore.config as C
     from srcore.train import Trainer
-    from srcore.zoo import spec
 
-    m = spec(key)
-    recipe = finetune_recipe(m.loss, None if key == "srcnn_mse" else "x").updated(
-        steps=warmup + steps, batch=batch, patch=patch, warmup=0, crops_per_image=64)
+    if hasattr(C, "finetune_recipe"):
+        from srcore.zoo import spec
+
+        recipe = C.finetune_recipe(spec(key).loss)
+    else:  # the trainer before issue 15 (to measure "before" with the same script)
+        recipe = C.recommended_recipe(key)
+    recipe = recipe.updated(steps=warmup + steps, batch=batch, patch=patch, warmup=0, crops_per_image=64)
     recipe.init_from = None  # speed only: start from the initialisation, no checkpoint needed
-    cfg = TrainConfig(name=key, train_dirs=[str(train)], out_dir=str(out), workers=workers, threads=threads,
-                      device=device, progress=False, log_every=10, save_every=50, val_every=10**9,
-                      picture_every=10**9, compile=compile_, channels_last=channels_last)
+    fields = {f.name for f in dataclasses.fields(C.TrainConfig)}
+    extra = {k: v for k, v in (("compile", compile_), ("channels_last", channels_last)) if k in fields}
+    cfg = C.TrainConfig(name=key, train_dirs=[str(train)], out_dir=str(out), workers=workers, threads=threads,
+                        device=device, progress=False, log_every=10, save_every=50, val_every=10**9,
+                        picture_every=10**9, **extra)
     tr = Trainer(cfg, recipe)
+    memory_format = getattr(tr, "memory_format", torch.contiguous_format)
     # the real run: warm-up steps first (allocator, worker start), then the timed steps
     t_mark: dict[str, float] = {}
     step_fn = tr.train_step
@@ -70,8 +78,8 @@ def measure(key: str, batch: int, patch: int, train: Path, out: Path, steps: int
     real = time.perf_counter() - t_mark["start"]
     # pure compute: the same number of steps on batches already on the device
     lr, hr = next(iter(torch.utils.data.DataLoader(tr.dataset, batch_size=batch)))
-    lr = lr.to(tr.device, memory_format=tr.memory_format)
-    hr = hr.to(tr.device, memory_format=tr.memory_format)
+    lr = lr.to(tr.device, memory_format=memory_format)
+    hr = hr.to(tr.device, memory_format=memory_format)
     for _ in range(3):
         step_fn(lr, hr)
     _sync(tr.device)

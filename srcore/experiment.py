@@ -79,7 +79,7 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         name="smoke", pretrain_steps=3, pretrain_batch=2, pretrain_patch=32, pretrain_lr=5e-4,
         arm_steps=2, arm_batch=2, arm_patch=32, arm_lr=1e-4, arm_lr_d=1e-4, arm_warmup=1, arm_ema=0.99,
-        vgg_feature_scale=SRGAN_VGG_SCALE, holdout=1, val_max_side=32, val_every=2, picture_every=2,
+        vgg_feature_scale=SRGAN_VGG_SCALE, holdout=1, val_max_side=64, val_every=2, picture_every=2,
         workers=0, parallel_arms=2, threads=1,
         note="for tests: runs every stage of the protocol in a minute; trains nothing useful",
     ),
@@ -180,10 +180,15 @@ def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: 
                              init_from=str(pre_export), title=m.title, description=m.description, parallel=lanes > 1)
             running[m.key] = _run_stage(m.key, cmd, out / "logs" / f"{m.key}.log")
         finished = {k: p for k, p in running.items() if p.poll() is not None}
+        for k in finished:
+            running.pop(k)
         if finished:
-            _wait(finished)
-            for k in finished:
-                running.pop(k)
+            try:
+                _wait(finished)
+            except RuntimeError:
+                for q in running.values():  # they resume later from their saved state
+                    q.terminate()
+                raise
         else:
             time.sleep(2)
     proto["stage_seconds"]["arms"] = proto["stage_seconds"].get("arms") or round(time.time() - t1)

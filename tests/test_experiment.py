@@ -33,7 +33,7 @@ def test_presets_fix_equal_arms_before_training():
 
 def test_smoke_experiment_runs_every_stage_and_resumes(tmp_path):
     train = make_image_dir(tmp_path / "train" / "photos", n=4, size=(64, 64))
-    make_image_dir(tmp_path / "eval" / "Tiny", n=2, size=(48, 48))
+    make_image_dir(tmp_path / "eval" / "Tiny", n=2, size=(64, 64))
     ck = tmp_path / "ck"
     ck.mkdir()
     for f in (VGG16_WEIGHTS, ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS):
