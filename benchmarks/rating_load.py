@@ -121,9 +121,8 @@ def progress_of(html: str | None) -> tuple[int, int] | None:
 
 def parse(out) -> dict:
     """The client-visible outputs of /rating_start and the vote endpoints, by name."""
-    key, done, progress, stimulus, status = out
-    if isinstance(done, dict):  # a visibility update carries the text (if any) under "value"
-        done = done.get("value")
+    # an update (visibility, or "unchanged") carries the value, if any, under "value"
+    key, done, progress, stimulus, status = (x.get("value") if isinstance(x, dict) else x for x in out)
     return {"key": key, "done": done or "", "progress": progress_of(progress), "stimulus": stimulus or "",
             "status": status or ""}
 

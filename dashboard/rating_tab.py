@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import hmac
 import os
 import secrets
 import tempfile
@@ -189,7 +191,10 @@ def build_rating_tab(service: RatingService | None = None, models: dict | None =
     if tab is not None and tab.id is None:
         tab.id = "rate"
     side = plan.crop * plan.zoom
-    key_store = gr.BrowserState(None, storage_key="sr_rating_session", secret=svc.secret)
+    # Gradio ships the BrowserState secret to the page, so it gets a value derived from (never equal to)
+    # the server secret; the stored session key is the rater's own anyway
+    browser_secret = hmac.new(svc.secret.encode(), b"browser-state", hashlib.sha256).hexdigest()
+    key_store = gr.BrowserState(None, storage_key="sr_rating_session", secret=browser_secret)
     session = gr.State(None)
     gr.HTML(f"<style>{CSS}</style>", js_on_load=KEYS_JS, elem_id="sr-rating-setup")
     with gr.Group(visible=True) as intro:
@@ -479,9 +484,12 @@ def build_results_tab(service: RatingService | None = None) -> dict:
                 svc.check_admin(tok, _client(request))
                 all_models = set(m for _, m in choices)
                 models = None if set(mods or ()) >= all_models else tuple(mods or ())
-                num = [int(x) if isinstance(x, (int, float)) and float(x).is_integer() else x for x in (items, crop, att)]
-                s = svc.save_settings(StudySettings(state, tuple(protos or ()), models, *num, practice, public,
-                                                    float(speed) if isinstance(speed, (int, float)) else speed))
+                items, crop, att = (int(x) if isinstance(x, (int, float)) and float(x).is_integer() else x
+                                    for x in (items, crop, att))
+                s = svc.save_settings(StudySettings(
+                    state=state, protocols=tuple(protos or ()), models=models, items=items, crop=crop,
+                    practice=bool(practice), results_public=bool(public), attention_every=att,
+                    speeder_s=float(speed) if isinstance(speed, (int, float)) else speed))
             except RatingError as e:
                 return f"**{e}**"
             return "Saved: " + _settings_text(s)
