@@ -99,7 +99,7 @@ def _wait_up(proc, url, log, timeout):
 
 @contextmanager
 def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None, crop: int = 64, zoom: int = 1,
-               timeout: float = 120, extra_env: dict | None = None):
+               timeout: float = 300, extra_env: dict | None = None):
     """Run the standalone rating app in a subprocess; yield its URL; stop it afterwards."""
     proc, url, log = start_app(db, checkpoints, port or free_port(), crop, zoom, timeout, extra_env)
     try:
