@@ -60,7 +60,7 @@ def make_untrained_checkpoints(folder: str | Path) -> Path:
 
 
 def start_app(db: str | Path, checkpoints: str | Path, port: int, crop: int = 64, zoom: int = 1,
-              timeout: float = 120, extra_env: dict | None = None):
+              timeout: float = 300, extra_env: dict | None = None):
     """Start the standalone rating app in a subprocess and wait until it answers; returns
     ``(process, url, log file)``."""
     env = dict(os.environ)
