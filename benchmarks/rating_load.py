@@ -4,8 +4,11 @@ Launches the standalone rating app (``python -m dashboard.rating_tab``) on a fre
 port with a fresh ratings database (untrained generators unless ``--checkpoints`` is given),
 lets ``--raters`` concurrent clients each give ``--votes`` answers, then checks the database:
 every acknowledged vote stored exactly once.  Prints raters, votes, votes/s and lost votes.
+``--kills N`` kills the server with SIGKILL N times while the raters vote (each rater resumes
+with its secret session key after the restart) and checks that no acknowledged vote was lost.
 
     python benchmarks/rating_load.py --raters 16 --votes 10
+    python benchmarks/rating_load.py --raters 12 --votes 12 --kills 3
     python benchmarks/rating_load.py --url http://127.0.0.1:7861/ --db /path/ratings.sqlite3
 """
 
@@ -14,7 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,11 +59,10 @@ def make_untrained_checkpoints(folder: str | Path) -> Path:
     return folder
 
 
-@contextmanager
-def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None, crop: int = 64, zoom: int = 1,
-               timeout: float = 120, extra_env: dict | None = None):
-    """Run the standalone rating app in a subprocess; yield its URL; stop it afterwards."""
-    port = port or free_port()
+def start_app(db: str | Path, checkpoints: str | Path, port: int, crop: int = 64, zoom: int = 1,
+              timeout: float = 300, extra_env: dict | None = None):
+    """Start the standalone rating app in a subprocess and wait until it answers; returns
+    ``(process, url, log file)``."""
     env = dict(os.environ)
     env.update(SR_RATINGS_DB=str(db), SR_CHECKPOINTS=str(checkpoints), SR_RATING_CROP=str(crop),
                SR_RATING_ZOOM=str(zoom), GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1",
@@ -69,6 +73,17 @@ def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
+        _wait_up(proc, url, log, timeout)
+    except BaseException:
+        stop(proc)
+        log.close()
+        os.unlink(log.name)
+        raise
+    return proc, url, log
+
+
+def _wait_up(proc, url, log, timeout):
+    if True:
         t0 = time.time()
         while True:
             if proc.poll() is not None:
@@ -80,6 +95,14 @@ def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None,
                 if time.time() - t0 > timeout:
                     raise RuntimeError(f"the rating app did not start in {timeout}s:\n{Path(log.name).read_text()[-3000:]}")
                 time.sleep(0.5)
+
+
+@contextmanager
+def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None, crop: int = 64, zoom: int = 1,
+               timeout: float = 300, extra_env: dict | None = None):
+    """Run the standalone rating app in a subprocess; yield its URL; stop it afterwards."""
+    proc, url, log = start_app(db, checkpoints, port or free_port(), crop, zoom, timeout, extra_env)
+    try:
         yield url
     finally:
         stop(proc)
@@ -87,29 +110,66 @@ def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None,
         os.unlink(log.name)
 
 
-def rater_session(url: str, protocol: str, votes: int, rater_id: str | None = None, seed: int = 0) -> dict:
-    """One gradio_client session: start (or resume), then ``votes`` answers.  Returns what the
-    server acknowledged: rater id, the "Saved." count and the last progress text."""
+_PROGRESS = re.compile(r"Progress: (\d+) / (\d+)")
+
+
+def progress_of(html: str | None) -> tuple[int, int] | None:
+    """(done, total) from the progress bar's HTML."""
+    m = _PROGRESS.search(html or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def parse(out) -> dict:
+    """The client-visible outputs of /rating_start and the vote endpoints, by name."""
+    # an update (visibility, or "unchanged") carries the value, if any, under "value"
+    key, done, progress, stimulus, status = (x.get("value") if isinstance(x, dict) else x for x in out)
+    return {"key": key, "done": done or "", "progress": progress_of(progress), "stimulus": stimulus or "",
+            "status": status or ""}
+
+
+def rater_session(url: str, protocol: str, votes: int, key: str | None = None, seed: int = 0,
+                  participant: str = "") -> dict:
+    """One gradio_client session: start (or resume with ``key``), then ``votes`` answers.  Returns
+    what the server acknowledged: the session key, the "Saved." count and the last progress."""
     from gradio_client import Client
 
     rng = random.Random(seed)
     c = Client(url, verbose=False, download_files=False, analytics_enabled=False)
-    out = c.predict(protocol, rater_id, api_name="/rating_start")
-    rid, progress = out[0], out[1]
+    out = parse(c.predict(protocol, participant, key, api_name="/rating_start"))
+    key, progress = out["key"], out["progress"]
     acked = 0
     for _ in range(votes):
-        if protocol == "mos":
-            out = c.predict(api_name=f"/rating_score_{rng.randint(1, 5)}")
-        else:
-            out = c.predict(api_name=f"/rating_choose_{rng.choice(['left', 'right', 'tie'])}")
-        status = out[2] or ""
-        if status.startswith("Saved"):
+        out = parse(c.predict(key, api_name=vote_api(protocol, rng)))
+        if out["status"].startswith("Saved"):
             acked += 1
-        progress = out[1]
-        if "complete" in status:
+        progress = out["progress"] or progress
+        if "complete" in out["done"]:
             break
     c.close()
-    return {"rater_id": rid, "protocol": protocol, "acked": acked, "progress": progress}
+    return {"key": key, "protocol": protocol, "acked": acked, "progress": progress}
+
+
+def vote_api(protocol: str, rng: random.Random) -> str:
+    if protocol == "mos":
+        return f"/rating_score_{rng.randint(1, 5)}"
+    return f"/rating_choose_{rng.choice(['left', 'right', 'tie'])}"
+
+
+def _stored_per_key(db, results) -> tuple[dict, int, int]:
+    """Votes stored per session key, all votes, and (rater, stimulus) pairs voted twice."""
+    from srcore.rating.store import RatingStore
+
+    s = RatingStore(db)
+    rows = s.votes()
+    per_rater: dict[str, int] = {}
+    for v in rows:
+        per_rater[v["rater_id"]] = per_rater.get(v["rater_id"], 0) + 1
+    per_key = {r["key"]: per_rater.get(s.rater_for_key(r["key"]), 0) for r in results}
+    twice = s._conn().execute(
+        "SELECT COUNT(*) FROM (SELECT a.rater_id, a.protocol, a.stim_key FROM votes v JOIN assignments a "
+        "ON a.token = v.token GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)").fetchone()[0]
+    s.close()
+    return per_key, len(rows), twice + len(rows) - len({v["token"] for v in rows})
 
 
 def run_load(url: str, raters: int, votes: int, db: str | Path | None = None) -> dict:
@@ -140,19 +200,84 @@ def run_load(url: str, raters: int, votes: int, db: str | Path | None = None) ->
     out = {"raters": len(results), "votes": acked, "seconds": dt, "votes_per_s": acked / dt, "lost": None,
            "duplicates": None, "results": results}
     if db is not None:
-        from srcore.rating.store import RatingStore
-
-        s = RatingStore(db)
-        rows = s.votes()
-        s.close()
-        per = {}
-        for v in rows:
-            per[v["rater_id"]] = per.get(v["rater_id"], 0) + 1
-        out["stored"] = len(rows)
-        out["lost"] = sum(max(0, r["acked"] - per.get(r["rater_id"], 0)) for r in results)
-        out["duplicates"] = len(rows) - len({v["token"] for v in rows}) + sum(
-            max(0, per.get(r["rater_id"], 0) - r["acked"]) for r in results)
+        per, stored, twice = _stored_per_key(db, results)
+        out["stored"] = stored
+        out["lost"] = sum(max(0, r["acked"] - per[r["key"]]) for r in results)
+        out["duplicates"] = twice + sum(max(0, per[r["key"]] - r["acked"]) for r in results)
     return out
+
+
+def run_kill_test(db: str | Path, checkpoints: str | Path, raters: int = 12, votes: int = 12, kills: int = 3,
+                  every_s: float = 4.0, extra_env: dict | None = None, log=print) -> dict:
+    """``raters`` concurrent raters (half MOS, half pairs) give ``votes`` answers each while the
+    server is killed with SIGKILL ``kills`` times (every ``every_s`` seconds of voting) and
+    restarted on the same port.  A rater whose call fails waits for the server, opens a new
+    client and resumes with its session key.  Acknowledged = the server answered "Saved."."""
+    from gradio_client import Client
+
+    port = free_port()
+    state = {"proc": None, "log": None, "url": None}
+    up = threading.Event()
+    proc, url, lf = start_app(db, checkpoints, port, extra_env=extra_env)
+    state.update(proc=proc, url=url, log=lf)
+    up.set()
+    results: list[dict] = []
+    lock = threading.Lock()
+
+    def work(k):
+        rng = random.Random(k)
+        protocol = "mos" if k % 2 == 0 else "pair"
+        key, acked, reconnects, last = None, 0, 0, None
+        deadline = time.time() + 600
+        while acked < votes and time.time() < deadline:
+            up.wait(120)
+            try:
+                c = Client(state["url"], verbose=False, download_files=False, analytics_enabled=False)
+                out = parse(c.predict(protocol, "", key, api_name="/rating_start"))
+                key = out["key"]
+                while acked < votes:
+                    out = parse(c.predict(key, api_name=vote_api(protocol, rng)))
+                    if out["status"].startswith("Saved"):
+                        acked += 1
+                    last = out["progress"]
+                c.close()
+            except Exception as e:  # the server was killed under us: wait for it, resume with the key
+                reconnects += 1
+                last = repr(e)[:200]
+                time.sleep(0.5)
+        with lock:
+            results.append({"key": key, "protocol": protocol, "acked": acked, "reconnects": reconnects,
+                            "progress": last})
+
+    t0 = time.time()
+    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(raters)]
+    for t in threads:
+        t.start()
+    try:
+        for n in range(kills):
+            time.sleep(every_s)
+            up.clear()
+            os.kill(state["proc"].pid, signal.SIGKILL)
+            state["proc"].wait(30)
+            state["log"].close()
+            os.unlink(state["log"].name)
+            log(f"kill -9 #{n + 1} at {time.time() - t0:.1f}s")
+            proc, url, lf = start_app(db, checkpoints, port, extra_env=extra_env)
+            state.update(proc=proc, url=url, log=lf)
+            up.set()
+        for t in threads:
+            t.join(600)
+    finally:
+        stop(state["proc"])
+        state["log"].close()
+        os.unlink(state["log"].name)
+    dt = time.time() - t0
+    per, stored, twice = _stored_per_key(db, results)
+    acked = sum(r["acked"] for r in results)
+    return {"raters": len(results), "votes": acked, "stored": stored, "seconds": dt, "kills": kills,
+            "lost": sum(max(0, r["acked"] - per[r["key"]]) for r in results),
+            "unacknowledged_commits": sum(max(0, per[r["key"]] - r["acked"]) for r in results),
+            "duplicates": twice, "reconnects": sum(r["reconnects"] for r in results), "results": results}
 
 
 def main(argv=None) -> int:
@@ -162,6 +287,7 @@ def main(argv=None) -> int:
     ap.add_argument("--url", help="an app already running (else one is launched)")
     ap.add_argument("--db", help="its ratings database, to count lost votes")
     ap.add_argument("--checkpoints", help="generator checkpoints (default: untrained ones in a temp folder)")
+    ap.add_argument("--kills", type=int, default=0, help="kill -9 the server this many times during the run")
     args = ap.parse_args(argv)
 
     def report(r):
@@ -174,6 +300,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ck = args.checkpoints or make_untrained_checkpoints(Path(tmp) / "checkpoints")
         db = Path(tmp) / "ratings.sqlite3"
+        if args.kills:
+            r = run_kill_test(db, ck, args.raters, args.votes, args.kills)
+            print(f"raters {r['raters']}  votes {r['votes']}  kills {r['kills']}  reconnects {r['reconnects']}  "
+                  f"time {r['seconds']:.1f}s  lost {r['lost']}  duplicates {r['duplicates']}  "
+                  f"committed-unacknowledged {r['unacknowledged_commits']}")
+            return 0 if not r["lost"] and not r["duplicates"] else 1
         with launch_app(db, ck) as url:
             return report(run_load(url, args.raters, args.votes, db))
 

@@ -1,25 +1,26 @@
-"""The "Rate" and "Results" tabs: blind human assessment (issue 6).
+"""The "Rate" and "Results" tabs: a blind human-rating study (issues 6 and 14).
 
 Mount inside an existing ``gr.Blocks``::
 
     from dashboard.rating_tab import build_rating_tab, build_results_tab
-    with gr.Tab("Rate"):
+    with gr.Tab("Rate", id="rate"):
         build_rating_tab()
-    with gr.Tab("Results"):
+    with gr.Tab("Results", id="results"):
         build_results_tab()
 
 or run the two tabs alone: ``python -m dashboard.rating_tab [--port 7861] [--host 127.0.0.1]``.
 
 Settings (environment): ``SR_RATINGS_DB`` (database file), ``SR_RATING_IMAGES`` (an organiser's
-image folder instead of the bundled photos), ``SR_RATING_CROP`` (crop side in HR pixels, 128),
-``SR_RATING_ZOOM`` (display enlargement, 3), ``SR_RATING_PAIRS`` (pairs per session, 40),
-``SR_ADMIN_TOKEN`` (turns on the organiser tools), ``SR_RATING_SECRET`` (key for the rater id kept
-in the browser; by default a random one stored in the database).
+image folder instead of the bundled Kodak crops), ``SR_RATING_CROP`` / ``SR_RATING_ITEMS``
+(defaults of the crop side and the items per session, until the organiser saves settings),
+``SR_RATING_ZOOM`` (display enlargement, 3), ``SR_ADMIN_TOKEN`` (the organiser's token; without it
+the study runs with its defaults and nobody sees results while it is open), ``SR_RATING_SECRET``
+(server secret for plans and browser storage; by default a random one kept in the database).
 
-Blindness: the browser receives only pixels and progress.  The stimulus token lives in a
-server-side ``gr.State``; which model it stands for lives only in the ratings database.  The
-rater's anonymous id is kept in the browser (``gr.BrowserState``, encrypted), so a rater who
-closes the tab and comes back continues where they stopped.
+Blindness: the browser receives only PNG bytes (inline, with fresh bytes every time, no file
+names, neutral alt text) and progress.  The nonce of the shown stimulus lives in a server-side
+``gr.State``; the rater's secret session key lives in the browser (``gr.BrowserState``,
+encrypted), so a rater who closes the tab, or whose server restarted, continues where they stopped.
 
 All computation lives in ``srcore.rating``; this module only lays out components and relays.
 """
@@ -27,6 +28,8 @@ All computation lives in ``srcore.rating``; this module only lays out components
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import hmac
 import os
 import secrets
@@ -38,15 +41,48 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from srcore.rating.service import RatingService, Served
-from srcore.rating.stimuli import stimulus_plan
 from srcore import zoo
+from srcore.rating.service import PROTOCOL_NAMES, RatingService, Served, StudySettings
+from srcore.rating.stimuli import MODEL_KEYS, practice_anchors, stimulus_plan
 from srcore.rating.store import RatingError, RatingStore
 
 MOS_LABELS = ("bad", "poor", "fair", "good", "excellent")
 PROTOCOL_CHOICES = [("Score single images (1 = bad ... 5 = excellent)", "mos"), ("Compare two images side by side", "pair")]
 TITLES = {"bicubic": "Bicubic", **zoo.TITLES, "hr": "HR (original)"}
 CONCURRENCY = 16  # rating events are short SQLite transactions; let many run at once
+STAGE_ID = "sr-stage"
+
+# keys 1-5 press the MOS buttons, left/right (and down for "can't tell") the pair buttons; not
+# while typing in a field, and only when that button is on screen
+KEYS_JS = """
+if (!window.__srRatingKeys) {
+  window.__srRatingKeys = true;
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+    let id = null;
+    if (/^[1-5]$/.test(e.key)) id = 'sr-mos-' + e.key;
+    else if (e.key === 'ArrowLeft') id = 'sr-left';
+    else if (e.key === 'ArrowRight') id = 'sr-right';
+    else if (e.key === 'ArrowDown' || e.key === '0') id = 'sr-tie';
+    const b = id && document.getElementById(id);
+    if (b && b.offsetParent !== null && !b.disabled) { e.preventDefault(); b.click(); }
+  });
+}
+"""
+SCROLL_JS = f"() => {{ const el = document.getElementById('{STAGE_ID}'); if (el && el.offsetParent !== null) el.scrollIntoView({{block: 'start'}}); }}"
+CSS = f"""
+#{STAGE_ID} {{ gap: 6px; }}
+#{STAGE_ID} .sr-stim {{ display: flex; gap: 8px; justify-content: center; align-items: flex-start; }}
+#{STAGE_ID} .sr-stim img {{ image-rendering: pixelated; object-fit: contain; min-width: 0;
+  height: min(var(--sr-side), calc(100dvh - 250px)); max-width: 100%; }}
+#{STAGE_ID} .sr-pair img {{ max-width: calc(50% - 4px); }}
+#{STAGE_ID} .sr-bar {{ height: 10px; background: #ddd; border-radius: 5px; overflow: hidden; }}
+#{STAGE_ID} .sr-bar > div {{ height: 100%; background: #3b82f6; }}
+#{STAGE_ID} button {{ min-width: 0; padding-left: 4px; padding-right: 4px; }}
+#{STAGE_ID} kbd {{ border: 1px solid #999; border-radius: 3px; padding: 0 4px; font-size: 0.85em; }}
+"""
 
 _service: RatingService | None = None
 _service_lock = threading.Lock()
@@ -61,16 +97,17 @@ def get_service(warm: bool = True, models: dict | None = None, missing: dict[str
         if _service is None:
             _service = RatingService(RatingStore(), models=models, missing=missing)
         svc = _service
-        if warm and svc._stimuli is None:
-            st = svc.stimuli
-            for i in st.image_ids:  # warm the zoomed crops so no request pays for them
-                for m in st.models:
-                    st.image(i, m)
-        return svc
+    if warm:
+        st = svc.stimuli
+        for i in st.image_ids:  # encode every crop once so no request pays for it
+            for m in st.crops[i]:
+                st.png(i, m)
+    return svc
 
 
 def _unavailable(what: str, e: Exception) -> dict:
-    gr.Markdown(f"**The {what} is unavailable:** {e}")
+    print(f"{what} unavailable: {e!r}", flush=True)  # details (paths) go to the server log only
+    gr.Markdown(f"**The {what} is unavailable** ({type(e).__name__}); the server log says why.")
     return {}
 
 
@@ -78,26 +115,62 @@ def _title(m: str) -> str:
     return TITLES.get(m, m)
 
 
+def _client(request: gr.Request | None) -> str:
+    """Who is asking, for throttling: the socket's address (headers can be forged)."""
+    host = getattr(getattr(request, "client", None), "host", None)
+    return str(host or "unknown")
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 # ------------------------------------------------------------------ Rate tab
 
 
-def _render(s: Served):
-    """Outputs: rater, session, progress, status, mos_box, mos_img, pair_box, left, right."""
-    session = {"rater": s.rater_id, "protocol": s.protocol, "token": s.token}
-    progress = f"**Progress: {s.progress}**"
+def _stim_html(s: Served, side: int) -> str:
+    """The images of a stimulus, inline (no URL or file name), with neutral alt text."""
+    if s.protocol == "mos":
+        imgs = f'<img alt="Image to rate" src="{_data_uri(s.images[0])}">'
+        cls = "sr-mos"
+    else:
+        imgs = (f'<img alt="Left image" src="{_data_uri(s.images[0])}">'
+                f'<img alt="Right image" src="{_data_uri(s.images[1])}">')
+        cls = "sr-pair"
+    return f'<div class="sr-stim {cls}" style="--sr-side: {side}px">{imgs}</div>'
+
+
+def _progress_html(s: Served) -> str:
+    pct = 100 * s.done / s.total if s.total else 100
+    return (f'<div class="sr-bar" role="progressbar" aria-valuemin="0" aria-valuemax="{s.total}" '
+            f'aria-valuenow="{s.done}"><div style="width:{pct:.1f}%"></div></div>'
+            f'<div class="sr-progress-text">Progress: {s.progress}</div>')
+
+
+N_OUT = 10  # key, session, intro, stage, done, progress, stimulus, mos_row, pair_row, status
+
+
+def _render(s: Served, side: int):
+    """Outputs in the order of N_OUT."""
+    session = {"key": s.key, "protocol": s.protocol, "nonce": s.nonce}
     status = s.message
     if s.finished:
-        return (s.rater_id, session, progress, status, gr.update(visible=False), None,
-                gr.update(visible=False), None, None)
-    if s.protocol == "mos":
-        return (s.rater_id, session, progress, status, gr.update(visible=True), s.images[0],
-                gr.update(visible=False), None, None)
-    return (s.rater_id, session, progress, status, gr.update(visible=False), None,
-            gr.update(visible=True), s.images[0], s.images[1])
+        done = (f"### {s.message}\n\nYour completion code: **`{s.completion_code}`**\n\n"
+                "Give this code to the organiser if they asked for it. You may now close the page.")
+        return (s.key, session, gr.update(visible=True), gr.update(visible=False), gr.update(visible=True, value=done),
+                _progress_html(s), "", gr.update(), gr.update(), "")
+    mos = s.protocol == "mos"
+    return (s.key, session, gr.update(visible=False), gr.update(visible=True), gr.update(visible=False),
+            _progress_html(s), _stim_html(s, side), gr.update(visible=mos), gr.update(visible=not mos), status)
 
 
 def _error(msg: str):
-    return (gr.skip(), gr.skip(), gr.skip(), f"**{msg}**", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    return (gr.skip(),) * (N_OUT - 1) + (f"**{msg}**",)
+
+
+def _intro_error(msg: str):
+    """An error while the intro is shown: say it there, change nothing else."""
+    return (gr.skip(),) * 4 + (gr.update(visible=True, value=f"**{msg}**"),) + (gr.skip(),) * 5
 
 
 def build_rating_tab(service: RatingService | None = None, models: dict | None = None,
@@ -108,68 +181,114 @@ def build_rating_tab(service: RatingService | None = None, models: dict | None =
     try:
         svc = service or get_service(warm=False, models=models, missing=missing)
         plan = stimulus_plan(missing)  # cheap: the crops are computed on first use / in the background
+        anchors = practice_anchors()
     except Exception as e:  # a bad image folder or an unwritable database must not take the app down
         return _unavailable("rating mode", e)
-    secret = os.environ.get("SR_RATING_SECRET") or svc.store.meta_default("browser_secret", lambda: secrets.token_hex(16))
-    rater = gr.BrowserState(None, storage_key="sr_dashboard_rater_id", secret=secret)
-    session = gr.State(None)
-    missing = f" ({len(plan.missing)} model(s) unavailable and left out)" if plan.missing else ""
-    gr.Markdown(
-        "### Blind quality assessment\n"
-        f"You will see zoomed-in crops ({plan.crop}x{plan.crop} pixels, shown {plan.zoom}x larger) of "
-        f"{plan.n_images} photos, some super-resolved from a 4x smaller version, some original. "
-        "Nothing tells you which method made which image. Judge the image quality (sharpness, "
-        "natural detail, artefacts). Your answers are anonymous; you can stop at any time and "
-        f"come back later in the same browser to continue.{missing}")
-    with gr.Row():
-        protocol = gr.Radio(PROTOCOL_CHOICES, value="mos", label="Task", scale=3)
-        start = gr.Button("Start / continue", variant="primary", scale=1)
-    progress = gr.Markdown("")
-    status = gr.Markdown("")
-    with gr.Group(visible=False) as mos_box:
-        mos_img = gr.Image(label="Image", interactive=False, format="png", buttons=["fullscreen"], show_label=False)
-        gr.Markdown("**How good is the quality of this image?**")
-        with gr.Row():
-            score_btns = [gr.Button(f"{i} - {lab}") for i, lab in enumerate(MOS_LABELS, start=1)]
-    with gr.Group(visible=False) as pair_box:
-        with gr.Row():
-            left = gr.Image(label="Left", interactive=False, format="png", buttons=["fullscreen"])
-            right = gr.Image(label="Right", interactive=False, format="png", buttons=["fullscreen"])
-        gr.Markdown("**Which looks better?**")
-        with gr.Row():
-            b_left = gr.Button("Left")
-            b_tie = gr.Button("Can't tell")
-            b_right = gr.Button("Right")
-    outputs = [rater, session, progress, status, mos_box, mos_img, pair_box, left, right]
+    from gradio.context import Context
 
-    def on_start(proto, rater_id):
+    tab = Context.block if isinstance(Context.block, gr.Tab) else None
+    tabs = getattr(tab, "parent", None) if tab is not None else None
+    if tab is not None and tab.id is None:
+        tab.id = "rate"
+    side = plan.crop * plan.zoom
+    # Gradio ships the BrowserState secret to the page, so it gets a value derived from (never equal to)
+    # the server secret; the stored session key is the rater's own anyway
+    browser_secret = hmac.new(svc.secret.encode(), b"browser-state", hashlib.sha256).hexdigest()
+    key_store = gr.BrowserState(None, storage_key="sr_rating_session", secret=browser_secret)
+    session = gr.State(None)
+    gr.HTML(f"<style>{CSS}</style>", js_on_load=KEYS_JS, elem_id="sr-rating-setup")
+    with gr.Group(visible=True) as intro:
+        n_missing = f" ({len(plan.missing)} model(s) unavailable and left out)" if plan.missing else ""
+        gr.Markdown(
+            "### Blind quality assessment\n"
+            f"You will see zoomed-in crops of photos, some super-resolved from a 4x smaller version, some "
+            "original. Nothing tells you which method made which image. Judge the image quality (sharpness, "
+            "natural detail, artefacts). Your answers are anonymous; you can stop at any time and come back "
+            f"later in the same browser to continue.{n_missing}\n\n"
+            "Keys: <kbd>1</kbd>-<kbd>5</kbd> give a score, <kbd>←</kbd> / <kbd>→</kbd> choose the left or "
+            "right image, <kbd>↓</kbd> means you can't tell.")
+        with gr.Accordion("Practice: what a 1 and a 5 look like", open=True, visible=svc.settings.practice) as practice:
+            gr.HTML(
+                '<div style="display:flex;gap:12px;flex-wrap:wrap;justify-content:center">'
+                f'<figure style="margin:0;text-align:center"><img alt="Example of score 1" src="{_data_uri(anchors[0])}" '
+                'style="image-rendering:pixelated;width:min(220px,42vw)"><figcaption>This is a <b>1 (bad)</b>: '
+                'blocky, noisy, no detail.</figcaption></figure>'
+                f'<figure style="margin:0;text-align:center"><img alt="Example of score 5" src="{_data_uri(anchors[1])}" '
+                'style="image-rendering:pixelated;width:min(220px,42vw)"><figcaption>This is a <b>5 (excellent)</b>: '
+                'sharp, natural detail.</figcaption></figure></div>'
+                '<p>Most images fall in between. Some items check that you are paying attention.</p>')
+        with gr.Row():
+            protocol = gr.Radio(PROTOCOL_CHOICES, value="mos", label="Task", scale=3)
+            participant = gr.Textbox(label="Participant or class code (optional)", max_lines=1, max_length=64,
+                                     scale=2)
+        start = gr.Button("Start / continue", variant="primary")
+    done_md = gr.Markdown("", visible=False)
+    with gr.Column(visible=False, elem_id=STAGE_ID) as stage:
+        progress = gr.HTML("")
+        stim = gr.HTML("")
+        with gr.Row(visible=True, equal_height=True) as mos_row:
+            score_btns = [gr.Button(f"{i} {lab}", elem_id=f"sr-mos-{i}", min_width=40, scale=1)
+                          for i, lab in enumerate(MOS_LABELS, start=1)]
+        with gr.Row(visible=False, equal_height=True) as pair_row:
+            b_left = gr.Button("← Left", elem_id="sr-left", min_width=40)
+            b_tie = gr.Button("↓ Can't tell", elem_id="sr-tie", min_width=40)
+            b_right = gr.Button("Right →", elem_id="sr-right", min_width=40)
+        gr.Markdown("Keys: <kbd>1</kbd>-<kbd>5</kbd> score · <kbd>←</kbd> <kbd>→</kbd> left / right · "
+                    "<kbd>↓</kbd> can't tell", elem_classes=["sr-hint"])
+        status = gr.Markdown("")
+    outputs = [key_store, session, intro, stage, done_md, progress, stim, mos_row, pair_row, status]
+
+    def on_start(proto, code, key):
         try:
-            return _render(svc.start(rater_id, proto or "mos"))
+            return _render(svc.start(key, proto or "mos", code), side)
         except RatingError as e:
-            return _error(str(e))
+            return _intro_error(str(e))
         except (OSError, ValueError) as e:  # e.g. the organiser's image folder became unreadable
-            return _error(f"The rating images could not be prepared: {e}")
+            print(f"rating stimuli failed: {e!r}", flush=True)
+            return _intro_error("The rating images could not be prepared; please tell the organiser.")
 
     def make_vote(answer):
-        def on_vote(sess):
-            if not sess or not sess.get("token"):
-                return _error("Press \"Start / continue\" first." if not sess else "This session is complete.")
+        def on_vote(sess, key):
             try:
-                return _render(svc.vote(sess["rater"], sess["protocol"], sess["token"], answer))
+                if sess and not sess.get("nonce"):
+                    return _error("This session is complete.")
+                if not sess:  # no server-side state: the server restarted, or no session was started
+                    resumed = svc.resume(key) if key else None
+                    if resumed is None:
+                        return _error("Press \"Start / continue\" first.")
+                    out = _render(resumed, side)
+                    return out[:-1] + ("**The server was restarted, so your last answer was not saved. "
+                                       "Here is where you stopped - please answer again.**",)
+                return _render(svc.vote(sess["key"], sess["nonce"], answer), side)
             except RatingError as e:
                 return _error(str(e))
         return on_vote
 
-    start.click(on_start, [protocol, rater], outputs, api_name="rating_start", concurrency_limit=CONCURRENCY)
+    def on_load(key):
+        practice_upd = gr.update(visible=svc.settings.practice)
+        try:
+            s = svc.resume(key) if key else None
+        except RatingError:
+            s = None
+        if s is None:
+            return (gr.skip(),) * N_OUT + (practice_upd,) + ((gr.skip(),) if tabs is not None else ())
+        return _render(s, side) + (practice_upd,) + ((gr.Tabs(selected=tab.id),) if tabs is not None else ())
+
+    start.click(on_start, [protocol, participant, key_store], outputs, api_name="rating_start",
+                concurrency_limit=CONCURRENCY).then(None, js=SCROLL_JS)
     for i, b in enumerate(score_btns, start=1):
-        b.click(make_vote(i), [session], outputs, api_name=f"rating_score_{i}", concurrency_limit=CONCURRENCY,
-                trigger_mode="once")
+        b.click(make_vote(i), [session, key_store], outputs, api_name=f"rating_score_{i}",
+                concurrency_limit=CONCURRENCY, trigger_mode="once")
     for b, ans in ((b_left, "left"), (b_tie, "tie"), (b_right, "right")):
-        b.click(make_vote(ans), [session], outputs, api_name=f"rating_choose_{ans}", concurrency_limit=CONCURRENCY,
-                trigger_mode="once")
-    return dict(rater=rater, session=session, protocol=protocol, start=start, progress=progress, status=status,
-                mos_image=mos_img, score_buttons=score_btns, left=left, right=right,
-                choice_buttons=[b_left, b_tie, b_right])
+        b.click(make_vote(ans), [session, key_store], outputs, api_name=f"rating_choose_{ans}",
+                concurrency_limit=CONCURRENCY, trigger_mode="once")
+    root = Context.root_block
+    if root is not None:  # reopen the Rate tab where the rater was (after a reload or a restart)
+        root.load(on_load, [key_store], outputs + [practice] + ([tabs] if tabs is not None else []),
+                  api_visibility="private").then(None, js=SCROLL_JS)
+    return dict(rater=key_store, session=session, protocol=protocol, participant=participant, start=start,
+                progress=progress, status=status, stimulus=stim, score_buttons=score_btns,
+                choice_buttons=[b_left, b_tie, b_right], done=done_md, stage=stage, intro=intro)
 
 
 # ------------------------------------------------------------------ Results tab
@@ -241,96 +360,186 @@ def _export_path(stem: str, suffix: str, max_age_s: float = 3600) -> Path:
     return d / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}{suffix}"
 
 
-def _admin_ok(token: str | None) -> bool:
-    want = os.environ.get("SR_ADMIN_TOKEN")
-    return bool(want) and isinstance(token, str) and hmac.compare_digest(token.encode(), want.encode())
+def _settings_text(s: StudySettings) -> str:
+    models = "all available" if s.models is None else ", ".join(_title(m) for m in s.models)
+    return (f"Study **{s.state}** · tasks: {', '.join(PROTOCOL_NAMES[p] for p in s.protocols)} · models: {models} · "
+            f"{s.items} items per session (+1 attention check per {s.attention_every or 'none'}) · crop {s.crop} px · "
+            f"practice {'on' if s.practice else 'off'} · results {'public' if s.results_public else 'private'} "
+            f"after closing · speeders below {s.speeder_s:g} s per vote")
 
 
 def build_results_tab(service: RatingService | None = None) -> dict:
-    """Create the results components inside the current Blocks/Tab context; returns them by name."""
+    """Create the results components inside the current Blocks/Tab context; returns them by name.
+    While the study is open, results, exports and settings need the organiser token."""
     try:
         svc = service or get_service(warm=False)  # results need the store only
     except Exception as e:
         return _unavailable("results view", e)
-    gr.Markdown("### Results of the blind assessment\nPress **Refresh** to compute from all votes stored so far.")
+    gr.Markdown("### Results of the blind assessment\nWhile the study is open, results are for the organiser "
+                "only: enter the organiser token and press **Refresh**.")
     with gr.Row():
-        refresh = gr.Button("Refresh", variant="primary")
-        exclude = gr.Checkbox(False, label="Exclude flagged raters (see quality control below)")
+        token = gr.Textbox(label="Organiser token", type="password", max_lines=1, scale=2)
+        exclude = gr.Checkbox(False, label="Exclude flagged raters (see quality control below)", scale=2)
+        refresh = gr.Button("Refresh", variant="primary", scale=1)
     summary = gr.Markdown("")
     with gr.Row():
         mos_plot = gr.Plot(label="MOS")
         bt_plot = gr.Plot(label="Bradley-Terry")
     mos_tbl = gr.Dataframe(label="MOS per model", interactive=False)
+    sens_tbl = gr.Dataframe(label="With and without the flagged raters (MOS and Bradley-Terry score)",
+                            interactive=False)
     img_tbl = gr.Dataframe(label="MOS per image", interactive=False)
     win_plot = gr.Plot(label="Win rates")
     bt_tbl = gr.Dataframe(label="Bradley-Terry scores", interactive=False)
     sig_tbl = gr.Dataframe(label="Significance (Wilcoxon signed-rank for MOS, sign test for pairs; Holm-corrected)",
                            interactive=False)
     agree_tbl = gr.Dataframe(label="Inter-rater agreement", interactive=False)
-    qc_tbl = gr.Dataframe(label="Rater quality control: a rater is flagged when the low anchor beat the original "
-                          "in most of their anchor comparisons", interactive=False)
+    qc_tbl = gr.Dataframe(label="Rater quality control: attention checks, speeders, straight-liners and the "
+                          "bicubic-vs-original anchors; each flag with its reason", interactive=False)
     with gr.Row():
         csv_btn = gr.Button("Export all votes (CSV)")
         csv_file = gr.File(label="votes.csv", interactive=False)
+    outs = [summary, mos_plot, bt_plot, mos_tbl, sens_tbl, img_tbl, win_plot, bt_tbl, sig_tbl, agree_tbl, qc_tbl]
 
-    def on_refresh(excl):
+    def on_refresh(excl, tok, request: gr.Request):
+        try:
+            svc.results_allowed(tok, _client(request))
+        except RatingError as e:
+            return (f"**{e}**",) + (None,) * (len(outs) - 1)
         from srcore.rating import stats  # scipy: imported on first use, not at app start-up
 
-        res = stats.analyse(svc.store.votes_frame(), exclude=bool(excl))
+        res = stats.analyse(svc.store.votes_frame(), exclude=bool(excl), speeder_s=svc.settings.speeder_s)
         flagged = int(res.qc["flagged"].sum()) if len(res.qc) else 0
         text = (f"**{res.n_votes} votes from {res.n_raters} raters** "
-                f"({flagged} rater(s) flagged{', excluded' if res.excluded_raters else ''}).")
+                f"({flagged} rater(s) flagged{', excluded' if res.excluded_raters else ''}; attention checks "
+                "are not counted as votes).")
         qc = res.qc.copy()
         qc["rater_id"] = qc["rater_id"].str[:8] + "..."
-        return (text, _mos_figure(res.mos), _bt_figure(res.bt), _fmt(res.mos), _fmt(res.mos_images),
-                _win_figure(res.win_rates, res.win_counts), _fmt(res.bt), _fmt(res.significance, 4),
-                _fmt(res.agreement), _fmt(qc))
+        return (text, _mos_figure(res.mos), _bt_figure(res.bt), _fmt(res.mos), _fmt(res.sensitivity),
+                _fmt(res.mos_images), _win_figure(res.win_rates, res.win_counts), _fmt(res.bt),
+                _fmt(res.significance, 4), _fmt(res.agreement), _fmt(qc))
 
-    outs = [summary, mos_plot, bt_plot, mos_tbl, img_tbl, win_plot, bt_tbl, sig_tbl, agree_tbl, qc_tbl]
-    refresh.click(on_refresh, [exclude], outs, api_name="rating_results")
-    exclude.change(on_refresh, [exclude], outs, api_visibility="private")
+    refresh.click(on_refresh, [exclude, token], outs, api_name="rating_results")
+    exclude.change(on_refresh, [exclude, token], outs, api_visibility="private")
 
-    def on_csv():
+    def on_csv(tok, request: gr.Request):
+        try:
+            svc.results_allowed(tok, _client(request))
+        except RatingError as e:
+            gr.Warning(str(e))
+            return None
         from srcore.rating import stats
 
         return str(stats.export_csv(svc.store.votes_frame(), _export_path("votes", ".csv")))
 
-    csv_btn.click(on_csv, None, csv_file, api_name="rating_export_csv")
+    csv_btn.click(on_csv, [token], csv_file, api_name="rating_export_csv")
 
     with gr.Accordion("Organiser", open=False):
-        if not os.environ.get("SR_ADMIN_TOKEN"):
-            gr.Markdown("Organiser tools are off. Start the app with `SR_ADMIN_TOKEN=...` to reset or download the data.")
-            admin = {}
-        else:
-            gr.Markdown(f"Database: `{svc.store.path}`")
-            token = gr.Textbox(label="Organiser token", type="password")
-            with gr.Row():
-                dl_btn = gr.Button("Download a copy of the database")
-                db_file = gr.File(label="database copy", interactive=False)
-            confirm = gr.Textbox(label='Type RESET to confirm deleting every vote and rater')
-            reset_btn = gr.Button("Reset all ratings", variant="stop")
-            admin_msg = gr.Markdown("")
+        if not svc.organiser_enabled:
+            gr.Markdown("Organiser tools are off. Start the app with `SR_ADMIN_TOKEN=...` to open or close the "
+                        "study, change its settings, see results while it runs, or reset it.")
+            return dict(token=token, refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn,
+                        csv_file=csv_file)
+        settings_md = gr.Markdown("Enter the organiser token above, then **Load settings**.")
+        choices = [(_title(m), m) for m in MODEL_KEYS]
+        with gr.Row():
+            st_state = gr.Radio(["open", "closed"], value="open", label="Study")
+            st_protocols = gr.CheckboxGroup([(v, k) for k, v in PROTOCOL_NAMES.items()], value=["mos", "pair"],
+                                            label="Tasks")
+            st_models = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Versions to rate")
+        with gr.Row():
+            st_items = gr.Number(30, label="Items per session", precision=0, minimum=1)
+            st_crop = gr.Number(128, label="Crop side (HR pixels)", precision=0, minimum=32)
+            st_att = gr.Number(10, label="One attention check per N items (0: none)", precision=0, minimum=0)
+            st_speed = gr.Number(1.0, label="Speeder threshold (median s per vote)", minimum=0)
+        with gr.Row():
+            st_practice = gr.Checkbox(True, label="Practice page with anchors")
+            st_public = gr.Checkbox(False, label="Results public after closing")
+        with gr.Row():
+            load_btn = gr.Button("Load settings")
+            save_btn = gr.Button("Save settings", variant="primary")
+        with gr.Row():
+            dl_btn = gr.Button("Download a copy of the database")
+            raters_btn = gr.Button("Export raters (CSV: participant and completion codes)")
+            db_file = gr.File(label="download", interactive=False)
+        confirm = gr.Textbox(label='Type RESET to confirm deleting every vote and rater')
+        reset_btn = gr.Button("Reset all ratings", variant="stop")
+        admin_msg = gr.Markdown("")
+        fields = [st_state, st_protocols, st_models, st_items, st_crop, st_att, st_speed, st_practice, st_public]
 
-            def on_download(tok):
-                if not _admin_ok(tok):
-                    return None, "**Wrong organiser token.**"
-                path = svc.store.backup(_export_path("ratings", ".sqlite3"))
-                return str(path), f"Copy made ({svc.store.count_votes()} votes)."
+        def _values(s: StudySettings):
+            return (s.state, list(s.protocols), list(s.models) if s.models is not None else [m for _, m in choices],
+                    s.items, s.crop, s.attention_every, s.speeder_s, s.practice, s.results_public)
 
-            def on_reset(tok, conf):
-                if not _admin_ok(tok):
-                    return "**Wrong organiser token.**", conf
-                if (conf or "").strip() != "RESET":
-                    return "**Type RESET in the box to confirm.**", conf
-                n = svc.store.reset()
-                return f"Deleted {n} votes and all raters.", ""
+        def on_load_settings(tok, request: gr.Request):
+            try:
+                svc.check_admin(tok, _client(request))
+            except RatingError as e:
+                return (f"**{e}**",) + (gr.skip(),) * len(fields)
+            s = svc.settings
+            return (_settings_text(s),) + _values(s)
 
-            dl_btn.click(on_download, [token], [db_file, admin_msg], api_name="rating_admin_download",
+        def on_save(tok, state, protos, mods, items, crop, att, speed, practice, public, request: gr.Request):
+            try:
+                svc.check_admin(tok, _client(request))
+                all_models = set(m for _, m in choices)
+                models = None if set(mods or ()) >= all_models else tuple(mods or ())
+                items, crop, att = (int(x) if isinstance(x, (int, float)) and float(x).is_integer() else x
+                                    for x in (items, crop, att))
+                s = svc.save_settings(StudySettings(
+                    state=state, protocols=tuple(protos or ()), models=models, items=items, crop=crop,
+                    practice=bool(practice), results_public=bool(public), attention_every=att,
+                    speeder_s=float(speed) if isinstance(speed, (int, float)) else speed))
+            except RatingError as e:
+                return f"**{e}**"
+            return "Saved: " + _settings_text(s)
+
+        def on_download(tok, request: gr.Request):
+            try:
+                svc.check_admin(tok, _client(request))
+            except RatingError as e:
+                return None, f"**{e}**"
+            path = svc.store.backup(_export_path("ratings", ".sqlite3"))
+            return str(path), f"Copy made ({svc.store.count_votes()} votes)."
+
+        def on_raters(tok, request: gr.Request):
+            try:
+                svc.check_admin(tok, _client(request))
+            except RatingError as e:
+                return None, f"**{e}**"
+            from srcore.atomic import write_text_atomic
+            from srcore.rating import stats
+
+            qc = stats.rater_quality(svc.store.votes_frame(), speeder_s=svc.settings.speeder_s)
+            df = pd.DataFrame(svc.store.raters()).merge(qc[["rater_id", "votes", "flagged", "reason"]],
+                                                        on="rater_id", how="left") if len(qc) else pd.DataFrame(
+                svc.store.raters())
+            path = _export_path("raters", ".csv")
+            write_text_atomic(path, df.to_csv(index=False))
+            return str(path), f"{len(df)} raters exported."
+
+        def on_reset(tok, conf, request: gr.Request):
+            try:
+                svc.check_admin(tok, _client(request))
+            except RatingError as e:
+                return f"**{e}**", conf
+            if (conf or "").strip() != "RESET":
+                return "**Type RESET in the box to confirm.**", conf
+            n = svc.store.reset()
+            return f"Deleted {n} votes and all raters.", ""
+
+        load_btn.click(on_load_settings, [token], [settings_md] + fields, api_name="rating_admin_settings",
+                       api_visibility="undocumented")
+        save_btn.click(on_save, [token] + fields, [settings_md], api_name="rating_admin_save",
+                       api_visibility="undocumented")
+        dl_btn.click(on_download, [token], [db_file, admin_msg], api_name="rating_admin_download",
+                     api_visibility="undocumented")
+        raters_btn.click(on_raters, [token], [db_file, admin_msg], api_name="rating_admin_raters",
                          api_visibility="undocumented")
-            reset_btn.click(on_reset, [token, confirm], [admin_msg, confirm], api_name="rating_admin_reset",
-                            api_visibility="undocumented")
-            admin = dict(token=token, download=dl_btn, reset=reset_btn, confirm=confirm, message=admin_msg)
-    return dict(refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn, csv_file=csv_file, **admin)
+        reset_btn.click(on_reset, [token, confirm], [admin_msg, confirm], api_name="rating_admin_reset",
+                        api_visibility="undocumented")
+    return dict(token=token, refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn, csv_file=csv_file,
+                download=dl_btn, reset=reset_btn, confirm=confirm, message=admin_msg, save=save_btn)
 
 
 # ------------------------------------------------------------------ standalone
@@ -339,10 +548,11 @@ def build_results_tab(service: RatingService | None = None) -> dict:
 def build_app(service: RatingService | None = None) -> gr.Blocks:
     svc = service or get_service()
     with gr.Blocks(title="SR blind assessment") as demo:
-        with gr.Tab("Rate"):
-            build_rating_tab(svc)
-        with gr.Tab("Results"):
-            build_results_tab(svc)
+        with gr.Tabs():
+            with gr.Tab("Rate", id="rate"):
+                build_rating_tab(svc)
+            with gr.Tab("Results", id="results"):
+                build_results_tab(svc)
     return demo
 
 
@@ -353,11 +563,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     t = time.time()
     svc = get_service()
-    print(f"ratings database: {svc.store.path}; stimuli ready in {time.time() - t:.1f}s "
+    print(f"ratings database ready; stimuli ready in {time.time() - t:.1f}s "
           f"({len(svc.stimuli.image_ids)} images x {len(svc.stimuli.models)} versions)", flush=True)
     demo = build_app(svc)
     demo.queue(default_concurrency_limit=CONCURRENCY)
-    demo.launch(server_name=args.host, server_port=args.port, show_error=True)
+    demo.launch(server_name=args.host, server_port=args.port, show_error=True, ssr_mode=False)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -79,6 +80,8 @@ def test_migration_from_v1_keeps_data(tmp_path):
     assert len(v) == 1 and v[0]["score"] == 4 and v[0]["elapsed_s"] is None
     assert s.get_meta("nothing", "d") == "d"  # the v2 table exists
     assert s.meta_default("k", lambda: "v1") == "v1" and s.meta_default("k", lambda: "v2") == "v1"
+    assert v[0]["kind"] == "test" and v[0]["participant"] == ""  # v3 defaults for old rows
+    assert s.rater_for_key("k" * 43) is None  # an old rater has no key: nobody can resume it
     s.close()
 
 
@@ -114,8 +117,8 @@ def test_vote_validation_messages(store):
         (dict(rater_id=r1, token=a.token, choice="left"), "needs a score"),
         (dict(rater_id=r1, token=p.token, choice="up"), "left, right, tie"),
         (dict(rater_id=r1, token=p.token, score=3), "needs a choice"),
-        (dict(rater_id=r2, token=a.token, score=3), "not shown to this rater"),
-        (dict(rater_id=r2, token=p.token, choice="left"), "not shown to this rater"),
+        (dict(rater_id=r2, token=a.token, score=3), "unknown stimulus id"),  # another rater's nonce
+        (dict(rater_id=r2, token=p.token, choice="left"), "unknown stimulus id"),
     ]
     for kw, msg in cases:
         with pytest.raises(RatingError, match=msg) as ei:
@@ -150,9 +153,22 @@ def test_assignment_flow_no_repeats(store):
     orders = {tuple(v["model_a"] for v in store.votes() if v["image_id"] == f"img{i}") for i in range(3)}
     assert orders
     # a well-formed id is kept (come back after a reset); a malformed one is replaced
-    assert store.ensure_rater(rid) == rid
-    assert store.ensure_rater("bad id!") != "bad id!"
-    assert store.ensure_rater(None).startswith("r")
+
+
+def test_session_keys_are_secret_and_only_their_hash_is_stored(store):
+    rid, key = store.new_session("class 7b")
+    assert store.rater_for_key(key) == rid
+    for guess in (rid, None, "", key[:-1] + ("A" if key[-1] != "A" else "B"), "x" * 40, 12, "bad key!" * 5):
+        assert store.rater_for_key(guess) is None, guess
+    raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
+    assert key.encode() not in raw  # only the SHA-256 touches the disk
+    assert store.rater(rid)["participant"] == "class 7b"
+    code = store.completion_code(rid)
+    assert re.fullmatch(r"SR-[0-9A-F]{4}-[0-9A-F]{4}", code) and store.completion_code(rid) == code
+    with pytest.raises(RatingError, match="participant code"):
+        store.new_session("<script>")
+    store.reset()
+    assert store.rater_for_key(key) is None  # a reset forgets every key
 
 
 def test_same_rater_racing_tabs_get_one_stimulus(store):

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from srcore.rating.stimuli import ANCHORS, MODEL_KEYS
+from srcore.rating.stimuli import ANCHORS, DEGRADED, MODEL_KEYS
 
 VOTE_COLUMNS = ["vote_id", "rater_id", "protocol", "image_id", "model_a", "model_b", "score", "choice",
-                "created", "elapsed_s", "token", "flags"]
+                "created", "elapsed_s", "token", "flags", "kind", "participant"]
 MODEL_ORDER = MODEL_KEYS
 LOW_ANCHOR, HIGH_ANCHOR = ANCHORS
 
@@ -318,13 +318,49 @@ def significance(df: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- quality control
 
 
-def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float = 0.5) -> pd.DataFrame:
-    """Per rater: anchor comparisons (bicubic vs HR on the same image: both MOS scores, or a
-    pairwise vote between them), how often bicubic came out above HR, and ``flagged`` when that
-    share exceeds ``threshold`` over at least ``min_comparisons`` comparisons.  Raters whose
-    stored flags contain "exclude" are flagged too."""
+def test_votes(df: pd.DataFrame) -> pd.DataFrame:
+    """The votes on real stimuli (attention checks removed): what the statistics are made of."""
+    if "kind" not in df:
+        return df
+    kind = df["kind"].astype(object)
+    return df[kind.isna() | (kind == "test")]
+
+
+def _attention(df: pd.DataFrame) -> dict[str, list[int]]:
+    """Per rater: [attention checks answered, failed].  MOS: the degraded crop scored 3 or more;
+    pairs: the degraded side chosen, or "can't tell"."""
+    out: dict[str, list[int]] = {}
+    if "kind" not in df:
+        return out
+    d = df[df["kind"] == "attention"]
+    for rid, proto, a, b, score, choice in zip(d["rater_id"], d["protocol"], d["model_a"], d["model_b"],
+                                                d["score"], d["choice"]):
+        if proto == "mos":
+            failed = float(score) >= 3
+        else:
+            good = "left" if a != DEGRADED else "right"
+            failed = choice != good
+        c = out.setdefault(rid, [0, 0])
+        c[0] += 1
+        c[1] += int(failed)
+    return out
+
+
+def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float = 0.5, speeder_s: float = 1.0,
+                  min_speed_votes: int = 5, straight_share: float = 0.9, min_straight_votes: int = 10,
+                  attention_fail_share: float = 1 / 3) -> pd.DataFrame:
+    """Quality control per rater; ``flagged`` with every ``reason`` that applies:
+
+    - attention checks: failed more than ``attention_fail_share`` of them (and at least one);
+    - speeder: median seconds per vote below ``speeder_s`` over at least ``min_speed_votes`` votes;
+    - straight-liner: one answer (the same score, or the same side) in at least ``straight_share``
+      of at least ``min_straight_votes`` votes of a task;
+    - anchors: bicubic above HR (both MOS scores of an image, or a pairwise vote between them) in
+      more than ``threshold`` of at least ``min_comparisons`` comparisons;
+    - "exclude" in the rater's stored flags (the organiser's decision)."""
     counts: dict[str, list[int]] = {}
-    v = mos_votes(df)
+    t = test_votes(df)
+    v = mos_votes(t)
     if not v.empty:
         piv = v[v["model"].isin([LOW_ANCHOR, HIGH_ANCHOR])].groupby(["rater_id", "image_id", "model"])["score"].mean().unstack("model")
         if LOW_ANCHOR in piv and HIGH_ANCHOR in piv:
@@ -333,26 +369,49 @@ def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float =
                 c = counts.setdefault(rid, [0, 0])
                 c[0] += 1
                 c[1] += int(r[LOW_ANCHOR] > r[HIGH_ANCHOR])
-    p = pair_votes(df)
+    p = pair_votes(t)
     if not p.empty:
         anchor = p[p["winner"].isin([LOW_ANCHOR, HIGH_ANCHOR]) & p["loser"].isin([LOW_ANCHOR, HIGH_ANCHOR])]
-        for rid, w, t in zip(anchor["rater_id"], anchor["winner"], anchor["tie"]):
+        for rid, w, tie in zip(anchor["rater_id"], anchor["winner"], anchor["tie"]):
             c = counts.setdefault(rid, [0, 0])
             c[0] += 1
-            c[1] += int(w == LOW_ANCHOR and not t)
+            c[1] += int(w == LOW_ANCHOR and not tie)
+    att = _attention(df)
     raters = list(pd.unique(df["rater_id"])) if len(df) else []
     manual = {}
     if "flags" in df:
         manual = {r: str(f or "") for r, f in zip(df["rater_id"], df["flags"])}
     rows = []
-    votes_per_rater = df["rater_id"].value_counts()
+    votes_per_rater = df["rater_id"].value_counts() if len(df) else pd.Series(dtype=int)
     for rid in raters:
+        mine = df[df["rater_id"] == rid]
+        reasons = []
+        n_att, failed = att.get(rid, [0, 0])
+        if failed and failed / n_att > attention_fail_share:
+            reasons.append(f"failed {failed} of {n_att} attention checks")
+        el = pd.to_numeric(mine["elapsed_s"], errors="coerce").dropna() if "elapsed_s" in mine else pd.Series(dtype=float)
+        median_s = float(el.median()) if len(el) else np.nan
+        if len(el) >= min_speed_votes and median_s < speeder_s:
+            reasons.append(f"speeder: median {median_s:.2f} s per vote (threshold {speeder_s:g} s)")
+        tm = test_votes(mine)
+        for proto, col, what in (("mos", "score", "score"), ("pair", "choice", "answer")):
+            answers = tm.loc[tm["protocol"] == proto, col].dropna()
+            if len(answers) >= min_straight_votes:
+                top = answers.astype(str).value_counts()
+                if top.iloc[0] / len(answers) >= straight_share:
+                    val = top.index[0].removesuffix(".0")
+                    reasons.append(f"straight-liner: the same {what} ({val}) in {top.iloc[0]} of {len(answers)} "
+                                   f"{'MOS' if proto == 'mos' else 'pairwise'} votes")
         n, above = counts.get(rid, [0, 0])
         share = above / n if n else np.nan
-        auto = bool(n >= min_comparisons and n > 0 and share > threshold)
-        rows.append([rid, int(votes_per_rater.get(rid, 0)), n, above, share, auto or "exclude" in manual.get(rid, ""),
-                     "bicubic above HR in most anchor comparisons" if auto else ("excluded by organiser" if "exclude" in manual.get(rid, "") else "")])
-    return pd.DataFrame(rows, columns=["rater_id", "votes", "anchor_comparisons", "bicubic_above_hr", "share", "flagged", "reason"])
+        if n >= min_comparisons and n > 0 and share > threshold:
+            reasons.append(f"bicubic above HR in {above} of {n} anchor comparisons")
+        if "exclude" in manual.get(rid, ""):
+            reasons.append("excluded by organiser")
+        rows.append([rid, int(votes_per_rater.get(rid, 0)), n_att, failed, median_s, n, above, share,
+                     bool(reasons), "; ".join(reasons)])
+    return pd.DataFrame(rows, columns=["rater_id", "votes", "attention_checks", "attention_failed", "median_s",
+                                       "anchor_comparisons", "bicubic_above_hr", "share", "flagged", "reason"])
 
 
 def exclude_flagged(df: pd.DataFrame, qc: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -362,6 +421,20 @@ def exclude_flagged(df: pd.DataFrame, qc: pd.DataFrame | None = None) -> pd.Data
 
 
 # ----------------------------------------------------------------------------- all at once
+
+
+def sensitivity(all_votes: pd.DataFrame, kept: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """The headline numbers with and without the flagged raters, side by side: per model the MOS
+    and the Bradley-Terry score from every rater and from the raters kept."""
+    out = pd.DataFrame({"model": _order(list(mos_votes(all_votes)["model"]) + list(pair_votes(all_votes)["winner"])
+                                        + list(pair_votes(all_votes)["loser"]))})
+    for tag, d in (("all", all_votes), ("unflagged", kept)):
+        m = mos_table(d).set_index("model")["mos"] if len(mos_votes(d)) else pd.Series(dtype=float)
+        bt = bradley_terry(d, n_boot=n_boot, seed=seed)
+        b = bt.set_index("model")["score"] if len(bt) else pd.Series(dtype=float)
+        out[f"mos_{tag}"] = out["model"].map(m)
+        out[f"bt_{tag}"] = out["model"].map(b)
+    return out
 
 
 @dataclass
@@ -376,6 +449,7 @@ class Results:
     agreement: pd.DataFrame
     significance: pd.DataFrame
     excluded_raters: list[str] = field(default_factory=list)
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def n_votes(self) -> int:
@@ -386,16 +460,23 @@ class Results:
         return int(self.votes["rater_id"].nunique()) if len(self.votes) else 0
 
 
-def analyse(df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: int = 0) -> Results:
-    """Every table of the results view; ``exclude=True`` drops flagged raters first."""
+def analyse(df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: int = 0,
+            speeder_s: float = 1.0) -> Results:
+    """Every table of the results view, from the real stimuli only (attention checks feed the
+    quality control); ``exclude=True`` drops flagged raters first.  ``sensitivity`` always
+    shows both analyses (with and without the flagged raters)."""
     df = df if len(df) else pd.DataFrame(columns=VOTE_COLUMNS)
-    qc = rater_quality(df)
-    excluded = sorted(qc.loc[qc["flagged"], "rater_id"]) if exclude and len(qc) else []
-    d = exclude_flagged(df, qc) if excluded else df
+    qc = rater_quality(df, speeder_s=speeder_s)
+    flagged = sorted(qc.loc[qc["flagged"], "rater_id"]) if len(qc) else []
+    excluded = flagged if exclude else []
+    tests = test_votes(df)
+    kept = tests[~tests["rater_id"].isin(set(flagged))]
+    d = kept if excluded else tests
     rates, counts = win_rate_matrix(d)
     return Results(votes=d, qc=qc, mos=mos_table(d), mos_images=mos_per_image(d), win_rates=rates,
                    win_counts=counts, bt=bradley_terry(d, n_boot=n_boot, seed=seed), agreement=agreement(d),
-                   significance=significance(d), excluded_raters=excluded)
+                   significance=significance(d), excluded_raters=excluded,
+                   sensitivity=sensitivity(tests, kept, n_boot=n_boot, seed=seed))
 
 
 def votes_csv(df: pd.DataFrame) -> str:
@@ -418,5 +499,6 @@ def export_csv(df: pd.DataFrame, path: str | Path) -> Path:
 __all__ = [
     "VOTE_COLUMNS", "MODEL_ORDER", "mean_ci", "mos_table", "mos_per_image", "win_counts", "win_rate_matrix", "bt_fit",
     "bradley_terry", "krippendorff_alpha", "agreement", "significance", "holm", "rater_quality", "exclude_flagged",
+    "test_votes", "sensitivity",
     "Results", "analyse", "votes_csv", "export_csv",
 ]

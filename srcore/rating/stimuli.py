@@ -1,21 +1,30 @@
 """The stimulus set: the same zoomed-in crop of every image from every model, plus the plans
 that decide which stimuli a rater sees and in which order.
 
-For each image (scikit-image's bundled colour photos, or the folder ``$SR_RATING_IMAGES``):
+For each image (the bundled Kodak crops in ``images/study`` - kept for rating only, never shown
+in the Compare tab - or the organiser's folder ``$SR_RATING_IMAGES``):
 mod-crop to a multiple of 4, make the LR input with ``srcore.resize.downscale_x4``, super-resolve
 it with bicubic and every available model, and keep the same centre crop (``crop`` HR pixels,
 default ``$SR_RATING_CROP`` or 128) of each output and of the HR original.  Only a window of
 the LR image around the crop (plus the network's receptive field) is upscaled, which gives the
 same pixels as upscaling the whole image and keeps start-up fast.
+
+Attention checks: a heavily degraded version of the HR crop (``DEGRADED``) with a known answer.
+Plans are shuffled with a server secret, so public code and public data cannot predict them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import itertools
 import os
 import random
+import secrets
+import struct
 import threading
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +36,16 @@ from srcore.metrics import mod_crop
 from srcore.zoo import MODEL_NAMES
 from srcore.resize import downscale_x4
 
-BUNDLED = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
+IMAGES_DIR = Path(__file__).resolve().parent / "images"
+BUNDLED = IMAGES_DIR / "study"
+PRACTICE = IMAGES_DIR / "practice" / "practice.png"
 MODEL_KEYS = ("bicubic", *MODEL_NAMES, "hr")
+DEGRADED = "degraded"  # attention checks only: never a model in the results
 ANCHORS = ("bicubic", "hr")  # the low and the high anchor
 DEFAULT_CROP = 128
 DEFAULT_ZOOM = 3
-DEFAULT_PAIR_SESSION = 40
+DEFAULT_ITEMS = 30
+DEFAULT_ATTENTION_EVERY = 10
 
 
 def _env_int(name: str, default: int) -> int:
@@ -61,6 +74,17 @@ class StimulusSet:
     def signature(self) -> str:
         return hashlib.sha1(("|".join(self.image_ids) + "#" + "|".join(self.models)).encode()).hexdigest()[:12]
 
+    def png(self, image_id: str, model: str) -> bytes:
+        """The crop as PNG bytes carrying a fresh random text chunk: the same stimulus never has
+        the same bytes (or hash) twice, so what one rater receives cannot be matched by hash with
+        what another received.  Shown enlarged by the page (CSS, nearest-neighbour)."""
+        key = ("png", image_id, model)
+        if key not in self._zoomed:
+            buf = io.BytesIO()
+            Image.fromarray(self.crops[image_id][model]).save(buf, format="PNG")
+            self._zoomed[key] = buf.getvalue()
+        return with_random_chunk(self._zoomed[key])
+
     def image(self, image_id: str, model: str) -> np.ndarray:
         """The crop enlarged ``zoom`` times with nearest-neighbour pixels (so browsers do not blur it)."""
         key = (image_id, model)
@@ -69,39 +93,80 @@ class StimulusSet:
             self._zoomed[key] = np.ascontiguousarray(np.repeat(np.repeat(a, self.zoom, 0), self.zoom, 1)) if self.zoom > 1 else a
         return self._zoomed[key]
 
-    def mos_items(self) -> list[tuple[str, tuple[str]]]:
-        return [(i, (m,)) for i in self.image_ids for m in self.models]
+    def _models(self, models=None) -> tuple[str, ...]:
+        return self.models if models is None else tuple(m for m in self.models if m in set(models))
 
-    def pair_items(self) -> list[tuple[str, tuple[str, str]]]:
-        return [(i, pair) for i in self.image_ids for pair in itertools.combinations(self.models, 2)]
+    def mos_items(self, models=None) -> list[tuple[str, tuple[str]]]:
+        return [(i, (m,)) for i in self.image_ids for m in self._models(models)]
 
-    def plan(self, rater_id: str, protocol: str, length: int | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    def pair_items(self, models=None) -> list[tuple[str, tuple[str, str]]]:
+        return [(i, pair) for i in self.image_ids for pair in itertools.combinations(self._models(models), 2)]
+
+    def plan(self, rater_id: str, protocol: str, length: int | None = None, secret: str = "",
+             models=None, attention_every: int = 0) -> list[tuple]:
         """The rater's stimuli in a random order that is fixed for this rater (so a session can be
-        resumed).  MOS: every image x model.  Pairs: every bicubic-vs-HR anchor pair plus random
-        other pairs up to ``length`` (default ``$SR_RATING_PAIRS`` or 40)."""
-        rng = random.Random(f"{rater_id}:{protocol}:{self.signature}")
+        resumed) but seeded with the server ``secret`` (so nobody can predict it from the public
+        code and the rater id).  MOS: image x model items up to ``length``.  Pairs: a quarter
+        bicubic-vs-HR anchor pairs plus random other pairs up to ``length`` (default 30).
+        ``attention_every`` > 0 adds one attention check (kind "attention": the degraded crop, or
+        HR vs degraded) per that many items, at least one, at secret random places."""
+        seed = hmac.new(secret.encode(), f"{rater_id}:{protocol}:{self.signature}".encode(), hashlib.sha256).digest()
+        rng = random.Random(seed)
         if protocol == "mos":
-            items = self.mos_items()
+            items = self.mos_items(models)
             rng.shuffle(items)
-            return items[:length] if length else items
-        if protocol != "pair":
+            chosen = items[:length] if length else items
+        elif protocol == "pair":
+            length = length or DEFAULT_ITEMS
+            items = self.pair_items(models)
+            anchors = [it for it in items if set(it[1]) == set(ANCHORS)]
+            others = [it for it in items if set(it[1]) != set(ANCHORS)]
+            rng.shuffle(anchors)
+            rng.shuffle(others)
+            chosen = (anchors[: max(1, length // 4)] + others)[:length]
+            rng.shuffle(chosen)
+        else:
             raise ValueError(f"unknown protocol {protocol!r}")
-        length = length or _env_int("SR_RATING_PAIRS", DEFAULT_PAIR_SESSION)
-        items = self.pair_items()
-        anchors = [it for it in items if set(it[1]) == set(ANCHORS)]
-        others = [it for it in items if set(it[1]) != set(ANCHORS)]
-        rng.shuffle(anchors)
-        rng.shuffle(others)
-        chosen = anchors[: max(1, length // 4)] + others
-        chosen = chosen[:length]
-        rng.shuffle(chosen)
+        if attention_every > 0 and chosen:
+            n = max(1, len(chosen) // attention_every)
+            imgs = self.image_ids[:]
+            rng.shuffle(imgs)
+            checks = [(imgs[k % len(imgs)], (DEGRADED,) if protocol == "mos" else ("hr", DEGRADED), "attention")
+                      for k in range(n)]
+            for c in checks:  # never first: the rater gets one real item before any check
+                chosen.insert(rng.randint(1, len(chosen)), c)
         return chosen
 
 
-def _bundled_images(names=BUNDLED) -> dict[str, np.ndarray]:
-    import skimage.data
+def with_random_chunk(png: bytes) -> bytes:
+    """``png`` with a random ``tEXt`` chunk after the header: other bytes, the same pixels."""
+    data = b"n\x00" + secrets.token_hex(8).encode()
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    head = 8 + 25  # signature + IHDR chunk
+    return png[:head] + chunk + png[head:]
 
-    return {n: getattr(skimage.data, n)() for n in names}
+
+def degrade(hr: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A heavily degraded copy for attention checks: 8x blockier, plus visible noise."""
+    h, w = hr.shape[:2]
+    small = Image.fromarray(hr).resize((max(1, w // 8), max(1, h // 8)), Image.BOX)
+    out = np.asarray(small.resize((w, h), Image.NEAREST), dtype=np.float32)
+    out = out + np.random.default_rng(seed).normal(0, 18, out.shape)
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def practice_anchors() -> tuple[bytes, bytes]:
+    """PNG bytes of the practice page's anchors: (what a 1 looks like, what a 5 looks like),
+    from a photo that is not in the study."""
+    hr = load_image(PRACTICE).array
+    side = min(hr.shape[:2]) // 4 * 4
+    hr = np.ascontiguousarray(hr[:side, :side])
+    out = []
+    for a in (degrade(hr), hr):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out[0], out[1]
 
 
 def _folder_images(folder: str | Path) -> dict[str, np.ndarray]:
@@ -148,6 +213,7 @@ def crops_for_image(hr: np.ndarray, models: dict, crop: int) -> dict[str, np.nda
         with torch.inference_mode():
             sr = sr_uint8(model, sub, tile=None)
         out[name] = np.ascontiguousarray(sr[oy:oy + side, ox:ox + side])
+    out[DEGRADED] = degrade(out["hr"])
     return out
 
 
@@ -163,7 +229,7 @@ def build_stimuli(folder: str | Path | None = None, crop: int | None = None, mod
         from srcore.zoo import load_available
 
         models, missing = load_available()
-    images = _folder_images(folder) if folder else _bundled_images()
+    images = _folder_images(folder or BUNDLED)
     if not images:
         raise FileNotFoundError(f"no images found in {folder}")
     crops = {i: crops_for_image(a, models, crop) for i, a in images.items()}
@@ -191,7 +257,7 @@ def stimulus_plan(missing: dict[str, str] | None = None) -> StimulusPlan:
     from srcore.zoo import checkpoint_path
 
     folder = os.environ.get("SR_RATING_IMAGES") or None
-    n = len(list_images(folder)) if folder else len(BUNDLED)
+    n = len(list_images(folder or BUNDLED))
     if not n:
         raise FileNotFoundError(f"no images found in {folder}")
     if missing is None:
@@ -216,4 +282,5 @@ def to_pil(a: np.ndarray) -> Image.Image:
     return Image.fromarray(a)
 
 
-__all__ = ["StimulusSet", "StimulusPlan", "stimulus_plan", "build_stimuli", "get_stimuli", "crops_for_image", "MODEL_KEYS", "ANCHORS", "BUNDLED"]
+__all__ = ["StimulusSet", "StimulusPlan", "stimulus_plan", "build_stimuli", "get_stimuli", "crops_for_image", "MODEL_KEYS", "ANCHORS", "BUNDLED",
+           "DEGRADED", "degrade", "practice_anchors", "with_random_chunk"]

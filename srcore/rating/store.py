@@ -5,8 +5,14 @@ processes at once.  Every write is its own ``BEGIN IMMEDIATE`` transaction, comm
 ``synchronous=FULL`` before the caller returns, so a vote that was acknowledged survives a
 crash (kill -9) or restart.
 
-Blindness: a stimulus reaches the client only as an opaque random token; which model(s) and
-which left/right order it stands for stays in the ``assignments`` table on the server.
+Identity: a session is opened with a secret key that only the server issues (``new_session``);
+only its SHA-256 is stored, so neither the database nor an export can be used to resume someone
+else's session.  The rater id is internal and opens nothing.
+
+Blindness and binding: each served stimulus gets a one-time random nonce (``assignments.token``);
+which model(s), which left/right order and whether it is an attention check stays in the
+``assignments`` table on the server, and ``votes.token`` is UNIQUE, so one nonce takes exactly
+one vote.
 
 Schema changes go in ``MIGRATIONS`` (append only); ``PRAGMA user_version`` records how many
 have been applied.
@@ -14,6 +20,8 @@ have been applied.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import numbers
 import os
@@ -28,9 +36,11 @@ from typing import Sequence
 
 PROTOCOLS = ("mos", "pair")
 CHOICES = ("left", "right", "tie")
+KINDS = ("test", "attention")  # a real stimulus, or an attention check with a known answer
 SCORE_MIN, SCORE_MAX = 1, 5
-_RATER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+_PARTICIPANT_RE = re.compile(r"^[A-Za-z0-9 ._@+-]{0,64}$")
 
 
 class RatingError(ValueError):
@@ -93,6 +103,14 @@ MIGRATIONS: list[str] = [
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE INDEX votes_rater ON votes (rater_id);
     """,
+    # 3: secret session keys (hashed), participant and completion codes, attention checks
+    """
+    ALTER TABLE raters ADD COLUMN key_hash TEXT;
+    ALTER TABLE raters ADD COLUMN participant TEXT NOT NULL DEFAULT '';
+    ALTER TABLE raters ADD COLUMN completion_code TEXT;
+    CREATE UNIQUE INDEX raters_key ON raters (key_hash);
+    ALTER TABLE assignments ADD COLUMN kind TEXT NOT NULL DEFAULT 'test' CHECK (kind IN ('test', 'attention'));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -107,10 +125,25 @@ class Assignment:
     image_id: str
     models: tuple[str, ...]
     created: float
+    kind: str = "test"
 
 
 def stim_key(image_id: str, models: Sequence[str]) -> str:
+    """Image and models, order-free: a rater sees each such stimulus at most once per protocol."""
     return image_id + "|" + "|".join(sorted(models))
+
+
+def key_hash(key: str) -> str:
+    """What is stored for a session key: its SHA-256 (the key itself never touches the disk)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def clean_participant(code: str | None) -> str:
+    """An optional participant/class code: up to 64 letters, digits, spaces and ``._@+-``."""
+    code = (code or "").strip() if isinstance(code, str) or code is None else None
+    if code is None or not _PARTICIPANT_RE.match(code):
+        raise RatingError("the participant code may only hold up to 64 letters, digits, spaces and . _ @ + -")
+    return code
 
 
 def connect(path: str | Path, timeout: float = 30.0) -> sqlite3.Connection:
@@ -229,6 +262,20 @@ class RatingStore:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key`` (committed before returning)."""
+        self._write(lambda c: c.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value)))
+
+    def get_json(self, key: str, default=None):
+        """A JSON value from ``meta`` (``default`` when absent or unreadable)."""
+        raw = self.get_meta(key)
+        try:
+            return json.loads(raw) if raw is not None else default
+        except ValueError:
+            return default
+
     def meta_default(self, key: str, make) -> str:
         """The stored value of ``key``, storing ``make()`` first if there is none (race-free)."""
         def fn(c):
@@ -243,13 +290,44 @@ class RatingStore:
             "INSERT INTO raters (rater_id, created, flags) VALUES (?, ?, ?)", (rid, time.time(), flags)))
         return rid
 
-    def ensure_rater(self, rater_id: str | None) -> str:
-        """``rater_id`` when it is well formed (re-registered after a reset), else a new id."""
-        if not isinstance(rater_id, str) or not _RATER_RE.match(rater_id):
-            return self.new_rater()
+    def new_session(self, participant: str | None = "") -> tuple[str, str]:
+        """A new rater with a secret session key: returns ``(rater_id, key)``.  Only the key
+        resumes the session; the server keeps just its hash."""
+        participant = clean_participant(participant)
+        rid, key = "r" + secrets.token_urlsafe(12), secrets.token_urlsafe(32)
         self._write(lambda c: c.execute(
-            "INSERT OR IGNORE INTO raters (rater_id, created) VALUES (?, ?)", (rater_id, time.time())))
-        return rater_id
+            "INSERT INTO raters (rater_id, created, key_hash, participant) VALUES (?, ?, ?, ?)",
+            (rid, time.time(), key_hash(key), participant)))
+        return rid, key
+
+    def rater_for_key(self, key: str | None) -> str | None:
+        """The rater a session key belongs to, or None (malformed, unknown, or deleted by a reset)."""
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            return None
+        row = self._conn().execute("SELECT rater_id FROM raters WHERE key_hash = ?", (key_hash(key),)).fetchone()
+        return row[0] if row else None
+
+    def rater(self, rater_id: str) -> dict | None:
+        """One rater's row (without the key hash)."""
+        r = self._conn().execute(
+            "SELECT rater_id, created, flags, participant, completion_code FROM raters WHERE rater_id = ?",
+            (rater_id,)).fetchone()
+        return dict(zip(("rater_id", "created", "flags", "participant", "completion_code"), r)) if r else None
+
+    def completion_code(self, rater_id: str) -> str:
+        """The rater's completion code (made once, then the same): proof of a finished session
+        that the organiser can match against the export."""
+        def fn(c):
+            row = c.execute("SELECT completion_code FROM raters WHERE rater_id = ?", (rater_id,)).fetchone()
+            if row is None:
+                raise RatingError("unknown session; start a new one")
+            if row[0]:
+                return row[0]
+            raw = secrets.token_hex(4).upper()
+            code = f"SR-{raw[:4]}-{raw[4:]}"
+            c.execute("UPDATE raters SET completion_code = ? WHERE rater_id = ?", (code, rater_id))
+            return code
+        return self._write(fn)
 
     def set_rater_flags(self, rater_id: str, flags: str) -> None:
         def fn(c):
@@ -258,23 +336,26 @@ class RatingStore:
         self._write(fn)
 
     def raters(self) -> list[dict]:
-        rows = self._conn().execute("SELECT rater_id, created, flags FROM raters ORDER BY created").fetchall()
-        return [dict(rater_id=r[0], created=r[1], flags=r[2]) for r in rows]
+        rows = self._conn().execute(
+            "SELECT rater_id, created, flags, participant, completion_code FROM raters ORDER BY created").fetchall()
+        return [dict(rater_id=r[0], created=r[1], flags=r[2], participant=r[3], completion_code=r[4]) for r in rows]
 
     # ------------------------------------------------------------ stimuli
     def _row_to_assignment(self, r) -> Assignment:
         models = (r[4],) if r[5] is None else (r[4], r[5])
-        return Assignment(token=r[0], rater_id=r[1], protocol=r[2], image_id=r[3], models=models, created=r[6])
+        return Assignment(token=r[0], rater_id=r[1], protocol=r[2], image_id=r[3], models=models, created=r[6],
+                          kind=r[7])
 
-    def next_assignment(self, rater_id: str, protocol: str, plan: Sequence[tuple[str, Sequence[str]]],
+    def next_assignment(self, rater_id: str, protocol: str, plan: Sequence[tuple],
                         rng: secrets.SystemRandom | None = None) -> Assignment | None:
-        """The stimulus to show ``rater_id`` now: the one shown but not yet voted on, if any,
-        else the first item of ``plan`` (image_id, models) this rater has not been shown;
-        None when the plan is done.  Pair order (left/right) is drawn at random here."""
+        """The stimulus to show ``rater_id`` now: the one shown but not yet voted on, if any
+        (so parallel or repeated requests get the same nonce), else the first item of ``plan``
+        ((image_id, models) or (image_id, models, kind)) this rater has not been shown; None when
+        the plan is done.  Pair order (left/right) is drawn at random here."""
         if protocol not in PROTOCOLS:
             raise RatingError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
         rng = rng or secrets.SystemRandom()
-        cols = "a.token, a.rater_id, a.protocol, a.image_id, a.model_a, a.model_b, a.created"
+        cols = "a.token, a.rater_id, a.protocol, a.image_id, a.model_a, a.model_b, a.created, a.kind"
 
         def fn(c):
             if c.execute("SELECT 1 FROM raters WHERE rater_id = ?", (rater_id,)).fetchone() is None:
@@ -287,8 +368,11 @@ class RatingStore:
                 return self._row_to_assignment(pending)
             shown = {r[0] for r in c.execute(
                 "SELECT stim_key FROM assignments WHERE rater_id = ? AND protocol = ?", (rater_id, protocol))}
-            for image_id, models in plan:
-                models = tuple(models)
+            for item in plan:
+                image_id, models = item[0], tuple(item[1])
+                kind = item[2] if len(item) > 2 else "test"
+                if kind not in KINDS:
+                    raise RatingError(f"unknown stimulus kind {kind!r}")
                 if len(models) != (1 if protocol == "mos" else 2):
                     raise RatingError(f"a {protocol} stimulus needs {1 if protocol == 'mos' else 2} model(s), got {models}")
                 key = stim_key(image_id, models)
@@ -299,17 +383,18 @@ class RatingStore:
                 token = secrets.token_urlsafe(18)
                 now = time.time()
                 c.execute(
-                    "INSERT INTO assignments (token, rater_id, protocol, image_id, model_a, model_b, stim_key, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (token, rater_id, protocol, image_id, models[0], models[1] if len(models) > 1 else None, key, now))
-                return Assignment(token, rater_id, protocol, image_id, models, now)
+                    "INSERT INTO assignments (token, rater_id, protocol, image_id, model_a, model_b, stim_key, created, "
+                    "kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (token, rater_id, protocol, image_id, models[0], models[1] if len(models) > 1 else None, key, now,
+                     kind))
+                return Assignment(token, rater_id, protocol, image_id, models, now, kind)
             return None
 
         return self._write(fn)
 
     def assignment(self, token: str) -> Assignment | None:
         r = self._conn().execute(
-            "SELECT token, rater_id, protocol, image_id, model_a, model_b, created FROM assignments WHERE token = ?",
+            "SELECT token, rater_id, protocol, image_id, model_a, model_b, created, kind FROM assignments WHERE token = ?",
             (token,)).fetchone()
         return self._row_to_assignment(r) if r else None
 
@@ -347,7 +432,7 @@ class RatingStore:
             if a is None:
                 raise RatingError("unknown stimulus id")
             if a[0] != rater_id:
-                raise RatingError("this stimulus was not shown to this rater")
+                raise RatingError("unknown stimulus id")  # same answer as for a made-up nonce: reveals nothing
             if a[1] == "mos" and score is None:
                 raise RatingError("this stimulus needs a score from 1 to 5")
             if a[1] == "pair" and choice is None:
@@ -372,7 +457,8 @@ class RatingStore:
         """Every vote joined with what was shown: the rows for stats and CSV export."""
         cur = self._conn().execute(
             "SELECT v.vote_id, v.rater_id, a.protocol, a.image_id, a.model_a, a.model_b, v.score, v.choice, "
-            "v.created, v.elapsed_s, a.token, r.flags FROM votes v JOIN assignments a ON a.token = v.token "
+            "v.created, v.elapsed_s, a.token, r.flags, a.kind, r.participant "
+            "FROM votes v JOIN assignments a ON a.token = v.token "
             "JOIN raters r ON r.rater_id = v.rater_id ORDER BY v.vote_id")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
@@ -411,5 +497,5 @@ class RatingStore:
 
 __all__ = [
     "RatingStore", "RatingError", "DuplicateVoteError", "Assignment", "default_db_path", "connect", "migrate",
-    "MIGRATIONS", "SCHEMA_VERSION", "PROTOCOLS", "CHOICES", "stim_key",
+    "MIGRATIONS", "SCHEMA_VERSION", "PROTOCOLS", "CHOICES", "KINDS", "stim_key", "key_hash", "clean_participant",
 ]
