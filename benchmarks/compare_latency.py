@@ -71,14 +71,15 @@ def main(argv=None) -> None:
           f"worker(s); on idle cores the wall time is about CPU time / {engine.workers} = "
           f"{statistics.median(cpu) / engine.workers:.3f} s")
 
-    from dashboard.ui import UPLOAD_HR, VIEW_IMAGES, App
+    from dashboard.compare_tab import VIEW_IMAGES, CompareTab
+    from dashboard.core import UPLOAD_HR
 
-    app = App(engine)
+    app = CompareTab(engine)
     ts, cpu = [], []
     for _ in range(args.runs):
         app._cache.clear()  # examples are cached by the app; time the uncached path
         c, t = time.process_time(), time.perf_counter()
-        app.on_compare("Astronaut", None, UPLOAD_HR, engine.available, VIEW_IMAGES, 96, "Bicubic", "SRGAN-PL", False)
+        app.compare("Astronaut", None, UPLOAD_HR, engine.available, VIEW_IMAGES, 96, "Bicubic", "SRGAN-PL", False)
         ts.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     stats("callback", ts)
