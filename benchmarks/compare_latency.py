@@ -7,7 +7,7 @@ adds the display work of the Compare button (outlines, zoom crops, region metric
 ``e2e`` (with --e2e) is a round trip through gradio_client against the app on a local port
 (upload of the 512x512 PNG, compare, all panels back).
 
-    python benchmarks/compare_latency.py [--runs 7] [--threads N] [--e2e]
+    python -m benchmarks.compare_latency [--runs 7] [--threads N] [--e2e]
 
 Prints median / min / max in seconds, the CPU time a compare costs, and the machine's load average
 (other work on the CPU inflates every wall-clock figure; compare figures only at similar load).
@@ -18,13 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import save  # noqa: E402
+from benchmarks._results import save
 
 FIGURES: dict = {}
 
@@ -88,7 +85,6 @@ def main(argv=None) -> None:
 
     if args.e2e:
         import socket
-
         import tempfile
 
         from gradio_client import Client, handle_file

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_helpers import MODELS, PANELS, PERCEPTUAL, UPLOAD_LR, N, checkpoint_dir, compare, launch, read, stop
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_helpers import (  # noqa: E402
-    MODELS, PANELS, PERCEPTUAL, UPLOAD_LR, N, checkpoint_dir, compare, launch, read, stop)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -200,9 +196,8 @@ def _history(path: Path, gan: bool) -> None:
 
 
 def test_training_views_from_histories(tmp_path, monkeypatch):
-    from srcore import paths
-
     from dashboard import training
+    from srcore import paths
 
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
     hist = training.load_histories()
@@ -251,9 +246,8 @@ def test_vgg_curves_in_one_unit():
 
 
 def test_benchmark_view(tmp_path, monkeypatch):
-    from srcore import paths
-
     from dashboard import benchmark
+    from srcore import paths
 
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
     data, msg = benchmark.load()
