@@ -30,6 +30,10 @@ CSS = """
 #sr-title h1 { margin-bottom: 0.1em; }
 .panel-img img, .zoom-img img { image-rendering: pixelated; }
 .zoom-img img { object-position: center top; }
+/* plots have transparent backgrounds (dashboard.training.LAYOUT); in dark mode their text and grid follow the theme */
+.dark .js-plotly-plot .main-svg text { fill: #e5e7eb !important; }
+.dark .js-plotly-plot .gridlayer path, .dark .js-plotly-plot .zerolinelayer path { stroke: rgba(255,255,255,0.15) !important; }
+.dark .js-plotly-plot .legend .bg { fill: transparent !important; }
 """
 
 
@@ -46,13 +50,13 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None,
             with gr.Tab("Compare", id="compare"):
                 tabs["compare"] = CompareTab(engine).build(initial)
             with gr.Tab("Training", id="training") as t:
-                tabs["training"] = TrainingTab().build(t)
+                tabs["training"] = TrainingTab(engine.specs, settings.checkpoints).build(t)
             with gr.Tab("Benchmark", id="benchmark") as t:
-                tabs["benchmark"] = BenchmarkTab().build(t)
+                tabs["benchmark"] = BenchmarkTab(engine.specs, settings.checkpoints).build(t)
             if settings.rating_tabs:
                 _rating_tabs(engine)
             with gr.Tab("About", id="about"):
-                tabs["about"] = about_tab.build()
+                tabs["about"] = about_tab.build(engine.specs, settings.checkpoints)
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 
