@@ -1,4 +1,4 @@
-"""Training speed and input-pipeline overhead: ``python benchmarks/train_speed.py [--steps 60] [--json PATH]``.
+"""Training speed and input-pipeline overhead: ``python -m benchmarks.train_speed [--steps 60] [--json PATH]``.
 
 For each model it trains with the real trainer (``srcore.train.Trainer``: data loader with
 workers, loss logging, background state saves) and prints images/s and the share of the step
@@ -18,8 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import machine, save  # noqa: E402
+from benchmarks._results import machine, save
 
 
 def photos(folder: Path) -> None:
