@@ -57,7 +57,7 @@ class Recipe:
             raise ValueError(f"loss {format_loss(self.loss)} has no content term ({', '.join(k for k, t in LOSS_TERMS.items() if t.content)})")
         if self.patch % 4:
             raise ValueError("patch must be a multiple of 4")
-        self.betas = tuple(self.betas)
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
 
     @property
     def adversarial(self) -> bool:

@@ -215,15 +215,20 @@ def publish_results(out: Path, checkpoints: Path, arms: tuple[ModelSpec, ...] = 
     """Copy the arms' generators, the histories and the progress pictures into the checkpoints folder."""
     hist_dir, prog_dir = checkpoints / "history", checkpoints / "progress"
     hist_dir.mkdir(parents=True, exist_ok=True)
+    runs = {PRETRAIN: out / PRETRAIN, **{m.key: out / "arms" / m.key for m in arms}}
+    # every run validates on the same held-out crops: their LR and HR go beside each run's pictures
+    crops = {f.name: f for run in runs.values() for f in (run / "pictures").glob("*_[lh]r.png")}
     shutil.copyfile(out / PRETRAIN / "history.jsonl", hist_dir / f"{PRETRAIN}.jsonl")
-    _copy_pictures(out / PRETRAIN / "pictures", prog_dir / PRETRAIN)
     for m in arms:
-        run = out / "arms" / m.key
+        run = runs[m.key]
         tmp = checkpoints / f".{m.file}.publish"
         shutil.copyfile(run / "generator.safetensors", tmp)
         os.replace(tmp, checkpoints / m.file)
         shutil.copyfile(run / "history.jsonl", hist_dir / f"{m.key}.jsonl")
-        _copy_pictures(run / "pictures", prog_dir / m.key)
+    for key, run in runs.items():
+        _copy_pictures(run / "pictures", prog_dir / key)
+        for name, f in crops.items():
+            shutil.copyfile(f, prog_dir / key / name)
     print(f"published {len(arms)} generators, histories and pictures to {checkpoints}", flush=True)
 
 

@@ -300,6 +300,9 @@ class Trainer:
         pic_dir = self.out / "pictures"
         pic_dir.mkdir(parents=True, exist_ok=True)
         for hr, lr, name in self.picture_pairs:
+            for kind, img in (("lr", lr), ("hr", hr)):  # the crop's input and original, once, for the viewer
+                if not (pic_dir / f"{name}_{kind}.png").is_file():
+                    Image.fromarray(img).save(pic_dir / f"{name}_{kind}.png")
             sr = to_uint8(model(to_tensor(lr).unsqueeze(0).to(self.device)))
             p = pic_dir / f"{name}_step{self.step:06d}.png"
             Image.fromarray(sr).save(p)
