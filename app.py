@@ -18,6 +18,12 @@ import time
 T0 = time.perf_counter()
 _pre: dict = {}
 
+# before Gradio is imported: its cache goes into this run's marked temp folder, and the folders of
+# runs that died without cleaning up (kill -9, out of memory) are removed (dashboard.tempfiles)
+from dashboard.tempfiles import run_root  # noqa: E402
+
+run_root()
+
 
 def _preload() -> None:
     try:

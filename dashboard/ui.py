@@ -13,7 +13,6 @@ import shutil
 import re
 import tempfile
 import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from srcore.paths import MODEL_NAMES
 from srcore.zoo import TITLES
 
 from dashboard import benchmark as bench
-from dashboard import core, training
+from dashboard import core, tempfiles, training
 from dashboard.about import ABOUT
 from dashboard.core import (  # noqa: F401  (UPLOAD_* and MAX_FILE_SIZE are part of this module's interface)
     EXAMPLE_LOADERS, MAX_FILE_SIZE, PANEL_HELP, PANEL_TITLES, PANELS, SR_PANELS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result)
@@ -60,18 +59,15 @@ CSS = """
 class TempStore:
     """Per-request temporary folders under one root; old ones are removed, all of them at exit."""
 
-    def __init__(self, max_age_s: float = 900):
-        self.root = Path(tempfile.mkdtemp(prefix="sr-dashboard-"))
+    def __init__(self, max_age_s: float = tempfiles.WORK_MAX_AGE_S):
+        self.root = tempfiles.work_dir()  # inside the run's marked folder: removed after a crash too
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
         atexit.register(shutil.rmtree, self.root, True)
 
     def new(self) -> Path:
         with self._lock:
-            now = time.time()
-            for d in self.root.iterdir():
-                if d.is_dir() and now - d.stat().st_mtime > self.max_age_s:
-                    shutil.rmtree(d, ignore_errors=True)
+            tempfiles.sweep(self.root, self.max_age_s)
             return Path(tempfile.mkdtemp(dir=self.root))
 
 
@@ -410,7 +406,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
     i_slider, i_table, i_json = init[4 * n], init[4 * n + 1], init[4 * n + 2]
     h, w = init_res.size
 
-    with gr.Blocks(title="SR x4 comparison", delete_cache=(900, 1800)) as demo:
+    with gr.Blocks(title="SR x4 comparison", delete_cache=tempfiles.DELETE_CACHE) as demo:
         state = gr.State(init_res)
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
         with gr.Tabs():
