@@ -8,8 +8,11 @@ enlargement, outlines, error heat maps).
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +58,30 @@ REGION_SIZES = (32, 256)
 
 class InputError(ValueError):
     """A problem with the user's input; the message is meant for the user."""
+
+
+class Cancelled(RuntimeError):
+    """The compare was stopped because nobody waits for it any more."""
+
+
+_stop = threading.local()
+
+
+@contextmanager
+def stop_when(check: Callable[[], bool]) -> Iterator[None]:
+    """Within the block, ``run_compare`` (in this thread) stops between models once ``check()`` is
+    true: a visitor who closed the tab should not cost a full compare (``dashboard.serving``)."""
+    prev = getattr(_stop, "check", None)
+    _stop.check = check
+    try:
+        yield
+    finally:
+        _stop.check = prev
+
+
+def should_stop() -> Callable[[], bool]:
+    """The stop check installed by ``stop_when`` for this thread (never true outside one)."""
+    return getattr(_stop, "check", None) or (lambda: False)
 
 
 def _workers() -> int:
@@ -148,12 +175,15 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
 def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=None, source: str = "") -> Result:
     """Upscale with bicubic and the chosen models; score every SR panel against HR."""
     t0 = time.perf_counter()
+    stop = should_stop()
     lr, hr, notes = prepare_input(img, as_lr)
     chosen = [m for m in (engine.available if models is None else models) if m in engine.models]
     lp = engine.lpips
 
     def panel(p: str):
         """SR of one panel and, with a ground truth, its metrics and LPIPS features."""
+        if stop():
+            raise Cancelled("the visitor left during the compare")
         sr = upscale(None if p == "bicubic" else engine.models[p], lr)
         if hr is None:
             return p, sr, None, None

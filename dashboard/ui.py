@@ -26,7 +26,7 @@ from srcore.paths import MODEL_NAMES
 from srcore.zoo import TITLES
 
 from dashboard import benchmark as bench
-from dashboard import core, tempfiles, training
+from dashboard import core, serving, tempfiles, training
 from dashboard.about import ABOUT
 from dashboard.core import (  # noqa: F401  (UPLOAD_* and MAX_FILE_SIZE are part of this module's interface)
     EXAMPLE_LOADERS, MAX_FILE_SIZE, PANEL_HELP, PANEL_TITLES, PANELS, SR_PANELS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result)
@@ -514,18 +514,21 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
         cmp_out = [state, status, *render_out]
         reg_in = [state, view, xs, ys, size, left, right, slider_zoom]
 
-        # one compare at a time across every trigger (memory stays bounded on a small Space);
-        # the cheap region / slider updates share a second slot
-        cmp_kw = dict(concurrency_id="compare", concurrency_limit=1)
+        # one compare at a time across every trigger (memory stays bounded on a small Space): the
+        # compares wait in dashboard.serving's gate, which answers "busy, N waiting, try again in
+        # about T s" past its limit and drops a compare whose visitor left; the cheap region /
+        # slider updates share a second slot
+        cmp_kw = dict(concurrency_id="compare", concurrency_limit=None)
+        on_compare = serving.gated(app.on_compare)
         view_kw = dict(concurrency_id="view", concurrency_limit=2, show_progress="minimal")
-        ev = run.click(app.on_compare, cmp_in, cmp_out, api_name="compare", **cmp_kw)
+        ev = run.click(on_compare, cmp_in, cmp_out, api_name="compare", **cmp_kw)
         ev.then(app.on_downloads, state, downloads, api_name="downloads", **view_kw)
         ex = example.input(lambda: None, None, upload, queue=False, api_visibility="private").then(
-            app.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+            on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         ex.then(app.on_downloads, state, downloads, api_visibility="private", **view_kw)
-        up = upload.upload(app.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        up = upload.upload(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         up.then(app.on_downloads, state, downloads, api_visibility="private", **view_kw)
-        mo = mode.input(app.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        mo = mode.input(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         mo.then(app.on_downloads, state, downloads, api_visibility="private", **view_kw)
         view.input(app.on_region, reg_in, render_out, api_visibility="private", **view_kw)
         for s in (xs, ys, size):
@@ -550,7 +553,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
         t_crop.input(picture_outputs, [t_step, t_crop], t_imgs, api_visibility="private", queue=False)
         bench_tab.select(benchmark_outputs, None, [b_note, b_table, b_plot], api_visibility="private", queue=False)
 
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    demo.queue(default_concurrency_limit=1, max_size=serving.GRADIO_MAX_SIZE)
     return demo
 
 
@@ -576,4 +579,4 @@ def _rating_tabs(engine: Engine) -> None:
 
 def launch_kwargs() -> dict:
     return dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(), show_error=True, ssr_mode=False,
-                footer_links=["api", "settings"])
+                footer_links=["api", "settings"], max_threads=serving.GRADIO_MAX_THREADS)
