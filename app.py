@@ -72,6 +72,9 @@ if __name__ == "__main__":
         **launch_kwargs(),
     )
     threading.Thread(target=_warm_rating, name="warm-rating", daemon=True).start()
+    from dashboard.serving import start_session_reaper
+
+    start_session_reaper(demo)  # idle sessions are forgotten (SR_SESSION_TTL_S), not kept for an hour
     # SIGTERM (how a Space or a supervisor stops the app) exits like Ctrl-C: the server closes and
     # the atexit hooks remove the app's temporary files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -127,6 +127,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     source: str = ""
     seconds: float = 0.0
+    key: str = ""  # its key in dashboard.cache (what a session's state holds instead of the result)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -31,6 +31,10 @@ COMPARE_SLOTS = 1  # compares at once (each already uses every core; memory stay
 # active Gradio job (an await, not a thread), plus the cheap view updates.
 GRADIO_MAX_THREADS = MAX_WAITING + 64
 GRADIO_MAX_SIZE = 4 * MAX_WAITING + 64
+# Sessions: Gradio keeps every session's state (up to 10,000 sessions, a closed one for an hour);
+# here a session unused for SESSION_TTL_S is forgotten, and at most SESSION_CAPACITY are kept.
+SESSION_TTL_S = float(os.environ.get("SR_SESSION_TTL_S", "1800"))
+SESSION_CAPACITY = int(os.environ.get("SR_SESSION_CAPACITY", "2000"))
 
 
 class Busy(Exception):
@@ -123,6 +127,97 @@ def event_alive() -> Callable[[], bool]:
         return True if ev is None else bool(ev.alive)
 
     return alive
+
+
+def expire_sessions(state_holder: Any, idle_s: float = SESSION_TTL_S) -> int:
+    """Forget the Gradio sessions unused for ``idle_s`` seconds; return how many.
+
+    Gradio itself only drops a session when 10,000 newer ones push it out."""
+    import datetime
+
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=idle_s)
+    n = 0
+    with state_holder.lock:
+        for sid, last in list(state_holder.time_last_used.items()):
+            if last < cutoff:
+                state_holder.session_data.pop(sid, None)
+                state_holder.time_last_used.pop(sid, None)
+                n += 1
+    return n
+
+
+def start_session_reaper(blocks: Any, idle_s: float = SESSION_TTL_S, every_s: float | None = None) -> threading.Thread:
+    """A daemon thread running ``expire_sessions`` on the launched app's sessions."""
+    every = every_s or max(1.0, min(60.0, idle_s / 4))
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            holder = getattr(blocks, "state_holder", None)
+            if holder is not None:
+                expire_sessions(holder, idle_s)
+
+    t = threading.Thread(target=loop, name="session-reaper", daemon=True)
+    t.start()
+    return t
+
+
+class StaticInfoCache:
+    """ASGI middleware: Gradio's page configuration and API description, built once and replayed.
+
+    Why: every visitor (and every gradio_client ``Client``) first fetches ``/config`` (185 kB, a deep
+    copy and a JSON encoding: about 0.1 s of CPU under the GIL) and ``/gradio_api/info``.  A burst of
+    80 newcomers thus queued about 12 s of work behind a running compare and the later ones hit
+    their client's connect timeout.  Both answers are fixed once the app is launched (no
+    authentication here), so the first answer per host and query is kept and sent again as is.
+    Requests with cookies or credentials are passed through untouched."""
+
+    PATHS = ("/config", "/gradio_api/info")
+
+    def __init__(self, app: Any, ttl_s: float = 600.0):
+        self.app = app
+        self.ttl_s = ttl_s
+        self._store: dict[tuple, tuple[float, int, list, bytes]] = {}
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or scope.get("method") != "GET" or scope.get("path") not in self.PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if b"cookie" in headers or b"authorization" in headers:
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope.get("query_string", b""), scope.get("scheme"), scope.get("root_path", ""),
+               headers.get(b"host"), headers.get(b"x-forwarded-host"), headers.get(b"x-forwarded-proto"),
+               headers.get(b"accept-encoding"))
+        hit = self._store.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
+            _, status, resp_headers, body = hit
+            await send({"type": "http.response.start", "status": status, "headers": resp_headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        parts: list[bytes] = []
+        start: dict = {}
+
+        async def capture(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if start.get("status") == 200 and not any(k.lower() == b"set-cookie" for k, _ in start.get("headers", [])):
+            if len(self._store) > 64:
+                self._store.clear()
+            self._store[key] = (time.monotonic(), 200, list(start.get("headers", [])), b"".join(parts))
+
+
+def app_kwargs() -> dict:
+    """``demo.launch(app_kwargs=...)``: the FastAPI app with ``StaticInfoCache`` in front."""
+    from starlette.middleware import Middleware
+
+    return {"middleware": [Middleware(StaticInfoCache)]}
 
 
 GATE = ComputeGate()

@@ -27,6 +27,7 @@ from srcore.zoo import TITLES
 
 from dashboard import benchmark as bench
 from dashboard import core, serving, tempfiles, training
+from dashboard.cache import CACHE, EXAMPLE_PREFIX, Expired, key_for, upload_path
 from dashboard.about import ABOUT
 from dashboard.core import (  # noqa: F401  (UPLOAD_* and MAX_FILE_SIZE are part of this module's interface)
     EXAMPLE_LOADERS, MAX_FILE_SIZE, PANEL_HELP, PANEL_TITLES, PANELS, SR_PANELS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result)
@@ -164,27 +165,32 @@ class App:
         from skimage import data as skdata
 
         self.examples = {k: getattr(skdata, v)() for k, v in EXAMPLE_LOADERS.items()}
-        self._cache: dict = {}  # (example, models) -> Result: examples are fixed, so their results are too
-        self._lock = threading.Lock()
 
     # ---- computing
 
     def compute(self, example, upload, mode, models) -> Result:
+        """The compare, from the shared result cache (dashboard.cache) when it was made before."""
         models = [m for m in (models or []) if m in self.engine.models]
-        key = (example, tuple(models))
-        if not upload and key in self._cache:
-            return self._cache[key]
-        res = self._compute(example, upload, mode, models)
-        if not upload:
-            with self._lock:
-                if len(self._cache) >= 8:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[key] = res
-        return res
+        key = key_for(example, upload_path(upload), mode, models)
+        return CACHE.get_or_compute(key, lambda: self._compute(example, upload, mode, models))
+
+    def result(self, res) -> Result:
+        """A session's state (a cache key) -> its Result; an evicted example is remade, an evicted
+        upload is reported."""
+        if isinstance(res, Result):
+            return res
+        got = CACHE.get(str(res))
+        if got is not None:
+            return got
+        if str(res).startswith(EXAMPLE_PREFIX):
+            example, _, models = str(res)[len(EXAMPLE_PREFIX):].rpartition("|")
+            return self.compute(example, None, UPLOAD_HR, models.split(",") if models else [])
+        raise gr.Error(str(Expired("this comparison is no longer held by the server (it keeps the most recent "
+                                   "ones); press Compare to run it again")), print_exception=False)
 
     def _compute(self, example, upload, mode, models) -> Result:
         if upload:
-            path = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
+            path = upload_path(upload)
             try:
                 arr, notes = core.load_upload(path)
             except ImageLoadError as e:
@@ -290,16 +296,18 @@ class App:
     def on_compare(self, example, upload, mode, models, view, size, left, right, slider_zoom):
         res = self.compute(example, upload, mode, models)
         region = self.default_region(res, example, upload, size)
-        return [res, self.status(res)] + self.render(res, view, region, left, right, slider_zoom)
+        return [res.key, self.status(res)] + self.render(res, view, region, left, right, slider_zoom)
 
     def on_region(self, res, view, x, y, size, left, right, slider_zoom):
         if res is None:
             raise gr.Error("run a comparison first", print_exception=False)
+        res = self.result(res)
         return self.render(res, view, (int(x), int(y), int(size)), left, right, slider_zoom)
 
     def on_select(self, res, view, size, left, right, slider_zoom, evt: gr.SelectData):
         if res is None or evt is None or evt.index is None:
             raise gr.Error("run a comparison first", print_exception=False)
+        res = self.result(res)
         cx, cy = evt.index[:2]
         h, w = res.size
         region = core.region_around(float(cx), float(cy), int(size), h, w)
@@ -308,6 +316,7 @@ class App:
     def on_slider(self, res, view, x, y, size, left, right, slider_zoom):
         if res is None:
             return None
+        res = self.result(res)
         h, w = res.size
         region = core.clamp_region(int(x), int(y), int(size), h, w)
         return self.slider_pair(res, None, region, left, right, slider_zoom, errors=view == VIEW_ERRORS)
@@ -315,6 +324,7 @@ class App:
     def on_downloads(self, res):
         if res is None:
             return None
+        res = self.result(res)
         folder = self.temp.new()
         files = []
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(str(res.source)).stem).strip("_")[:60] or "image"
@@ -397,7 +407,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
 
     # the first view is a finished comparison, computed once at build time
     if initial is not None and initial.source == first_example:
-        app._cache[(first_example, tuple(eng.available))] = initial
+        CACHE.put(key_for(first_example, None, UPLOAD_HR, eng.available), initial)
     init_res = app.compute(first_example, None, UPLOAD_HR, eng.available)
     init_region = app.default_region(init_res, first_example, None, DEFAULT_SIZE)
     init = app.render(init_res, VIEW_IMAGES, init_region, PANEL_TITLES["bicubic"], PANEL_TITLES["srgan_pl"], False)
@@ -407,7 +417,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
     h, w = init_res.size
 
     with gr.Blocks(title="SR x4 comparison", delete_cache=tempfiles.DELETE_CACHE) as demo:
-        state = gr.State(init_res)
+        state = gr.State(init_res.key, time_to_live=serving.SESSION_TTL_S)  # a cache key, not the result
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
@@ -579,4 +589,5 @@ def _rating_tabs(engine: Engine) -> None:
 
 def launch_kwargs() -> dict:
     return dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(), show_error=True, ssr_mode=False,
-                footer_links=["api", "settings"], max_threads=serving.GRADIO_MAX_THREADS)
+                footer_links=["api", "settings"], max_threads=serving.GRADIO_MAX_THREADS,
+                state_session_capacity=serving.SESSION_CAPACITY, app_kwargs=serving.app_kwargs())
