@@ -2,8 +2,9 @@
 
 Starts ``python app.py`` on a free port on 127.0.0.1 (without the rating tabs), then ``--clients``
 concurrent gradio_client clients (one thread each) each run ``--requests`` compares of a 256x256 HR
-upload (a fixed crop of scikit-image's astronaut photo, sent with ``handle_file``; all four models,
-the outputs downloaded as a browser would), the whole run bounded by ``--timeout`` seconds.
+upload (a crop of scikit-image's astronaut photo, a different one per client and request, so that the
+app's result cache does not answer for the models; sent with ``handle_file``; all four models, the
+outputs downloaded as a browser would), the whole run bounded by ``--timeout`` seconds.
 
 Every request must either complete with a correct result (256x256 panels, scores for every model) or
 be told clearly that the app is busy: the app's own "The app is busy: N compares are waiting. Please
@@ -94,13 +95,14 @@ class RssMonitor(threading.Thread):
         self.join(5)
 
 
-def sample_image(folder: Path) -> Path:
-    """A 256x256 crop of scikit-image's astronaut as PNG (deterministic)."""
+def sample_image(folder: Path, k: int = 0) -> Path:
+    """The ``k``-th 256x256 crop of scikit-image's astronaut as PNG (deterministic; distinct for k < 65536)."""
     from PIL import Image
     from skimage import data
 
-    img = data.astronaut()[40 : 40 + SIDE, 140 : 140 + SIDE]
-    path = folder / "astronaut_256.png"
+    y, x = (k // 256) % 256, k % 256
+    img = data.astronaut()[y : y + SIDE, x : x + SIDE]
+    path = folder / f"astronaut_256_{k}.png"
     Image.fromarray(img).save(path)
     return path
 
@@ -135,7 +137,7 @@ def check_result(out) -> str | None:
     return None
 
 
-def run_load(url: str, image: Path, clients: int, requests: int, deadline: float) -> dict:
+def run_load(url: str, images: list[Path], clients: int, requests: int, deadline: float) -> dict:
     """``clients`` threads, each with its own gradio_client Client, ``requests`` compares each."""
     from gradio_client import Client, handle_file
 
@@ -166,6 +168,7 @@ def run_load(url: str, image: Path, clients: int, requests: int, deadline: float
             if left <= 0:
                 break
             t0 = time.time()
+            image = images[(k * requests + i) % len(images)]
             try:
                 job = c.submit("Astronaut", handle_file(str(image)), UPLOAD_HR, MODELS, "Images", 96, "Bicubic",
                                "SRGAN-PL", False, api_name="/compare")
@@ -223,7 +226,7 @@ def main(argv=None) -> int:
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in load_before)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="sr-load-") as tmp:
         tmp = Path(tmp)
-        image = sample_image(tmp)
+        images = [sample_image(tmp, k) for k in range(args.clients * args.requests)]
         log = tmp / "app.log"
         t_launch = time.time()
         proc, url = start_app(log, {"SR_RATING_TABS": "0", "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3")})
@@ -234,7 +237,7 @@ def main(argv=None) -> int:
             rss_ready = mon.last
             print(f"app ready in {time.time() - t_launch:.1f} s at {url} (RSS {rss_ready / 1e6:.0f} MB); "
                   f"{args.clients} clients x {args.requests} compares of a {SIDE}x{SIDE} upload", flush=True)
-            r = run_load(url, image, args.clients, args.requests, time.time() + args.timeout)
+            r = run_load(url, images, args.clients, args.requests, time.time() + args.timeout)
             alive = proc.poll() is None
         finally:
             mon.stop()
@@ -254,7 +257,7 @@ def main(argv=None) -> int:
         "wall_s": r["wall_s"], "throughput_per_s": len(lat) / r["wall_s"] if r["wall_s"] > 0 else None,
         "peak_rss_mb": mon.peak / 1e6, "rss_at_ready_mb": rss_ready / 1e6, "rss_limit_mb": RSS_LIMIT / 1e6,
         "rss_ok": mon.peak <= RSS_LIMIT, "rss_samples": mon.samples, "server_alive_after": alive,
-        "image": f"{SIDE}x{SIDE} PNG (skimage astronaut crop), as ground truth, all four models",
+        "image": f"{SIDE}x{SIDE} PNG (a distinct skimage astronaut crop per request), as ground truth, all four models",
         "queue": f"one compare at a time, at most {MAX_WAITING} waiting, busy message past that (dashboard/serving.py)",
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
