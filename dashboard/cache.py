@@ -30,10 +30,16 @@ class Expired(LookupError):
     """A result that is no longer held (and cannot be remade from its key)."""
 
 
+PNG_SHARE = 0.5  # room for the panels' PNGs, encoded later (core.panel_png): at most about half the raw size
+
+
 def result_bytes(res: Result) -> int:
-    """The pixel memory a result holds (every panel, the LR input and the ground truth)."""
+    """The memory a result holds: every panel, the LR input and the ground truth, plus room for
+    the panels' PNGs (``PNG_SHARE`` of the panels' raw size, or what is already encoded if more)."""
     arrays = {id(a): a for a in (*res.images.values(), res.lr, res.hr) if a is not None}
-    return sum(a.nbytes for a in arrays.values())
+    raw = sum(a.nbytes for a in arrays.values())
+    panels = sum(a.nbytes for a in res.images.values())
+    return raw + max(int(PNG_SHARE * panels), sum(len(b) for b in res.png.values()))
 
 
 def _file_digest(path: str | Path) -> str:

@@ -34,7 +34,7 @@ GRADIO_MAX_SIZE = 4 * MAX_WAITING + 64
 # Sessions: Gradio keeps every session's state (up to 10,000 sessions, a closed one for an hour);
 # here a session unused for SESSION_TTL_S is forgotten, and at most SESSION_CAPACITY are kept.
 SESSION_TTL_S = float(os.environ.get("SR_SESSION_TTL_S", "1800"))
-SESSION_CAPACITY = int(os.environ.get("SR_SESSION_CAPACITY", "2000"))
+SESSION_CAPACITY = int(os.environ.get("SR_SESSION_CAPACITY", "1000"))
 
 
 class Busy(Exception):

@@ -268,7 +268,12 @@ class App:
             v = views.get(p) if views is not None else core.panel_view(res, p, errors)
             if v is None:
                 return None
-            pair.append(write_png(core.zoom(v, region) if slider_zoom else v, folder, f"slider_{p}_{len(pair)}"))
+            out = folder / f"slider_{p}_{len(pair)}.png"
+            if not slider_zoom and v is res.images.get(p):  # the whole unchanged panel: its PNG is made once
+                out.write_bytes(core.panel_png(res, p))
+                pair.append(str(out))
+            else:
+                pair.append(write_png(core.zoom(v, region) if slider_zoom else v, folder, out.stem))
         return tuple(pair)
 
     def status(self, res: Result | None) -> str:
@@ -334,7 +339,7 @@ class App:
                 img = res.images.get(p)
                 if img is None:
                     continue
-                data = png_bytes(img)
+                data = core.panel_png(res, p)  # encoded once per result (also used by the slider)
                 name = f"{stem}_{p}.png"
                 (folder / name).write_bytes(data)
                 zf.writestr(name, data)
