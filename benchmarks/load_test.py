@@ -169,13 +169,15 @@ def run_load(url: str, images: list[Path], clients: int, requests: int, deadline
                 break
             t0 = time.time()
             image = images[(k * requests + i) % len(images)]
+            job = None
             try:
                 job = c.submit("Astronaut", handle_file(str(image)), UPLOAD_HR, MODELS, "Images", 96, "Bicubic",
                                "SRGAN-PL", False, api_name="/compare")
                 out = job.result(timeout=left)
             except TimeoutError as e:
                 if time.time() >= deadline:
-                    job.cancel()
+                    if job is not None:
+                        job.cancel()
                     note(failed, f"client {k} request {i}: no answer before the --timeout deadline")
                 else:
                     note(timeouts, f"client {k} request {i}: {type(e).__name__}: {e}")

@@ -422,7 +422,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None) -> g
     h, w = init_res.size
 
     with gr.Blocks(title="SR x4 comparison", delete_cache=tempfiles.DELETE_CACHE) as demo:
-        state = gr.State(init_res.key, time_to_live=serving.SESSION_TTL_S)  # a cache key, not the result
+        state = gr.State(init_res.key)  # a cache key (dashboard.cache), not the result; idle sessions expire (serving)
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):

@@ -97,3 +97,47 @@ def test_run_compare_stops_between_models():
     assert sum(m.calls for m in models.values()) == 1, "bicubic and one model ran, then it stopped"
     res = core.run_compare(engine, img)  # outside stop_when nothing stops it
     assert set(res.images) >= set(models) and all(m.calls >= 1 for m in models.values())
+
+
+def test_idle_sessions_expire():
+    import datetime
+    from types import SimpleNamespace
+
+    from dashboard.serving import expire_sessions
+
+    now = datetime.datetime.now()
+    holder = SimpleNamespace(lock=threading.Lock(), session_data={"old": object(), "new": object()},
+                             time_last_used={"old": now - datetime.timedelta(seconds=120), "new": now})
+    assert expire_sessions(holder, idle_s=60) == 1
+    assert list(holder.session_data) == ["new"] and list(holder.time_last_used) == ["new"]
+
+
+def test_static_info_is_built_once_and_replayed():
+    from dashboard.serving import StaticInfoCache
+
+    calls = []
+
+    async def app(scope, receive, send):
+        calls.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"n": %d}' % len(calls)})
+
+    mw = StaticInfoCache(app)
+
+    async def get(path, headers=()):
+        sent = []
+
+        async def send(m):
+            sent.append(m)
+
+        await mw({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": list(headers)},
+                 None, send)
+        return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    async def scenario():
+        return [await get("/config"), await get("/config"), await get("/gradio_api/info"),
+                await get("/config", [(b"cookie", b"a=1")]), await get("/other")]
+
+    out = asyncio.run(scenario())
+    assert out[0] == out[1] == b'{"n": 1}', "the second /config is the first one replayed"
+    assert calls == ["/config", "/gradio_api/info", "/config", "/other"], "cookies and other paths pass through"
