@@ -9,7 +9,8 @@ of ours is never touched, whatever its name.
 
 ``run_root()`` must be called before Gradio is imported (``app.py`` does) so that Gradio's cache
 (``GRADIO_TEMP_DIR``) is placed inside the run's folder; it is called lazily otherwise.
-``SR_TEMP_BASE`` overrides where the run folders go (default: the system temp folder).
+``SR_TEMP_BASE`` (or an operator's ``GRADIO_TEMP_DIR``) sets where the run folders go (default: the
+system temp folder).
 """
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ _lock = threading.Lock()
 _root: Path | None = None
 
 
+_GRADIO_TEMP_SET = os.environ.get("GRADIO_TEMP_DIR")  # as the operator set it, before run_root() points it inside
+
+
 def base_dir() -> Path:
-    return Path(os.environ.get("SR_TEMP_BASE") or tempfile.gettempdir())
+    """Where run folders go: ``SR_TEMP_BASE``, else the operator's ``GRADIO_TEMP_DIR``, else the
+    system temp folder."""
+    return Path(os.environ.get("SR_TEMP_BASE") or _GRADIO_TEMP_SET or tempfile.gettempdir())
 
 
 def _process_start(pid: int) -> float | None:
