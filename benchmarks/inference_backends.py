@@ -118,7 +118,7 @@ def main(argv=None) -> int:
                         ref = model(x)
                     fn = make(model, x)
                     with torch.inference_mode():
-                        ts = _time(lambda fn=fn: fn(x), args.runs)
+                        ts = _time(lambda fn=fn, x=x: fn(x), args.runs)
                         out = fn(x)
                     diffs.append(float((out - ref).abs().max()))
                     runs[m] = statistics.median(ts)

@@ -43,7 +43,7 @@ class Busy(Exception):
 
 def busy_text(waiting: int, seconds: float) -> str:
     """The busy message: how many wait and when to come back (rounded up to 5 s)."""
-    t = max(5, int(math.ceil(seconds / 5.0)) * 5)
+    t = max(5, math.ceil(seconds / 5.0) * 5)
     return (f"The app is busy: {waiting} compare{'s are' if waiting != 1 else ' is'} waiting. "
             f"Please try again in about {t} s.")
 

@@ -29,14 +29,15 @@ def test_result_bytes_counts_each_array_once_and_room_for_pngs():
 
 
 def test_panel_png_is_encoded_once():
+    import io
+
+    from PIL import Image
+
     from dashboard.core import panel_png
 
     r = _result(40, fill=7)
     first = panel_png(r, "bicubic")
     assert panel_png(r, "bicubic") is first and panel_png(r, "missing") is None
-    from PIL import Image
-    import io
-
     assert (np.asarray(Image.open(io.BytesIO(first))) == 7).all()
 
 
