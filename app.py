@@ -24,6 +24,12 @@ except SettingsError as e:
     sys.exit(f"error: {e}")
 _pre: dict = {}
 
+# before Gradio is imported: its cache goes into this run's marked temp folder, and the folders of
+# runs that died without cleaning up (kill -9, out of memory) are removed (dashboard.tempfiles)
+from dashboard.tempfiles import run_root  # noqa: E402
+
+run_root()
+
 
 def _preload() -> None:
     try:
@@ -74,6 +80,9 @@ if __name__ == "__main__":
         **launch_kwargs(),
     )
     threading.Thread(target=_warm_rating, name="warm-rating", daemon=True).start()
+    from dashboard.serving import start_session_reaper
+
+    start_session_reaper(demo)  # idle sessions are forgotten (SR_SESSION_TTL_S), not kept for an hour
     # SIGTERM (how a Space or a supervisor stops the app) exits like Ctrl-C: the server closes and
     # the atexit hooks remove the app's temporary files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

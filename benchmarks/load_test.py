@@ -2,18 +2,26 @@
 
 Starts ``python app.py`` on a free port on 127.0.0.1 (without the rating tabs), then ``--clients``
 concurrent gradio_client clients (one thread each) each run ``--requests`` compares of a 256x256 HR
-upload (a fixed crop of scikit-image's astronaut photo, sent with ``handle_file``; all four models,
-the outputs downloaded as a browser would), the whole run bounded by ``--timeout`` seconds.
+upload (a crop of scikit-image's astronaut photo, a different one per client and request, so that the
+app's result cache does not answer for the models; sent with ``handle_file``; all four models, the
+outputs downloaded as a browser would), the whole run bounded by ``--timeout`` seconds.
 
 Every request must either complete with a correct result (256x256 panels, scores for every model) or
-be told clearly that the app is busy (Gradio's "Queue is full" rejection: counted as *busy*, not as a
-failure).  Anything else — an error, a wrong result, no answer before the deadline — is *failed*.
+be told clearly that the app is busy: the app's own "The app is busy: N compares are waiting. Please
+try again in about T s." (``dashboard.serving``; counted as *busy*, not as a failure, and checked to
+name N and T).  A client-side timeout (connecting, uploading, or waiting) is counted as *timeout*
+and is a failure; anything else — an error, a wrong result, no answer before the deadline — is *failed*.
+
+The overload check of issue 16 is twice the app's waiting limit (``SR_MAX_WAITING``, 40) of
+clients sending one compare each, all at once: 0 timeouts, every client a result or the busy message:
+
+    python benchmarks/load_test.py --clients 80 --requests 1 --json benchmarks/results/overload.json
 
 Prints completed / busy / failed, latency p50 / p95 / max (submit to result, per request),
 throughput (completed compares per second over the load phase), and the server's peak RSS (the app
 process and its children, polled every 0.1 s from launch to shutdown) against a 4 GB budget.
-The app runs one compare at a time (``demo.queue(default_concurrency_limit=1, max_size=64)``), so
-latency grows with the queue ahead of a request: p50 ≈ half the clients × one compare.
+The app runs one compare at a time (``dashboard.serving.ComputeGate``), so latency grows with the
+queue ahead of a request: p50 ≈ half the clients × one compare.
 
     python -m benchmarks.load_test [--clients 16] [--requests 5] [--timeout 600] [--json benchmarks/results/load_test.json]
 
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -34,6 +43,7 @@ from pathlib import Path
 from benchmarks._process import start_app, stop, wait_ready
 from benchmarks._results import save
 from dashboard.core import UPLOAD_HR
+from dashboard.serving import MAX_WAITING
 from srcore.zoo import MODEL_NAMES
 
 MODELS = list(MODEL_NAMES)
@@ -83,23 +93,31 @@ class RssMonitor(threading.Thread):
         self.join(5)
 
 
-def sample_image(folder: Path) -> Path:
-    """A 256x256 crop of scikit-image's astronaut as PNG (deterministic)."""
+def sample_image(folder: Path, k: int = 0) -> Path:
+    """The ``k``-th 256x256 crop of scikit-image's astronaut as PNG (deterministic; distinct for k < 65536)."""
     from PIL import Image
     from skimage import data
 
-    img = data.astronaut()[40 : 40 + SIDE, 140 : 140 + SIDE]
-    path = folder / "astronaut_256.png"
+    y, x = (k // 256) % 256, k % 256
+    img = data.astronaut()[y : y + SIDE, x : x + SIDE]
+    path = folder / f"astronaut_256_{k}.png"
     Image.fromarray(img).save(path)
     return path
 
 
-def is_busy(e: BaseException) -> bool:
-    """Gradio's queue-full rejection (gradio_client raises QueueError "Queue is full! Please try again.")."""
-    from gradio_client.utils import QueueError
+BUSY = re.compile(r"The app is busy: (\d+) compares? (?:are|is) waiting\. Please try again in about (\d+) s\.")
 
-    msg = str(e).lower()
-    return isinstance(e, QueueError) or "queue is full" in msg or "too busy" in msg
+
+def is_busy(e: BaseException) -> bool:
+    """The app's busy message (dashboard.serving.busy_text), naming how many wait and when to retry."""
+    return BUSY.search(str(e)) is not None
+
+
+def is_timeout(e: BaseException) -> bool:
+    """A client-side timeout of any kind (httpx's ReadTimeout / ConnectTimeout, a TimeoutError)."""
+    import httpx
+
+    return isinstance(e, (TimeoutError, httpx.TimeoutException)) or "timeout" in type(e).__name__.lower()
 
 
 def check_result(out) -> str | None:
@@ -117,7 +135,7 @@ def check_result(out) -> str | None:
     return None
 
 
-def run_load(url: str, image: Path, clients: int, requests: int, deadline: float) -> dict:
+def run_load(url: str, images: list[Path], clients: int, requests: int, deadline: float) -> dict:
     """``clients`` threads, each with its own gradio_client Client, ``requests`` compares each."""
     from gradio_client import Client, handle_file
 
@@ -125,6 +143,7 @@ def run_load(url: str, image: Path, clients: int, requests: int, deadline: float
     latencies: list[float] = []
     busy: list[str] = []
     failed: list[str] = []
+    timeouts: list[str] = []
     start = threading.Barrier(clients)
     ends: list[float] = []
 
@@ -139,7 +158,7 @@ def run_load(url: str, image: Path, clients: int, requests: int, deadline: float
         except Exception as e:  # noqa: BLE001 - reported as failures
             start.wait()
             for _ in range(requests):
-                note(failed, f"client {k}: could not connect: {type(e).__name__}: {e}")
+                note(timeouts if is_timeout(e) else failed, f"client {k}: could not connect: {type(e).__name__}: {e}")
             return
         start.wait()
         for i in range(requests):
@@ -147,17 +166,24 @@ def run_load(url: str, image: Path, clients: int, requests: int, deadline: float
             if left <= 0:
                 break
             t0 = time.time()
-            job = c.submit("Astronaut", handle_file(str(image)), UPLOAD_HR, MODELS, "Images", 96, "Bicubic",
-                           "SRGAN-PL", False, api_name="/compare")
+            image = images[(k * requests + i) % len(images)]
+            job = None
             try:
+                job = c.submit("Astronaut", handle_file(str(image)), UPLOAD_HR, MODELS, "Images", 96, "Bicubic",
+                               "SRGAN-PL", False, api_name="/compare")
                 out = job.result(timeout=left)
-            except TimeoutError:
-                job.cancel()
-                note(failed, f"client {k} request {i}: no answer before the --timeout deadline")
+            except TimeoutError as e:
+                if time.time() >= deadline:
+                    if job is not None:
+                        job.cancel()
+                    note(failed, f"client {k} request {i}: no answer before the --timeout deadline")
+                else:
+                    note(timeouts, f"client {k} request {i}: {type(e).__name__}: {e}")
                 done += 1
                 break
             except Exception as e:  # noqa: BLE001 - classified below
-                note(busy if is_busy(e) else failed, f"client {k} request {i}: {type(e).__name__}: {e}")
+                kind = busy if is_busy(e) else timeouts if is_timeout(e) else failed
+                note(kind, f"client {k} request {i}: {type(e).__name__}: {e}")
                 done += 1
                 continue
             dt = time.time() - t0
@@ -181,9 +207,9 @@ def run_load(url: str, image: Path, clients: int, requests: int, deadline: float
         t.join(max(1.0, deadline - time.time() + 30))
     wall = (max(ends) if ends else time.time()) - t0
     with lock:  # a client stuck outside job.result (connecting, uploading) past the deadline
-        missing = clients * requests - len(latencies) - len(busy) - len(failed)
+        missing = clients * requests - len(latencies) - len(busy) - len(failed) - len(timeouts)
         failed += [f"a request of a stuck client: no outcome {deadline - t0:.0f} s + 30 s after the start"] * missing
-    return {"latencies": latencies, "busy": busy, "failed": failed, "wall_s": wall}
+    return {"latencies": latencies, "busy": busy, "failed": failed, "timeouts": timeouts, "wall_s": wall}
 
 
 def main(argv=None) -> int:
@@ -200,7 +226,7 @@ def main(argv=None) -> int:
     print(f"cpus {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in load_before)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="sr-load-") as tmp:
         tmp = Path(tmp)
-        image = sample_image(tmp)
+        images = [sample_image(tmp, k) for k in range(args.clients * args.requests)]
         log = tmp / "app.log"
         t_launch = time.time()
         proc, url = start_app(log, {"SR_RATING_TABS": "0", "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3")})
@@ -211,7 +237,7 @@ def main(argv=None) -> int:
             rss_ready = mon.last
             print(f"app ready in {time.time() - t_launch:.1f} s at {url} (RSS {rss_ready / 1e6:.0f} MB); "
                   f"{args.clients} clients x {args.requests} compares of a {SIDE}x{SIDE} upload", flush=True)
-            r = run_load(url, image, args.clients, args.requests, time.time() + args.timeout)
+            r = run_load(url, images, args.clients, args.requests, time.time() + args.timeout)
             alive = proc.poll() is None
         finally:
             mon.stop()
@@ -222,7 +248,8 @@ def main(argv=None) -> int:
     total = args.clients * args.requests
     res = {
         "clients": args.clients, "requests_per_client": args.requests, "total": total,
-        "completed": len(lat), "busy": len(r["busy"]), "failed": len(r["failed"]),
+        "completed": len(lat), "busy": len(r["busy"]), "failed": len(r["failed"]), "timeouts": len(r["timeouts"]),
+        "max_waiting": MAX_WAITING,
         "latency_s": {"p50": float(np.percentile(lat, 50)) if len(lat) else None,
                       "p95": float(np.percentile(lat, 95)) if len(lat) else None,
                       "max": float(lat.max()) if len(lat) else None,
@@ -230,16 +257,17 @@ def main(argv=None) -> int:
         "wall_s": r["wall_s"], "throughput_per_s": len(lat) / r["wall_s"] if r["wall_s"] > 0 else None,
         "peak_rss_mb": mon.peak / 1e6, "rss_at_ready_mb": rss_ready / 1e6, "rss_limit_mb": RSS_LIMIT / 1e6,
         "rss_ok": mon.peak <= RSS_LIMIT, "rss_samples": mon.samples, "server_alive_after": alive,
-        "image": f"{SIDE}x{SIDE} PNG (skimage astronaut crop), as ground truth, all four models",
-        "queue": "default_concurrency_limit=1, max_size=64 (dashboard/ui.py)",
+        "image": f"{SIDE}x{SIDE} PNG (a distinct skimage astronaut crop per request), as ground truth, all four models",
+        "queue": f"one compare at a time, at most {MAX_WAITING} waiting, busy message past that (dashboard/serving.py)",
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "busy_examples": r["busy"][:5], "failure_examples": r["failed"][:10],
+        "busy_examples": r["busy"][:5], "failure_examples": r["failed"][:10], "timeout_examples": r["timeouts"][:10],
     }
 
     f = res["latency_s"]
     fmt = (lambda v: f"{v:.2f} s" if v is not None else "n/a")
-    print(f"requests {total}: completed {res['completed']}, busy {res['busy']}, failed {res['failed']}")
+    print(f"requests {total}: completed {res['completed']}, busy {res['busy']}, timeouts {res['timeouts']}, "
+          f"failed {res['failed']} (waiting limit {MAX_WAITING})")
     print(f"latency p50 {fmt(f['p50'])}, p95 {fmt(f['p95'])}, max {fmt(f['max'])}")
     print(f"throughput {res['throughput_per_s'] or 0:.2f} compares/s over {res['wall_s']:.1f} s")
     print(f"server peak RSS {res['peak_rss_mb']:.0f} MB (at ready {res['rss_at_ready_mb']:.0f} MB; "
@@ -250,10 +278,12 @@ def main(argv=None) -> int:
         print(f"busy: {m}")
     for m in r["failed"][:10]:
         print(f"FAILED: {m}")
-    if r["failed"] and log_tail:
+    for m in r["timeouts"][:10]:
+        print(f"TIMEOUT: {m}")
+    if (r["failed"] or r["timeouts"]) and log_tail:
         print("--- app log (tail) ---\n" + log_tail)
     save(args.json, res)  # with the command line, date and machine (benchmarks/_results.py)
-    return 0 if not r["failed"] and res["rss_ok"] and alive else 1
+    return 0 if not r["failed"] and not r["timeouts"] and res["rss_ok"] and alive else 1
 
 
 if __name__ == "__main__":

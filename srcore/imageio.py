@@ -1,7 +1,10 @@
 """Reading images of any mode into 8-bit RGB arrays, with a clear error for bad input.
 
-Handles grayscale, RGBA (alpha composited on white, reported), palette, 16-bit, CMYK, EXIF
-orientation and animated files (first frame, reported).  Decompression bombs are refused.
+Handles grayscale, RGBA (alpha composited on white, reported), palette, 16- and 32-bit integer,
+float (NaN / infinite values replaced, HDR values tone-mapped: both reported), CMYK, EXIF
+orientation (applied and reported) and animated files (first frame, reported).  Every conversion
+that changes what the pixels mean is named in ``LoadedImage.notes`` so the user is never shown a
+silently altered picture.  Decompression bombs are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 MAX_PIXELS = 40_000_000  # far below Pillow's own bomb limit; callers may set lower caps
+EXIF_ORIENTATION = 0x0112
+_ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down", 5: "rotated and mirrored",
+                      6: "rotated 90° clockwise", 7: "rotated and mirrored", 8: "rotated 90° counter-clockwise"}
 
 
 class ImageLoadError(ValueError):
@@ -28,18 +34,99 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)  # what was done to the input, for the user
 
 
-def _to_uint8_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
+def _rawmode(im: Image.Image) -> str:
+    """The decoder's raw mode (e.g. ``I;16B``, ``RGB;16B``, ``I;32N``): the file's true sample
+    layout, which Pillow's mode hides (a uint32 TIFF and an int32 one are both mode ``I``).
+    Only known before ``load()``."""
+    try:
+        args = im.tile[0].args if hasattr(im.tile[0], "args") else im.tile[0][3]
+    except (AttributeError, IndexError, TypeError):
+        return ""
+    return args if isinstance(args, str) else (args[0] if args and isinstance(args[0], str) else "")
+
+
+def _pct(n: int, total: int) -> str:
+    p = 100.0 * n / max(total, 1)
+    return f"{p:.1f} %" if p >= 0.1 else f"{n} pixel{'s' if n != 1 else ''}"
+
+
+def float_to_unit(arr: np.ndarray, notes: list[str]) -> np.ndarray:
+    """A float image -> values in [0, 1], saying what was done.
+
+    Why not just clip: a NaN makes ``max()`` NaN and the whole image black, and clipping an HDR
+    image (linear light, values above 1) whitens most of it.  So: NaN -> 0 and +/-inf -> the
+    largest / smallest finite value (noted, with how many); an image with no finite value is
+    refused; values in [0, 1] are used as they are; a float image holding whole numbers up to 255
+    is read as 8-bit levels; anything else above 1 is HDR and is tone-mapped with the extended
+    Reinhard curve (its brightest value maps to white, dark values stay nearly linear); negative
+    values become 0.  Each case that changes the pixels adds a note.
+    """
+    a = np.asarray(arr, dtype=np.float64)
+    finite = np.isfinite(a)
+    if not finite.all():
+        if not finite.any():
+            raise ImageLoadError("the image holds no usable values (every pixel is NaN or infinite)")
+        lo, hi = float(a[finite].min()), float(a[finite].max())
+        n_nan, n_inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+        a = np.nan_to_num(a, nan=0.0, posinf=hi, neginf=lo)
+        what = []
+        if n_nan:
+            what.append(f"{_pct(n_nan, a.size)} of the values were NaN (set to black)")
+        if n_inf:
+            what.append(f"{_pct(n_inf, a.size)} were infinite (set to the brightest / darkest finite value)")
+        notes.append("; ".join(what))
+    lo, hi = float(a.min()), float(a.max())
+    if lo < 0:
+        notes.append(f"negative values (down to {lo:.3g}, {_pct(int((a < 0).sum()), a.size)}) were set to 0")
+        a = np.maximum(a, 0.0)
+    if hi <= 1.0:
+        return a
+    if hi <= 255.0 and np.array_equal(a, np.round(a)):
+        notes.append("float image with whole-number values up to 255 read as 8-bit levels")
+        return a / 255.0
+    over = int((a > 1.0).sum())
+    notes.append(f"HDR float image (values up to {hi:.3g}; {_pct(over, a.size)} above 1.0) tone-mapped to 8 bits "
+                 f"(extended Reinhard, white point {hi:.3g})")
+    return a * (1.0 + a / (hi * hi)) / (1.0 + a)
+
+
+def _gray3(g: np.ndarray) -> np.ndarray:
+    return np.repeat(np.clip(np.round(g * 255.0), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _to_uint8_rgb(im: Image.Image, notes: list[str], raw: str) -> np.ndarray:
     mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
+    if mode.startswith("I;16") or (mode == "I" and ";16" in raw):
         arr = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 or mode.startswith("I;16") else 255.0
-        notes.append("16-bit image converted to 8 bits")
-        g = np.clip(np.round(arr / peak * 255.0), 0, 255).astype(np.uint8)
-        return np.repeat(g[..., None], 3, axis=2)
+        signed = raw.endswith("S")
+        if signed and arr.min() < 0:
+            notes.append("negative values of the signed 16-bit image were set to 0")
+        notes.append(f"16-bit {'signed ' if signed else ''}grayscale image converted to 8 bits")
+        return _gray3(np.clip(arr, 0, None) / (32767.0 if signed else 65535.0))
+    if mode == "I":
+        arr = np.asarray(im)
+        unsigned = raw.startswith("I;32") and not raw.endswith("S") and raw != "I"
+        if unsigned:  # Pillow holds uint32 samples in an int32 image: reread the bits as unsigned
+            arr = arr.view(np.uint32) if arr.dtype == np.int32 else arr.astype(np.uint32)
+        arr = arr.astype(np.float64)
+        kind = "32-bit unsigned integer" if unsigned else "32-bit integer"
+        if arr.min() < 0:
+            notes.append(f"negative values of the {kind} image were set to 0")
+            arr = np.clip(arr, 0, None)
+        peak = float(arr.max())
+        if peak <= 255:
+            notes.append(f"{kind} grayscale image (values up to {peak:.0f}) read as 8-bit levels")
+            return _gray3(arr / 255.0)
+        if peak <= 65535:
+            notes.append(f"{kind} grayscale image (values up to {peak:.0f}) read as 16-bit levels and converted to 8 bits")
+            return _gray3(arr / 65535.0)
+        notes.append(f"{kind} grayscale image scaled to 8 bits by its largest value ({peak:.0f})")
+        return _gray3(arr / peak)
     if mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        g = np.clip(np.round(arr * (255.0 if arr.max() <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
-        return np.repeat(g[..., None], 3, axis=2)
+        notes.append("32-bit float grayscale image converted to 8 bits")
+        return _gray3(float_to_unit(np.asarray(im, dtype=np.float64), notes))
+    if ";16" in raw and mode in ("RGB", "RGBA", "CMYK"):
+        notes.append(f"16 bits per channel {mode} image converted to 8 bits per channel")
     if mode == "P":
         im = im.convert("RGBA")
         mode = "RGBA"
@@ -51,19 +138,35 @@ def _to_uint8_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.array(Image.alpha_composite(bg, rgba).convert("RGB"))
     if mode in ("L", "1"):
-        notes.append("grayscale image shown as RGB")
+        notes.append("grayscale image shown as RGB" if mode == "L" else "1-bit (black and white) image shown as RGB")
     if mode == "CMYK":
         notes.append("CMYK image converted to RGB")
     return np.array(im.convert("RGB"))
+
+
+def _exif_transpose(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Apply the EXIF orientation (the picture as the camera meant it to be seen) and say so."""
+    try:
+        orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+        out = ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 - broken EXIF: keep the pixels as stored
+        notes.append("EXIF orientation could not be read and was ignored")
+        return im
+    if orientation in _ORIENTATION_WORDS and out is not None:
+        notes.append(f"{_ORIENTATION_WORDS[orientation]} as its EXIF orientation tag ({orientation}) says")
+        return out
+    return im if out is None else out
 
 
 def load_image(src: str | Path | bytes | Image.Image | np.ndarray, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Load ``src`` (path, bytes, PIL image or array) as 8-bit RGB, or raise ImageLoadError."""
     notes: list[str] = []
     if isinstance(src, np.ndarray):
-        return LoadedImage(array_to_rgb8(src), notes)
+        return LoadedImage(_array_to_rgb8(src, notes), notes)
+    raw = ""
     if isinstance(src, Image.Image):
         im = src
+        raw = _rawmode(im)
     else:
         try:
             data = src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
@@ -80,6 +183,7 @@ def load_image(src: str | Path | bytes | Image.Image | np.ndarray, max_pixels: i
                     raise ImageLoadError(
                         f"the image is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit is {max_pixels / 1e6:.0f} megapixels"
                     )
+                raw = _rawmode(im)
                 im.load()
         except ImageLoadError:
             raise
@@ -97,27 +201,26 @@ def load_image(src: str | Path | bytes | Image.Image | np.ndarray, max_pixels: i
         raise ImageLoadError("the image file is damaged or truncated (a frame after the first cannot be read)") from None
     if frames > 1:
         notes.append("animated image: the first frame is used")
-    try:
-        im = ImageOps.exif_transpose(im)
-    except Exception:  # broken EXIF: keep the pixels as stored
-        notes.append("EXIF orientation could not be read and was ignored")
+    im = _exif_transpose(im, notes)
     w, h = im.size
     if w * h > max_pixels:
         raise ImageLoadError(f"the image is {w}x{h}; the limit is {max_pixels / 1e6:.0f} megapixels")
-    return LoadedImage(_to_uint8_rgb(im, notes), notes)
+    return LoadedImage(_to_uint8_rgb(im, notes, raw), notes)
 
 
-def array_to_rgb8(arr: np.ndarray) -> np.ndarray:
-    """Any HxW / HxWx{1,3,4} array (uint8, uint16 or float in [0,1]) -> HxWx3 uint8."""
+def _array_to_rgb8(arr: np.ndarray, notes: list[str]) -> np.ndarray:
     a = np.asarray(arr)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise ImageLoadError(f"expected an HxW or HxWxC image array, got shape {a.shape}")
     if a.dtype == np.uint16:
         a = np.round(a / 257.0)
     elif a.dtype.kind == "f":
-        a = np.round(np.clip(a, 0, 1) * 255.0) if a.max() <= 1.0 else a
+        a = np.round(float_to_unit(a, notes) * 255.0)
     elif a.dtype == bool:
         a = a.astype(np.uint8) * 255
+    elif a.dtype.kind in "iu" and a.dtype.itemsize > 1 and a.size and a.max() > 255:
+        raise ImageLoadError(f"a {a.dtype} array with values above 255 has no known bit depth; "
+                             "convert it to uint8 or uint16 first")
     a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2:
         a = a[..., None]
@@ -127,6 +230,12 @@ def array_to_rgb8(arr: np.ndarray) -> np.ndarray:
         alpha = a[..., 3:4].astype(np.float64) / 255.0
         a = np.round(a[..., :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
     return np.ascontiguousarray(a)
+
+
+def array_to_rgb8(arr: np.ndarray) -> np.ndarray:
+    """Any HxW / HxWx{1,3,4} array (uint8, uint16, or float: [0,1], NaN/inf and HDR handled as in
+    ``float_to_unit``) -> HxWx3 uint8.  ``load_image(arr)`` also returns what was done."""
+    return _array_to_rgb8(arr, [])
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")

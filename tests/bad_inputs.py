@@ -60,6 +60,7 @@ class Case:
     lib: Outcome | None = None  # library-level outcome (both modes) where it differs from the app's
     api_only: bool = False
     check: Callable[[np.ndarray], None] | None = None  # asserts on the HR image (HxWx3 uint8) used as ground truth
+    forbid: str | None = None  # a substring no note may hold (a label that would be untrue, e.g. "16-bit")
 
     @property
     def filename(self) -> str:
@@ -233,6 +234,67 @@ def _png_named_jpg(p: Path) -> None:
     Image.fromarray(photo(seed=8)).save(p, "PNG")
 
 
+def _float_tiff(make: Callable[[], np.ndarray]) -> Callable[[Path], None]:
+    """A 32-bit float grayscale TIFF (Pillow mode F) of ``make()``."""
+    return lambda p: Image.fromarray(make().astype(np.float32), "F").save(p, "TIFF")
+
+
+def _ramp() -> np.ndarray:
+    """A left-to-right ramp 0..1 (float), H x W."""
+    return np.broadcast_to(np.linspace(0.0, 1.0, W), (H, W)).copy()
+
+
+def _nan_block() -> np.ndarray:
+    a = _ramp() * 0.6 + 0.2  # mid-grey ramp 0.2..0.8
+    a[8:24, 8:24] = np.nan  # a 16x16 block of NaN (the issue's "float TIFF with a NaN block")
+    return a
+
+
+def _inf_block() -> np.ndarray:
+    a = _ramp() * 0.6 + 0.2
+    a[8:16, 8:40] = np.inf
+    a[40:48, 8:40] = -np.inf
+    return a
+
+
+def _check_nan(hr: np.ndarray) -> None:
+    """Not black: the finite pixels keep their grey levels (the NaN block alone is black)."""
+    g = hr[..., 0].astype(float)
+    assert g[8:24, 8:24].max() <= 8, "NaN -> black"
+    assert g[32:, :].mean() > 100, f"the rest keeps its levels (mean {g[32:, :].mean():.0f})"
+
+
+def _hdr() -> np.ndarray:
+    """Linear HDR: a ramp 0..8 (seven eighths of the pixels above 1.0)."""
+    return _ramp() * 8.0
+
+
+def _check_hdr(hr: np.ndarray) -> None:
+    g = hr[..., 0]
+    assert (g == 255).mean() < 0.1, f"tone-mapped, not clipped: {(g == 255).mean():.0%} white"
+    assert np.all(np.diff(g[H // 2].astype(int)) >= 0) and g[H // 2, 0] < 10, "order of brightness kept"
+
+
+def _uint32_tiff(p: Path) -> None:
+    """A uint32 grayscale TIFF (SampleFormat 1, 32 bits), values 0 .. 3e9 (above int32's range), hand
+    written: Pillow can only write signed 32-bit TIFFs."""
+    v = np.broadcast_to(np.linspace(0, 3e9, W), (H, W)).astype("<u4")
+    data = v.tobytes()
+    tags = [(256, 4, W), (257, 4, H), (258, 3, 32), (259, 3, 1), (262, 3, 1), (273, 4, 0), (277, 3, 1),
+            (278, 4, H), (279, 4, len(data)), (339, 3, 1)]
+    ifd_at = 8
+    data_at = ifd_at + 2 + 12 * len(tags) + 4
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", t, kind, 1) + (struct.pack("<I", data_at if t == 273 else val) if kind == 4
+                                           else struct.pack("<HH", val, 0)) for t, kind, val in tags) + b"\0" * 4
+    p.write_bytes(b"II*\0" + struct.pack("<I", ifd_at) + ifd + data)
+
+
+def _check_ramp(hr: np.ndarray) -> None:
+    g = hr[H // 2, :, 0].astype(int)
+    assert g[0] == 0 and g[-1] == 255 and np.all(np.diff(g) >= 0), g
+
+
 TEXT = b"this is not an image, just some text\n" * 20
 
 # ------------------------------------------------------------------ the table
@@ -274,10 +336,23 @@ CASES: list[Case] = [
     Case("palette", _palette(False), ".png", ok((H, W)), ok(_sr)),
     Case("palette_transparent", _palette(True), ".png", ok((H, W), "transparent"), ok(_sr, "transparent")),
     Case("gray_16bit", _gray16, ".png", ok((H, W), "16-bit"), ok(_sr, "16-bit"), check=_check_gray16),
-    # Pillow reads a 48-bit RGB PNG as 8-bit RGB itself (no note: nothing for the user to know)
-    Case("rgb_16bit", _rgb16, ".png", ok((H, W)), ok(_sr)),
+    # Pillow reduces a 48-bit RGB PNG to 8-bit RGB itself; the reader still says so (issue 16)
+    Case("rgb_16bit", _rgb16, ".png", ok((H, W), "16 bits per channel"), ok(_sr, "16 bits per channel")),
     Case("cmyk_jpeg", _cmyk, ".jpg", ok((H, W), "CMYK"), ok(_sr, "CMYK"), check=_check_red),
-    Case("exif_rotated_jpeg", _exif_rotated, ".jpg", ok((80, 48)), ok((80 * SCALE, 48 * SCALE)), check=_check_rotated),
+    Case("exif_rotated_jpeg", _exif_rotated, ".jpg", ok((80, 48), "EXIF orientation"),
+         ok((80 * SCALE, 48 * SCALE), "EXIF orientation"), check=_check_rotated),
+    # float, HDR and 32-bit inputs (issue 16): replaced / tone-mapped values are named, bit depths truly labelled
+    Case("float_nan_block_tiff", _float_tiff(_nan_block), ".tif", ok((H, W), "NaN (set to black)"),
+         ok(_sr, "NaN (set to black)"), check=_check_nan),
+    Case("float_inf_tiff", _float_tiff(_inf_block), ".tif", ok((H, W), "infinite"), ok(_sr, "infinite")),
+    Case("float_all_nan_tiff", _float_tiff(lambda: np.full((H, W), np.nan)), ".tif", error("no usable values"),
+         error("no usable values")),
+    Case("hdr_float_tiff", _float_tiff(_hdr), ".tif", ok((H, W), "tone-mapped"), ok(_sr, "tone-mapped"),
+         check=_check_hdr),
+    Case("uint32_tiff", _uint32_tiff, ".tif", ok((H, W), "32-bit unsigned integer"), ok(_sr, "32-bit unsigned integer"),
+         check=_check_ramp, forbid="16-bit"),
+    Case("int32_tiff", _image(lambda: (np.broadcast_to(np.linspace(0, 2e9, W), (H, W))).astype(np.int32), "TIFF"),
+         ".tif", ok((H, W), "32-bit integer"), ok(_sr, "32-bit integer"), check=_check_ramp, forbid="16-bit"),
     Case("animated_gif", _animated_gif, ".gif", ok((H, W), "first frame"), ok(_sr, "first frame"), check=_check_red),
     Case("webp", _image(lambda: photo(seed=10), "WEBP", quality=90), ".webp", ok((H, W)), ok(_sr)),
     Case("tiff", _image(lambda: photo(seed=11), "TIFF"), ".tif", ok((H, W)), ok(_sr)),

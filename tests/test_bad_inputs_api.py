@@ -83,6 +83,8 @@ def test_case(case, as_lr, client, folder):
     if want.note is not None:
         assert want.note in r["status"], f"{case.name}: {want.note!r} not in status {r['status']!r}"
         assert any(want.note in n for n in info["notes"])
+    if case.forbid is not None:
+        assert case.forbid not in r["status"], f"{case.name}: untrue label {case.forbid!r} in {r['status']!r}"
     if case.check is not None and not as_lr:  # the raw HR panel (the full view has the region outline drawn on it)
         files = client.predict(api_name="/downloads")
         hr = next(f for f in files if f.endswith("_hr.png"))

@@ -68,7 +68,9 @@ def test_case(case, as_lr, files, folder):
             case.check(hr)
     if want.note is not None:
         assert any(want.note in n for n in notes), f"{case.name}: {want.note!r} not in {notes}"
-    if case.name in ("palette", "rgb_16bit", "webp", "tiff", "bmp", "png_named_jpg", "at_minimum"):
+    if case.forbid is not None:
+        assert not any(case.forbid in n for n in notes), f"{case.name}: untrue label {case.forbid!r} in {notes}"
+    if case.name in ("palette", "webp", "tiff", "bmp", "png_named_jpg", "at_minimum"):
         assert notes == [], f"{case.name}: unexpected notes {notes}"  # plain inputs: nothing to say
 
 

@@ -7,18 +7,15 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO, make_image_dir, subprocess_env
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import REPO, make_image_dir, subprocess_env  # noqa: E402
-
-from srcore import history  # noqa: E402
-from srcore.checkpoint import read_metadata  # noqa: E402
-from srcore.experiment import PRESETS  # noqa: E402
-from srcore.paths import ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS, VGG16_WEIGHTS  # noqa: E402
-from srcore.zoo import MODELS  # noqa: E402
+from srcore import history
+from srcore.checkpoint import read_metadata
+from srcore.experiment import PRESETS
+from srcore.paths import ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS, VGG16_WEIGHTS
+from srcore.zoo import MODELS
 
 pytestmark = [pytest.mark.timeout(1500),
               pytest.mark.skipif(not VGG16_WEIGHTS.is_file(), reason="perceptual weights missing from checkpoints/")]

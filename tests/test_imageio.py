@@ -172,3 +172,54 @@ def test_list_images(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png", "c.webp"]
     with pytest.raises(FileNotFoundError):
         list_images(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- issue 16: no silently wrong images
+
+
+def test_float_nan_and_inf_are_replaced_and_named():
+    a = np.full((10, 10), 0.5, np.float32)
+    a[:2] = np.nan
+    a[2:3] = np.inf
+    li = load_image(a)
+    assert (li.array[:2] == 0).all() and (li.array[2:3] == 128).all() and (li.array[3:] == 128).all()
+    assert any("20.0 % of the values were NaN" in n for n in li.notes), li.notes
+    assert any("infinite" in n for n in li.notes), li.notes
+    with pytest.raises(ImageLoadError, match="no usable values"):
+        load_image(np.full((4, 4, 3), np.nan))
+
+
+def test_hdr_float_is_tone_mapped_not_clipped():
+    a = np.linspace(0, 12, 100, dtype=np.float32).reshape(10, 10)
+    li = load_image(a)
+    g = li.array[..., 0].ravel()
+    assert g[-1] == 255 and np.all(np.diff(g.astype(int)) >= 0)
+    assert (g == 255).sum() <= 2, "only the brightest values reach white"
+    assert any("tone-mapped" in n and "up to 12" in n for n in li.notes), li.notes
+    whole = load_image(np.arange(256, dtype=np.float64).reshape(16, 16))  # float holding 8-bit levels
+    assert whole.array[-1, -1, 0] == 255 and whole.array[0, 1, 0] == 1
+    assert any("8-bit levels" in n for n in whole.notes)
+
+
+def test_wide_integer_arrays_need_a_known_depth():
+    with pytest.raises(ImageLoadError, match="no known bit depth"):
+        load_image(np.full((4, 4), 70000, np.int32))
+    assert (load_image(np.full((4, 4), 200, np.int64)).array == 200).all()
+
+
+def test_bit_depth_labels(tmp_path):
+    i32 = np.linspace(0, 2e9, 200).reshape(10, 20).astype(np.int32)
+    p = tmp_path / "i32.tif"
+    Image.fromarray(i32).save(p)
+    li = load_image(p)
+    assert any("32-bit integer" in n for n in li.notes) and not any("16-bit" in n for n in li.notes), li.notes
+    assert li.array[0, 0, 0] == 0 and li.array[-1, -1, 0] == 255
+
+
+def test_exif_rotation_is_noted(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    p = _save(Image.fromarray(_rgb()), tmp_path / "r.jpg", exif=exif)
+    assert any("rotated 180°" in n and "EXIF" in n for n in load_image(p).notes)
+    plain = _save(Image.fromarray(_rgb()), tmp_path / "plain.jpg")
+    assert load_image(plain).notes == []

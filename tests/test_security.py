@@ -102,5 +102,7 @@ def test_app_paths_temp_files_and_writes(tmp_path):
     assert _snapshot(ckpt) == before_ckpt
     assert set(os.listdir(ROOT)) == before_root
     assert not list(tmp.glob("sr-dashboard-*")), list(tmp.iterdir())
+    # the run's marked folder (dashboard.tempfiles) went inside the operator's GRADIO_TEMP_DIR, and is gone
+    assert not list(gtmp.glob("sr-loss-lab-*")) and not list(tmp.glob("sr-loss-lab-*")), list(gtmp.iterdir())
     written = {p.name for p in tmp_path.iterdir()} - {"app.log", "photo.png", "secret.png", "gradio-tmp", "tmp", "ckpt"}
     assert written <= {db.name, db.name + "-wal", db.name + "-shm"}, written

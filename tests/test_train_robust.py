@@ -7,15 +7,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch.distributed as dist
+from helpers import REPO, make_image_dir, run_train, subprocess_env, train_cmd
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import REPO, make_image_dir, run_train, subprocess_env, train_cmd  # noqa: E402
 
 pytestmark = pytest.mark.timeout(900)  # hang guards: a busy 2-core CI machine is slow, a hang is for ever
 

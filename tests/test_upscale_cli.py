@@ -103,6 +103,56 @@ def test_bad_input_table_through_the_cli(case, tmp_path, capsys):
         assert sr.shape == (4 * h, 4 * w, 3)
         for note in li.notes:
             assert note in cap.out
+        if case.forbid is not None:
+            assert case.forbid not in cap.out, cap.out
         want = case.expected(as_lr=True)
         if want.ok and want.size:
             assert sr.shape[:2] == want.size  # the app's own answer for this file as an LR input
+
+
+# ---------------------------------------------------------------- issue 16: the CLI never overwrites
+
+
+def test_same_stem_from_two_folders_gets_a_suffix(tmp_path, capsys):
+    """``a/photo.webp b/photo.jpg --out out``: both outputs kept, the clash said, exit status 3."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pa, pb = photo("coffee", (20, 24)), photo("chelsea", (16, 12))
+    Image.fromarray(pa).save(tmp_path / "a" / "photo.webp", lossless=True)
+    Image.fromarray(pb).save(tmp_path / "b" / "photo.png")
+    out = tmp_path / "out"
+    rc = main([str(tmp_path / "a" / "photo.webp"), str(tmp_path / "b" / "photo.png"), "--model", "bicubic",
+               "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert sorted(p.name for p in out.iterdir()) == ["photo-2_bicubic_x4.png", "photo_bicubic_x4.png"]
+    assert np.asarray(Image.open(out / "photo_bicubic_x4.png")).shape == (80, 96, 3)
+    assert np.asarray(Image.open(out / "photo-2_bicubic_x4.png")).shape == (64, 48, 3)
+    assert "photo_bicubic_x4.png is already taken" in err and "written under a numbered name" in err
+
+
+def test_existing_output_is_never_replaced(tmp_path, capsys):
+    src = tmp_path / "x.png"
+    Image.fromarray(photo("coffee", (20, 20))).save(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "x_bicubic_x4.png").write_bytes(b"precious")
+    rc = main([str(src), "--model", "bicubic", "--out", str(out), "--no-progress"])
+    assert rc == 3, capsys.readouterr().err
+    assert (out / "x_bicubic_x4.png").read_bytes() == b"precious"
+    assert np.asarray(Image.open(out / "x-2_bicubic_x4.png")).shape == (80, 80, 3)
+    # --no-rename: stops before writing anything, says why, usage-error status
+    rc = main([str(src), "--model", "bicubic", "--out", str(out), "--no-progress", "--no-rename"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "stopped before writing anything" in err and "x_bicubic_x4.png is already taken" in err
+    assert sorted(p.name for p in out.iterdir()) == ["x-2_bicubic_x4.png", "x_bicubic_x4.png"]
+
+
+def test_a_file_appearing_mid_run_is_not_replaced(tmp_path):
+    from srcore.upscale import UpscaleError, _write_new
+
+    dst = tmp_path / "o.png"
+    dst.write_bytes(b"first")
+    with pytest.raises(UpscaleError, match="left as it is"):
+        _write_new(dst, lambda tmp: Path(tmp).write_bytes(b"second"))
+    assert dst.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["o.png"]

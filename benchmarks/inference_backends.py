@@ -1,0 +1,152 @@
+"""Eager PyTorch against channels-last, ``torch.compile`` and ONNX Runtime for the four generators, side by
+side in one run, on this CPU (issue 16: adopt only what beats eager by more than 15 %).
+
+For each backend and each shipped generator: the whole-image x4 of a 128x128 LR input (the 512x512
+compare) and of a 384x384 one (the largest LR upload), ``--runs`` timed runs after a warm-up; the
+figure per backend is the sum over the four models of each model's median.  Every backend's output is
+checked against eager's (max abs difference, in [0, 1] units): a backend that computes something else
+does not count.  A backend that cannot run here (ONNX Runtime not installed, no C++ compiler for
+``torch.compile``, an operator the exporter does not know) is reported with its reason, not hidden.
+
+    python benchmarks/inference_backends.py [--runs 5] [--threads 1] [--sizes 128,384] [--json benchmarks/results/inference_backends.json]
+
+ONNX Runtime is not a dependency of the app; to include it in the comparison install ``onnx`` and
+``onnxruntime`` first (the script says so when they are missing).  Other work on the CPU inflates
+every figure; the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks._results import save
+
+ADOPT_GAIN = 0.15
+
+
+def _time(fn: Callable[[], object], runs: int) -> list[float]:
+    fn()  # warm-up (and compilation, for the backends that compile)
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return ts
+
+
+def backends(threads: int) -> dict[str, Callable]:
+    """name -> make(model, example input) -> callable(input) returning an NCHW float tensor."""
+    import torch
+
+    def eager(model, x):
+        return model
+
+    def channels_last(model, x):
+        m = model.to(memory_format=torch.channels_last)
+        return lambda t: m(t.contiguous(memory_format=torch.channels_last))
+
+    def compiled(model, x):
+        return torch.compile(model, dynamic=False)
+
+    def onnxruntime(model, x):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeError("onnxruntime is not installed (pip install onnx onnxruntime)") from None
+        path = Path(tempfile.mkdtemp(prefix="sr-onnx-")) / "g.onnx"
+        torch.onnx.export(model, (x,), str(path), input_names=["lr"], output_names=["sr"], dynamo=False,
+                          opset_version=17)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+        def run(t):
+            return torch.from_numpy(sess.run(None, {"lr": t.numpy()})[0])
+
+        return run
+
+    return {"eager": eager, "channels_last": channels_last, "torch_compile": compiled, "onnxruntime": onnxruntime}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch / ORT threads per model (default 1: the compare runs one model per core, single-threaded; 0 = all cores)")
+    ap.add_argument("--sizes", default="128,384", help="LR sides to time")
+    ap.add_argument("--only", default="", help="comma-separated backends (default: all)")
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+    import torch
+    from skimage import data
+
+    from srcore.data import to_tensor
+    from srcore.zoo import load_available
+
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    models, problems = load_available()
+    print(f"torch {torch.__version__}, threads {threads}, cpus {os.cpu_count()}, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; models {', '.join(models)}"
+          + (f"; missing {', '.join(problems)}" if problems else ""), flush=True)
+    img = data.astronaut()
+    chosen = [b for b in backends(threads) if not args.only or b in args.only.split(",")]
+    if "eager" not in chosen:
+        chosen.insert(0, "eager")
+    figures: dict = {"sizes": {}, "errors": {}}
+    for side in (int(s) for s in args.sizes.split(",")):
+        lr = np.ascontiguousarray(np.resize(img, (side, side, 3)) if side > 512 else img[:side, :side])
+        x = to_tensor(lr).unsqueeze(0)
+        per: dict[str, dict] = {}
+        for name in chosen:
+            make = backends(threads)[name]
+            total, diffs, runs = 0.0, [], {}
+            try:
+                for m, model in models.items():
+                    model = model.eval()
+                    with torch.inference_mode():
+                        ref = model(x)
+                    fn = make(model, x)
+                    with torch.inference_mode():
+                        ts = _time(lambda fn=fn, x=x: fn(x), args.runs)
+                        out = fn(x)
+                    diffs.append(float((out - ref).abs().max()))
+                    runs[m] = statistics.median(ts)
+                    total += runs[m]
+                    model.to(memory_format=torch.contiguous_format)
+            except Exception as e:  # noqa: BLE001 - a backend that cannot run here is reported, not fatal
+                figures["errors"][name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                print(f"{side:>4} px  {name:<14} not available: {figures['errors'][name]}", flush=True)
+                continue
+            per[name] = {"four_models_s": total, "per_model_s": runs, "max_abs_diff": max(diffs)}
+            gain = 1 - total / per["eager"]["four_models_s"]
+            per[name]["gain_vs_eager"] = gain
+            print(f"{side:>4} px  {name:<14} four models {total:.3f} s  ({gain:+.0%} vs eager; max |diff| "
+                  f"{max(diffs):.1e})", flush=True)
+        figures["sizes"][str(side)] = per
+    verdict = {}
+    for name in chosen:
+        gains = [figures["sizes"][s][name]["gain_vs_eager"] for s in figures["sizes"] if name in figures["sizes"][s]]
+        ok = name != "eager" and len(gains) == len(figures["sizes"]) and all(
+            g > ADOPT_GAIN for g in gains) and all(
+            figures["sizes"][s][name]["max_abs_diff"] < 1e-3 for s in figures["sizes"])
+        verdict[name] = "adopt" if ok else ("baseline" if name == "eager" else "keep eager")
+    figures["verdict"] = verdict
+    print("verdict (adopt only if > 15 % faster at every size and the same output): "
+          + ", ".join(f"{k}: {v}" for k, v in verdict.items()))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    save(args.json, {"threads": threads, **figures})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Serving the compare to many visitors: admission, an honest busy message, and dropping work
+whose visitor has gone.
+
+Why not Gradio's queue limit alone: past ``max_size`` Gradio answers HTTP 503, which
+gradio_client turns into a fixed "Queue is full" and which never says how long to wait; and a
+visitor waiting in a long queue on a slow machine meets a client-side timeout instead.  So the
+compare events are admitted by Gradio without a concurrency limit and wait here, in an asyncio
+gate (no thread per waiting visitor): one compare runs at a time, at most ``MAX_WAITING`` wait,
+and anyone past that gets at once "The app is busy: N compares are waiting; please try again in
+about T s" (T from the recent compare times).  A waiting compare whose visitor has disconnected
+is dropped when its turn comes, and a running one stops between models
+(``dashboard.core.run_compare`` checks ``core.should_stop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dashboard import core
+
+MAX_WAITING = int(os.environ.get("SR_MAX_WAITING", "40"))  # compares allowed to wait; past it: busy
+COMPARE_SLOTS = 1  # compares at once (each already uses every core; memory stays bounded)
+# Gradio's own limits sit above ours so that they never answer first: every waiting compare is an
+# active Gradio job (an await, not a thread), plus the cheap view updates.
+GRADIO_MAX_THREADS = MAX_WAITING + 64
+GRADIO_MAX_SIZE = 4 * MAX_WAITING + 64
+# Sessions: Gradio keeps every session's state (up to 10,000 sessions, a closed one for an hour);
+# here a session unused for SESSION_TTL_S is forgotten, and at most SESSION_CAPACITY are kept.
+SESSION_TTL_S = float(os.environ.get("SR_SESSION_TTL_S", "1800"))
+SESSION_CAPACITY = int(os.environ.get("SR_SESSION_CAPACITY", "1000"))
+
+
+class Busy(Exception):
+    """Too many compares waiting; the message is meant for the visitor."""
+
+
+def busy_text(waiting: int, seconds: float) -> str:
+    """The busy message: how many wait and when to come back (rounded up to 5 s)."""
+    t = max(5, math.ceil(seconds / 5.0) * 5)
+    return (f"The app is busy: {waiting} compare{'s are' if waiting != 1 else ' is'} waiting. "
+            f"Please try again in about {t} s.")
+
+
+class ComputeGate:
+    """At most ``slots`` calls at once and ``max_waiting`` waiting; past that ``Busy`` at once.
+
+    Keeps an exponential moving average of the call durations for the busy message's estimate."""
+
+    def __init__(self, max_waiting: int = MAX_WAITING, slots: int = COMPARE_SLOTS, typical_s: float = 1.5):
+        self.max_waiting = max_waiting
+        self.slots = slots
+        self.waiting = 0
+        self.running = 0
+        self.typical_s = typical_s
+        self.dropped = 0  # compares whose visitor left before or while they ran
+        self._sem: asyncio.Semaphore | None = None
+        self._lock = threading.Lock()
+
+    def estimate_s(self, ahead: int) -> float:
+        """Seconds until a newcomer behind ``ahead`` compares would be served."""
+        return (ahead + 1) * self.typical_s / self.slots
+
+    def record(self, seconds: float) -> None:
+        with self._lock:
+            self.typical_s = 0.7 * self.typical_s + 0.3 * seconds
+
+    async def run(self, fn: Callable[..., Any], *args: Any, alive: Callable[[], bool] = lambda: True) -> Any:
+        """``fn(*args)`` in a worker thread once a slot is free; ``Busy`` if too many wait;
+        ``core.Cancelled`` if ``alive()`` turns false before it starts (or between its models)."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.slots)
+        if self.waiting >= self.max_waiting:
+            raise Busy(busy_text(self.waiting, self.estimate_s(self.waiting + self.running)))
+        self.waiting += 1
+        try:
+            await self._sem.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            if not alive():
+                self.dropped += 1
+                raise core.Cancelled("the visitor left before the compare started")
+            t0 = time.perf_counter()
+            try:
+                out = await asyncio.to_thread(_call_with_stop, alive, fn, *args)
+            except core.Cancelled:
+                self.dropped += 1
+                raise
+            self.record(time.perf_counter() - t0)
+            return out
+        finally:
+            self.running -= 1
+            self._sem.release()
+
+
+def _call_with_stop(alive: Callable[[], bool], fn: Callable[..., Any], *args: Any) -> Any:
+    with core.stop_when(lambda: not alive()):
+        return fn(*args)
+
+
+def event_alive() -> Callable[[], bool]:
+    """A check of whether the Gradio event being processed still has a visitor.
+
+    Gradio marks an event dead (``Event.alive = False``) when its visitor's event stream
+    disconnects (a closed tab, a cancelled client)."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return lambda: True
+
+    def alive() -> bool:
+        for job in list(queue.active_jobs):
+            for ev in job or ():
+                if ev._id == event_id:
+                    return bool(ev.alive)
+        ev = queue.event_ids_to_events.get(event_id)
+        return True if ev is None else bool(ev.alive)
+
+    return alive
+
+
+def expire_sessions(state_holder: Any, idle_s: float = SESSION_TTL_S) -> int:
+    """Forget the Gradio sessions unused for ``idle_s`` seconds; return how many.
+
+    Gradio itself only drops a session when 10,000 newer ones push it out."""
+    import datetime
+
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=idle_s)
+    n = 0
+    with state_holder.lock:
+        for sid, last in list(state_holder.time_last_used.items()):
+            if last < cutoff:
+                state_holder.session_data.pop(sid, None)
+                state_holder.time_last_used.pop(sid, None)
+                n += 1
+    return n
+
+
+def start_session_reaper(blocks: Any, idle_s: float = SESSION_TTL_S, every_s: float | None = None) -> threading.Thread:
+    """A daemon thread running ``expire_sessions`` on the launched app's sessions."""
+    every = every_s or max(1.0, min(60.0, idle_s / 4))
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            holder = getattr(blocks, "state_holder", None)
+            if holder is not None:
+                expire_sessions(holder, idle_s)
+
+    t = threading.Thread(target=loop, name="session-reaper", daemon=True)
+    t.start()
+    return t
+
+
+class StaticInfoCache:
+    """ASGI middleware: Gradio's page configuration and API description, built once and replayed.
+
+    Why: every visitor (and every gradio_client ``Client``) first fetches ``/config`` (185 kB, a deep
+    copy and a JSON encoding: about 0.1 s of CPU under the GIL) and ``/gradio_api/info``.  A burst of
+    80 newcomers thus queued about 12 s of work behind a running compare and the later ones hit
+    their client's connect timeout.  Both answers are fixed once the app is launched (no
+    authentication here), so the first answer per host and query is kept and sent again as is.
+    Requests with cookies or credentials are passed through untouched."""
+
+    PATHS = ("/config", "/gradio_api/info")
+
+    def __init__(self, app: Any, ttl_s: float = 600.0):
+        self.app = app
+        self.ttl_s = ttl_s
+        self._store: dict[tuple, tuple[float, int, list, bytes]] = {}
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or scope.get("method") != "GET" or scope.get("path") not in self.PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if b"cookie" in headers or b"authorization" in headers:
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope.get("query_string", b""), scope.get("scheme"), scope.get("root_path", ""),
+               headers.get(b"host"), headers.get(b"x-forwarded-host"), headers.get(b"x-forwarded-proto"),
+               headers.get(b"accept-encoding"))
+        hit = self._store.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
+            _, status, resp_headers, body = hit
+            await send({"type": "http.response.start", "status": status, "headers": resp_headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        parts: list[bytes] = []
+        start: dict = {}
+
+        async def capture(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if start.get("status") == 200 and not any(k.lower() == b"set-cookie" for k, _ in start.get("headers", [])):
+            if len(self._store) > 64:
+                self._store.clear()
+            self._store[key] = (time.monotonic(), 200, list(start.get("headers", [])), b"".join(parts))
+
+
+def app_kwargs() -> dict:
+    """``demo.launch(app_kwargs=...)``: the FastAPI app with ``StaticInfoCache`` in front."""
+    from starlette.middleware import Middleware
+
+    return {"middleware": [Middleware(StaticInfoCache)]}
+
+
+GATE = ComputeGate()
+
+
+def gated(fn: Callable[..., Any], gate: ComputeGate | None = None) -> Callable[..., Any]:
+    """``fn`` (a sync Gradio callback) behind ``gate``: the visitor past the waiting limit gets the
+    busy message as a ``gr.Error``; a compare whose visitor has gone is dropped quietly."""
+    import gradio as gr
+
+    g = gate or GATE
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any) -> Any:
+        try:
+            return await g.run(fn, *args, alive=event_alive())
+        except Busy as e:
+            raise gr.Error(str(e), duration=10, print_exception=False, title="Busy") from None
+        except core.Cancelled as e:
+            raise gr.Error(f"Compare cancelled: {e}.", print_exception=False) from None
+
+    return wrapper

@@ -1,0 +1,143 @@
+"""The compare gate (issue 16): one at a time, a bounded number waiting, an honest busy message past
+that, and work whose visitor has gone dropped before it starts or stopped between models."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from dashboard import core
+from dashboard.serving import Busy, ComputeGate, busy_text
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_busy_message_names_the_queue_and_the_wait():
+    msg = busy_text(40, 33.2)
+    assert msg == "The app is busy: 40 compares are waiting. Please try again in about 35 s."
+    assert busy_text(1, 0.2).endswith("about 5 s.")
+
+
+def test_gate_runs_one_at_a_time_and_refuses_past_the_limit():
+    gate = ComputeGate(max_waiting=2, slots=1, typical_s=3.0)
+    release = threading.Event()
+    order: list[int] = []
+    running = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        with lock:
+            running["now"] += 1
+            running["peak"] = max(running["peak"], running["now"])
+        release.wait(10)
+        with lock:
+            running["now"] -= 1
+            order.append(i)
+        return i
+
+    async def scenario():
+        first = asyncio.create_task(gate.run(work, 0))
+        await asyncio.sleep(0.05)  # 0 runs
+        waiting = [asyncio.create_task(gate.run(work, i)) for i in (1, 2)]
+        await asyncio.sleep(0.05)
+        assert (gate.running, gate.waiting) == (1, 2)
+        with pytest.raises(Busy) as ei:
+            await gate.run(work, 3)
+        release.set()
+        return await asyncio.gather(first, *waiting), str(ei.value)
+
+    results, msg = asyncio.run(scenario())
+    assert results == [0, 1, 2] and order == [0, 1, 2] and running["peak"] == 1
+    # 2 waiting + 1 running ahead, 3 s each: about 12 s (rounded up to 5 s steps: 15)
+    m = re.fullmatch(r"The app is busy: (\d+) compares are waiting\. Please try again in about (\d+) s\.", msg)
+    assert m and m.group(1) == "2" and m.group(2) == "15", msg
+    assert gate.waiting == 0 and gate.running == 0
+
+
+def test_gate_drops_a_compare_whose_visitor_left():
+    gate = ComputeGate(max_waiting=4)
+    calls = []
+    with pytest.raises(core.Cancelled):
+        asyncio.run(gate.run(calls.append, 1, alive=lambda: False))
+    assert calls == [] and gate.dropped == 1 and gate.running == 0
+
+
+class _Counting(torch.nn.Module):
+    """A stand-in generator that counts its calls (nearest x4)."""
+
+    receptive_radius = 1
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+
+
+def test_run_compare_stops_between_models():
+    models = {"srcnn_mse": _Counting(), "srcnn_pl": _Counting(), "srgan_mse": _Counting(), "srgan_pl": _Counting()}
+    engine = SimpleNamespace(models=models, lpips=None, pool=None, available=list(models))
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    asked = []
+
+    def gone() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # the visitor leaves after two panels
+
+    with core.stop_when(gone), pytest.raises(core.Cancelled):
+        core.run_compare(engine, img)
+    assert sum(m.calls for m in models.values()) == 1, "bicubic and one model ran, then it stopped"
+    res = core.run_compare(engine, img)  # outside stop_when nothing stops it
+    assert set(res.images) >= set(models) and all(m.calls >= 1 for m in models.values())
+
+
+def test_idle_sessions_expire():
+    import datetime
+    from types import SimpleNamespace
+
+    from dashboard.serving import expire_sessions
+
+    now = datetime.datetime.now()
+    holder = SimpleNamespace(lock=threading.Lock(), session_data={"old": object(), "new": object()},
+                             time_last_used={"old": now - datetime.timedelta(seconds=120), "new": now})
+    assert expire_sessions(holder, idle_s=60) == 1
+    assert list(holder.session_data) == ["new"] and list(holder.time_last_used) == ["new"]
+
+
+def test_static_info_is_built_once_and_replayed():
+    from dashboard.serving import StaticInfoCache
+
+    calls = []
+
+    async def app(scope, receive, send):
+        calls.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"n": %d}' % len(calls)})
+
+    mw = StaticInfoCache(app)
+
+    async def get(path, headers=()):
+        sent = []
+
+        async def send(m):
+            sent.append(m)
+
+        await mw({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": list(headers)},
+                 None, send)
+        return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    async def scenario():
+        return [await get("/config"), await get("/config"), await get("/gradio_api/info"),
+                await get("/config", [(b"cookie", b"a=1")]), await get("/other")]
+
+    out = asyncio.run(scenario())
+    assert out[0] == out[1] == b'{"n": 1}', "the second /config is the first one replayed"
+    assert calls == ["/config", "/gradio_api/info", "/config", "/other"], "cookies and other paths pass through"
