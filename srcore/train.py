@@ -548,7 +548,11 @@ def main(argv=None) -> int:
         return 130
     except Exception as e:  # a bug or a failed device: say so and end now (data workers included), never hang
         traceback.print_exc()
-        print(f"error: training failed: {type(e).__name__}: {e}", file=sys.stderr)
+        lines = str(e).strip().splitlines()  # a data worker's error arrives wrapped with its traceback
+        if "DataLoader worker" in str(e):
+            print(f"error: training failed in a data worker: {lines[-1]}", file=sys.stderr)
+        else:
+            print(f"error: training failed: {type(e).__name__}: {lines[-1] if lines else ''}", file=sys.stderr)
         return 1
     finally:
         if tr is not None:
