@@ -27,7 +27,7 @@ def start_app(log: Path | None = None, env: dict | None = None) -> tuple[subproc
     port = free_port()
     full = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
             "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
-    out = open(log, "wb") if log else subprocess.DEVNULL
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child, closed in the finally below
     try:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT)
     finally:

@@ -45,14 +45,14 @@ def backends(threads: int) -> dict[str, Callable]:
     """name -> make(model, example input) -> callable(input) returning an NCHW float tensor."""
     import torch
 
-    def eager(model, x):
+    def eager(model, _x):
         return model
 
-    def channels_last(model, x):
+    def channels_last(model, _x):
         m = model.to(memory_format=torch.channels_last)
         return lambda t: m(t.contiguous(memory_format=torch.channels_last))
 
-    def compiled(model, x):
+    def compiled(model, _x):
         return torch.compile(model, dynamic=False)
 
     def onnxruntime(model, x):

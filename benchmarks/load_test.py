@@ -32,6 +32,7 @@ inflates every latency; the load average before and after is printed with the fi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -75,10 +76,8 @@ class RssMonitor(threading.Thread):
         except psutil.Error:
             return 0
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.Error):  # a child that just exited
                 total += p.memory_info().rss
-            except psutil.Error:  # a child that just exited
-                pass
         return total
 
     def run(self) -> None:
@@ -265,7 +264,9 @@ def main(argv=None) -> int:
     }
 
     f = res["latency_s"]
-    fmt = (lambda v: f"{v:.2f} s" if v is not None else "n/a")
+    def fmt(v: float | None) -> str:
+        return f"{v:.2f} s" if v is not None else "n/a"
+
     print(f"requests {total}: completed {res['completed']}, busy {res['busy']}, timeouts {res['timeouts']}, "
           f"failed {res['failed']} (waiting limit {MAX_WAITING})")
     print(f"latency p50 {fmt(f['p50'])}, p95 {fmt(f['p95'])}, max {fmt(f['max'])}")

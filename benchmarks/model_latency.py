@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         lr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
         totals = []
         per: dict[str, list[float]] = {n: [] for n in models}
-        for n, m in models.items():  # warm-up
+        for m in models.values():  # warm-up
             upscale(m, lr)
         for _ in range(a.runs):
             t_all = 0.0

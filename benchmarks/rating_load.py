@@ -67,7 +67,7 @@ def start_app(db: str | Path, checkpoints: str | Path, port: int, crop: int = 64
                SR_RATING_ZOOM=str(zoom), GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1",
                PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
     env.update(extra_env or {})
-    log = tempfile.NamedTemporaryFile("w+", prefix="rating-app-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile("w+", prefix="rating-app-", suffix=".log", delete=False)  # noqa: SIM115 - returned to the caller, who closes it
     proc = subprocess.Popen([sys.executable, "-m", "dashboard.rating_tab", "--port", str(port)], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -90,9 +90,9 @@ def _wait_up(proc, url, log, timeout):
             try:
                 urllib.request.urlopen(url + "config", timeout=2).read()
                 break
-            except OSError:
+            except OSError as e:
                 if time.time() - t0 > timeout:
-                    raise RuntimeError(f"the rating app did not start in {timeout}s:\n{Path(log.name).read_text()[-3000:]}")
+                    raise RuntimeError(f"the rating app did not start in {timeout}s:\n{Path(log.name).read_text()[-3000:]}") from e
                 time.sleep(0.5)
 
 
@@ -182,7 +182,7 @@ def run_load(url: str, raters: int, votes: int, db: str | Path | None = None) ->
             r = rater_session(url, "mos" if k % 2 == 0 else "pair", votes, seed=k)
             with lock:
                 results.append(r)
-        except BaseException as e:  # reported below
+        except BaseException as e:  # noqa: BLE001 - a worker thread: any failure is collected and reported below
             with lock:
                 errors.append(e)
 
@@ -240,7 +240,7 @@ def run_kill_test(db: str | Path, checkpoints: str | Path, raters: int = 12, vot
                         acked += 1
                     last = out["progress"]
                 c.close()
-            except Exception as e:  # the server was killed under us: wait for it, resume with the key
+            except Exception as e:  # noqa: BLE001 - the server was killed under us (any client error): wait for it, resume with the key
                 reconnects += 1
                 last = repr(e)[:200]
                 time.sleep(0.5)

@@ -7,7 +7,7 @@ batched AlexNet pass (the reference's features are computed once), giving the sa
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -71,13 +71,13 @@ class Recipe:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
+    def from_dict(cls, d: dict) -> Recipe:
         d = dict(d)
         if isinstance(d.get("loss"), str) and "=" not in d["loss"]:
             d["loss"] = _legacy_loss(d["loss"], float(d.get("adv_weight", 1e-3)))
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
-    def updated(self, **kw) -> "Recipe":
+    def updated(self, **kw) -> Recipe:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def image_files(dirs: list[str | Path]) -> list[Path]:
+def image_files(dirs: Sequence[str | Path]) -> list[Path]:
     files = [p for d in dirs for p in list_images(d)]
     if not files:
         raise FileNotFoundError(f"no images found in {', '.join(map(str, dirs))}")

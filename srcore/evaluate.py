@@ -20,6 +20,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from srcore.imageio import ImageLoadError, list_images, load_image
 from srcore.inference import DEFAULT_TILE, upscale
 from srcore.metrics import METRICS, flat_phase_range, mod_crop, score
 from srcore.models.feature_nets import LPIPS
+from srcore.models.generator import Generator
 from srcore.resize import downscale_x4, shrink_x4_cubic_no_antialias
 from srcore.zoo import BY_KEY, MODEL_NAMES, TITLES, checkpoint_path
 
@@ -79,14 +81,16 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
     files_by_set = {name: list_images(folder) for name, folder in sets.items()}  # fail early on a bad folder
     lp = LPIPS().to(device)
     lp_fn = lpips_numpy(lp, device)
-    gens, meta = {}, {}
+    gens: dict[str, Generator | None] = {}
+    meta: dict[str, dict[str, Any]] = {}
     for m in models:
         if m == "bicubic":
             gens[m] = None
             meta[m] = {"title": "Bicubic", "description": "MATLAB-style bicubic x4"}
         else:
             gens[m], md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
-            info = md.get("model") if isinstance(md.get("model"), dict) else {}
+            model_md = md.get("model")
+            info = model_md if isinstance(model_md, dict) else {}
             meta[m] = {"title": TITLES.get(m) or info.get("title", m), "checkpoint": str(checkpoint_path(m).name),
                        "steps": md.get("steps"), "recipe": md.get("recipe"), "init": md.get("init"),
                        "hardware": md.get("hardware"), "train_seconds": md.get("train_seconds"),
@@ -102,7 +106,7 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
         files = files_by_set[set_name]
         if not files:
             raise FileNotFoundError(f"no images in {folder}")
-        entry = {"folder": str(folder), "images": [f.stem for f in files], "models": {}}
+        entry: dict[str, Any] = {"folder": str(folder), "images": [f.stem for f in files], "models": {}}
         hrs = [mod_crop(load_image(f).array) for f in files]
         lrs = {"standard": [downscale_x4(hr) for hr in hrs]}
         if degradations:
@@ -116,7 +120,7 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
                 secs += time.perf_counter() - t0
                 per[f.stem] = score(sr, hr, lpips_fn=lp_fn)
             mean = {k: float(np.mean([v[k] for v in per.values()])) for k in KEYS}
-            res = {"mean": mean, "per_image": per, "seconds": round(secs, 4)}
+            res: dict[str, Any] = {"mean": mean, "per_image": per, "seconds": round(secs, 4)}
             if degradations:
                 res["degradations"] = {}
                 for d in DEGRADATIONS:

@@ -13,9 +13,10 @@ import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 MAX_PIXELS = 40_000_000  # far below Pillow's own bomb limit; callers may set lower caps
@@ -39,7 +40,8 @@ def _rawmode(im: Image.Image) -> str:
     layout, which Pillow's mode hides (a uint32 TIFF and an int32 one are both mode ``I``).
     Only known before ``load()``."""
     try:
-        args = im.tile[0].args if hasattr(im.tile[0], "args") else im.tile[0][3]
+        tile = cast(ImageFile.ImageFile, im).tile  # decoders' images are ImageFiles; else AttributeError below
+        args = tile[0].args if hasattr(tile[0], "args") else tile[0][3]
     except (AttributeError, IndexError, TypeError):
         return ""
     return args if isinstance(args, str) else (args[0] if args and isinstance(args[0], str) else "")

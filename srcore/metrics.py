@@ -99,7 +99,7 @@ def _high_pass_energy(y: np.ndarray) -> float:
     from srcore.resize import imresize
 
     t = torch.from_numpy(np.ascontiguousarray(y))
-    smooth = imresize(imresize(t, scale=0.25), size=tuple(t.shape))
+    smooth = imresize(imresize(t, scale=0.25), size=(t.shape[0], t.shape[1]))
     return float(((t - smooth) ** 2).mean())
 
 

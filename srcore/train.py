@@ -24,7 +24,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -35,18 +37,33 @@ from tqdm import tqdm
 
 from srcore import history
 from srcore.atomic import write_text_atomic
-from srcore.checkpoint import (CheckpointError, load_generator_file, load_train_state, save_generator,
-                               snapshot_train_state, write_train_state)
+from srcore.checkpoint import (
+    CheckpointError,
+    load_generator_file,
+    load_train_state,
+    save_generator,
+    snapshot_train_state,
+    write_train_state,
+)
 from srcore.config import Recipe, TrainConfig, finetune_recipe, report_recipe
-from srcore.data import CropDataset, EpochBatches, fixed_crops, image_files, load_pairs, split_holdout, to_tensor, to_uint8
+from srcore.data import (
+    CropDataset,
+    EpochBatches,
+    fixed_crops,
+    image_files,
+    load_pairs,
+    split_holdout,
+    to_tensor,
+    to_uint8,
+)
 from srcore.imageio import ImageLoadError
 from srcore.inference import DEFAULT_TILE, sr_tensor
 from srcore.losses import GeneratorLoss, discriminator_loss, mse_loss
+from srcore.losses_table import format_loss, parse_loss
 from srcore.metrics import psnr, ssim
 from srcore.models.discriminator import Discriminator
 from srcore.models.feature_nets import LPIPS
 from srcore.models.generator import Generator, GeneratorConfig
-from srcore.losses_table import format_loss, parse_loss
 from srcore.zoo import BY_KEY, GENERATOR, SEED_GENERATOR, checkpoint_path
 
 STATE_FILE = "state.safetensors"
@@ -109,7 +126,8 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
         arch_cfg = SEED_GENERATOR if arch == "seed" else GENERATOR
-        self.G = Generator(GeneratorConfig(**arch_cfg.to_dict())).to(self.device, memory_format=self.memory_format)
+        # torch's stubs have no .to() overload taking a device and memory_format together; runtime accepts it
+        self.G = Generator(GeneratorConfig(**arch_cfg.to_dict())).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.init_note = None
         if recipe.init_from and not (resume and (self.out / STATE_FILE).is_file()):
             src, meta = load_generator_file(checkpoint_path(recipe.init_from), "cpu")
@@ -123,12 +141,13 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=recipe.lr_d, betas=recipe.betas) if self.D else None
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor) if self.D else None
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor) if self.opt_d is not None else None
         self.G_train: torch.nn.Module = self.G
         self.D_train: torch.nn.Module | None = self.D
         if cfg.compile:
-            self.G_train = torch.compile(self.G)
-            self.D_train = torch.compile(self.D) if self.D is not None else None
+            # torch.compile of a Module returns an OptimizedModule (a Module); its stub says Callable
+            self.G_train = cast(torch.nn.Module, torch.compile(self.G))
+            self.D_train = cast(torch.nn.Module, torch.compile(self.D)) if self.D is not None else None
         self.D_plain = self.D_train
         if self.ddp:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -161,7 +180,7 @@ class Trainer:
         self.hist_path = self.out / HISTORY_FILE
         self._save_thread: threading.Thread | None = None
         self._save_error: BaseException | None = None
-        self._loader_iter = None
+        self._loader_iter: Iterator[Any] | None = None
 
     # ------------------------------------------------------------ schedule
     def _lr_factor(self, step: int) -> float:
@@ -216,7 +235,7 @@ class Trainer:
         def write() -> None:
             try:
                 write_train_state(self.out / STATE_FILE, *snap)
-            except BaseException as e:  # re-raised in the training thread by wait_for_save
+            except BaseException as e:  # noqa: BLE001 - any failure is re-raised in the training thread by wait_for_save
                 self._save_error = e
 
         self._save_thread = threading.Thread(target=write, name="save-state", daemon=False)
@@ -276,6 +295,7 @@ class Trainer:
             ps.append(psnr(sr, hr))
             ss.append(ssim(sr, hr))
             sr_c = sr_t.clamp(0, 1)
+            assert self.lpips is not None  # built whenever there are validation pairs on the main rank
             lp.append(float(self.lpips(sr_c[..., 4:-4, 4:-4], hr_t[..., 4:-4, 4:-4])))
             mses.append(float(mse_loss(sr_c, hr_t)))
             if self.loss.vgg is not None:
@@ -417,11 +437,11 @@ class Trainer:
                             bar.set_postfix({k: f"{v:.4g}" for k, v in line.items() if k in ("g_loss", "d_real", "d_fake")})
                         sums, n_acc, t_log, n_img = {}, 0, time.time(), 0
                     if self.main and self.val_pairs and (self.step % cfg.val_every == 0 or self.step == r.steps):
-                        v = self.validate()
-                        self.last_val = (self.step, v)
+                        val = self.validate()
+                        self.last_val = (self.step, val)
                         history.append(self.hist_path, {"kind": "val", "step": self.step,
-                                                        "epoch": self.step / self.batches_per_epoch, **v})
-                        bar.write(f"step {self.step}: " + ", ".join(f"{k} {x:.4f}" for k, x in v.items()))
+                                                        "epoch": self.step / self.batches_per_epoch, **val})
+                        bar.write(f"step {self.step}: " + ", ".join(f"{k} {x:.4f}" for k, x in val.items()))
                     if self.main and self.val_pairs and (self.step % cfg.picture_every == 0 or self.step == r.steps):
                         history.append(self.hist_path, {"kind": "picture", "step": self.step, "files": self.save_pictures()})
                     if self.step % cfg.save_every == 0 or self.step == r.steps:
@@ -546,7 +566,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # a bug or a failed device: say so and end now (data workers included), never hang
+    except Exception as e:  # noqa: BLE001 - a bug or a failed device: say so and end now (data workers included), never hang
         traceback.print_exc()
         lines = str(e).strip().splitlines()  # a data worker's error arrives wrapped with its traceback
         if "DataLoader worker" in str(e):

@@ -30,8 +30,7 @@ from srcore import SCALE
 from srcore.checkpoint import CheckpointError
 from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image
 from srcore.inference import DEFAULT_TILE, upscale
-from srcore.zoo import MODEL_NAMES
-from srcore.zoo import load_generator
+from srcore.zoo import MODEL_NAMES, load_generator
 
 DEFAULT_MAX_OUTPUT_MP = 100.0  # x4 output megapixels (about 0.3 GB as 8-bit RGB): LR up to 2500x2500
 MIN_SIDE = 2

@@ -28,7 +28,7 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def files(folder):
+def files():
     """Each case's file, written once for both modes."""
     return {}
 

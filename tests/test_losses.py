@@ -85,7 +85,7 @@ def vgg_once(shared_vgg, monkeypatch):
     """GeneratorLoss built inside a test gets the shared VGG instead of loading a new one."""
     import srcore.losses
 
-    def make(variant="vgg16", feature_scale=1.0):
+    def make(variant="vgg16", feature_scale=1.0):  # noqa: ARG001 - VGGLoss's signature
         shared_vgg.feature_scale = feature_scale
         return shared_vgg
 
@@ -94,7 +94,8 @@ def vgg_once(shared_vgg, monkeypatch):
     shared_vgg.feature_scale = 1.0
 
 
-def test_vgg_features_rescaled_as_srgan(vgg_once):
+@pytest.mark.usefixtures("vgg_once")
+def test_vgg_features_rescaled_as_srgan():
     """The fine-tune recipe multiplies VGG features by 1/12.75 (Ledig et al.) for every arm, so the
     1e-3 adversarial term is not swamped; the report's recipe keeps the unscaled loss."""
     from srcore.config import SRGAN_VGG_SCALE
@@ -163,7 +164,8 @@ def test_vgg_frozen_and_eval(vgg_once):
 
 @needs_vgg
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_trainer_generator_step_does_not_update_discriminator(tmp_path, vgg_once):
+@pytest.mark.usefixtures("vgg_once")
+def test_trainer_generator_step_does_not_update_discriminator(tmp_path):
     from srcore.train import Trainer
 
     data = make_image_dir(tmp_path / "imgs", n=2, size=(64, 64))

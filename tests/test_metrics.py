@@ -126,7 +126,7 @@ def test_mismatched_sizes_raise():
 def test_score_follows_the_metric_table():
     hr = _rand((40, 40, 3), seed=7)
     sr = np.clip(hr.astype(int) + 3, 0, 255).astype(np.uint8)
-    s = score(sr, hr, lpips_fn=lambda a, b: 0.25)
+    s = score(sr, hr, lpips_fn=lambda _sr, _hr: 0.25)
     assert list(s) == [m.key for m in METRICS]
     assert s["psnr_y"] == pytest.approx(psnr(sr, hr))
     assert s["ssim_y"] == pytest.approx(ssim(sr, hr))

@@ -130,7 +130,7 @@ def test_discriminator_architecture():
     acts = [m for m in d.modules() if isinstance(m, nn.LeakyReLU)]
     assert len(acts) == 9 and all(a.negative_slope == 0.2 for a in acts)
     linears = [m for m in d.head if isinstance(m, nn.Linear)]
-    assert [l.out_features for l in linears] == [1024, 1]
+    assert [lin.out_features for lin in linears] == [1024, 1]
 
 
 def test_generator_config_round_trip():

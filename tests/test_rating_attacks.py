@@ -9,7 +9,6 @@ import importlib.util
 import json
 import re
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path

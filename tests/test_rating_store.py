@@ -60,7 +60,7 @@ def test_default_path_env_and_user_folder(monkeypatch, tmp_path):
         assert default_db_path() == Path("/data/sr_ratings.sqlite3")
     else:
         assert default_db_path() == tmp_path / "xdg" / "sr-dashboard" / "ratings.sqlite3"
-    monkeypatch.setattr(store_mod.os, "access", lambda *a: False)  # /data present but read-only
+    monkeypatch.setattr(store_mod.os, "access", lambda *_a: False)  # /data present but read-only
     assert default_db_path() == tmp_path / "xdg" / "sr-dashboard" / "ratings.sqlite3"
 
 
@@ -185,7 +185,7 @@ def test_same_rater_racing_tabs_get_one_stimulus(store):
     def grab():
         try:
             tokens.append(store.next_assignment(rid, "mos", MOS_PLAN).token)
-        except Exception as e:  # pragma: no cover - reported below
+        except Exception as e:  # noqa: BLE001  # pragma: no cover - a worker thread: any failure is reported below
             errors.append(e)
 
     ts = [threading.Thread(target=grab) for _ in range(8)]
@@ -250,7 +250,7 @@ def test_many_threads_and_processes_every_vote_once(tmp_path):
     def work(k):
         rid = local.new_rater()
         plan = [(f"main-{k}-{i}", ("hr",)) for i in range(15)]
-        for n in range(15):
+        for _ in range(15):
             a = local.next_assignment(rid, "mos", plan)
             local.record_vote(rid, a.token, score=5)
             with pytest.raises(DuplicateVoteError):

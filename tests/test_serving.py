@@ -117,7 +117,7 @@ def test_static_info_is_built_once_and_replayed():
 
     calls = []
 
-    async def app(scope, receive, send):
+    async def app(scope, _receive, send):
         calls.append(scope["path"])
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"n": %d}' % len(calls)})

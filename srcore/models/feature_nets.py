@@ -9,6 +9,7 @@ seconds of start-up; ``tests/test_feature_nets.py`` checks the layers match torc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 from safetensors.torch import load_file
@@ -44,7 +45,7 @@ def build_trunk(spec: list[tuple[str, tuple]], drop_last_pool: bool = False) -> 
     return nn.Sequential(*layers)
 
 
-def _load_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
+def _load_weights(path: str | Path, what: str) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{what} weights not found at {path} (see checkpoints/README.md)")
     return load_file(str(path))
@@ -55,6 +56,9 @@ class VGGFeatures(nn.Module):
 
     Input RGB in [0, 1]; ImageNet normalisation is applied inside.  Frozen, always in eval mode.
     """
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, variant: str = "vgg16", weights: str | Path | None = None):
         super().__init__()
@@ -74,7 +78,7 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "VGGFeatures":
+    def train(self, mode: bool = True) -> VGGFeatures:  # noqa: ARG002 - Module.train's signature; always frozen in eval
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,6 +93,8 @@ class LPIPS(nn.Module):
 
     TAPS = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12))
     CHANNELS = (64, 192, 384, 256, 256)
+    shift: torch.Tensor  # buffers, registered in __init__
+    scale: torch.Tensor
 
     def __init__(self, trunk_weights: str | Path | None = None, lin_weights: str | Path | None = None):
         super().__init__()
@@ -106,7 +112,7 @@ class LPIPS(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "LPIPS":
+    def train(self, mode: bool = True) -> LPIPS:  # noqa: ARG002 - Module.train's signature; always frozen in eval
         return super().train(False)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -123,7 +129,7 @@ class LPIPS(nn.Module):
         total = 0
         for a, b, lin in zip(fa, fb, self.lins):
             total = total + lin((a - b) ** 2).mean(dim=(2, 3))
-        return total.view(-1)
+        return cast(torch.Tensor, total).view(-1)  # a tensor once a tap is added
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.distance(self.features(a), self.features(b))

@@ -43,7 +43,7 @@ class GeneratorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorConfig":
+    def from_dict(cls, d: dict) -> GeneratorConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -53,6 +53,16 @@ def icnr_(weight: torch.Tensor, upscale: int = 2, init=nn.init.kaiming_normal_) 
     sub = torch.empty(out_c // upscale**2, in_c, kh, kw)
     init(sub)
     weight.data.copy_(sub.repeat_interleave(upscale**2, dim=0))
+
+
+def _conv(m: nn.Module) -> nn.Conv2d:
+    assert isinstance(m, nn.Conv2d), m
+    return m
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    assert conv.bias is not None
+    return conv.bias
 
 
 class Generator(nn.Module):
@@ -71,7 +81,7 @@ class Generator(nn.Module):
             nn.Conv2d(cfg.n2, 3 if cfg.upsampler == "nearest" else cfg.n3, 5, padding=2),
         )
         if cfg.upsampler == "resize_conv":
-            self.up = nn.Sequential(
+            up = nn.Sequential(
                 nn.ReLU(inplace=True),
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(cfg.n3, cfg.n3, 3, padding=1),
@@ -79,12 +89,14 @@ class Generator(nn.Module):
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(cfg.n3, 3, 3, padding=1),
             )
-            nn.init.zeros_(self.up[2].bias)
-            nn.init.zeros_(self.up[5].bias)
+            self.up: nn.Module = up
+            conv_a, conv_b = _conv(up[2]), _conv(up[5])
+            nn.init.zeros_(_bias(conv_a))
+            nn.init.zeros_(_bias(conv_b))
             if cfg.residual:
-                self.up[5].weight.data.mul_(0.1)
+                conv_b.weight.data.mul_(0.1)
         elif cfg.upsampler == "pixelshuffle":
-            self.up = nn.Sequential(
+            up = nn.Sequential(
                 nn.ReLU(inplace=True),
                 nn.Conv2d(cfg.n3, cfg.n3 * 4, 3, padding=1),
                 nn.PixelShuffle(2),
@@ -92,12 +104,14 @@ class Generator(nn.Module):
                 nn.Conv2d(cfg.n3, 3 * 4, 3, padding=1),
                 nn.PixelShuffle(2),
             )
-            icnr_(self.up[1].weight)
-            icnr_(self.up[4].weight)
-            nn.init.zeros_(self.up[1].bias)
-            nn.init.zeros_(self.up[4].bias)
+            self.up = up
+            conv_a, conv_b = _conv(up[1]), _conv(up[4])
+            icnr_(conv_a.weight)
+            icnr_(conv_b.weight)
+            nn.init.zeros_(_bias(conv_a))
+            nn.init.zeros_(_bias(conv_b))
             if cfg.residual:
-                self.up[4].weight.data.mul_(0.1)
+                conv_b.weight.data.mul_(0.1)
         elif cfg.upsampler == "nearest":
             self.up = nn.Upsample(scale_factor=4, mode="nearest")
         else:

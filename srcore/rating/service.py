@@ -19,7 +19,12 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 
 from srcore.rating.stimuli import (
-    ANCHORS, DEFAULT_ATTENTION_EVERY, DEFAULT_CROP, DEFAULT_ITEMS, StimulusSet, build_stimuli,
+    ANCHORS,
+    DEFAULT_ATTENTION_EVERY,
+    DEFAULT_CROP,
+    DEFAULT_ITEMS,
+    StimulusSet,
+    build_stimuli,
 )
 from srcore.rating.store import PROTOCOLS, DuplicateVoteError, RatingError, RatingStore, clean_participant
 
@@ -51,11 +56,11 @@ class StudySettings:
     speeder_s: float = 1.0  # median seconds per vote below this: flagged
 
     @classmethod
-    def defaults(cls) -> "StudySettings":
+    def defaults(cls) -> StudySettings:
         """Defaults, with ``$SR_RATING_ITEMS`` and ``$SR_RATING_CROP`` when set."""
         return cls(items=_env_int("SR_RATING_ITEMS", DEFAULT_ITEMS), crop=_env_int("SR_RATING_CROP", DEFAULT_CROP))
 
-    def validated(self) -> "StudySettings":
+    def validated(self) -> StudySettings:
         """A checked copy; raises RatingError with a message for the organiser."""
         if self.state not in STATES:
             raise RatingError(f"state must be one of {', '.join(STATES)}")
@@ -221,6 +226,7 @@ class RatingService:
                 msg = ("Your earlier session is no longer known (the organiser may have reset the study), "
                        "so a new one has started.")
             rid, key = self.store.new_session(participant)
+        assert key is not None  # rater_for_key knows no rater for a None key
         return self._serve(key, rid, protocol, msg)
 
     def resume(self, key: str | None) -> Served | None:
@@ -234,6 +240,7 @@ class RatingService:
             "ORDER BY (v.token IS NULL) DESC, a.created DESC LIMIT 1", (rid,)).fetchone()
         if row is None or row[0] not in self.settings.protocols:
             return None
+        assert key is not None  # rater_for_key knows no rater for a None key
         return self._serve(key, rid, row[0], "Welcome back - you continue where you stopped.")
 
     def vote(self, key: str | None, nonce: str | None, answer) -> Served:
@@ -255,6 +262,7 @@ class RatingService:
             msg = "Saved."
         except DuplicateVoteError:
             msg = "That stimulus was already answered; only the first answer counts."
+        assert key is not None  # rater_for_key knows no rater for a None key
         return self._serve(key, rid, a.protocol, msg)
 
     # ------------------------------------------------------------ organiser

@@ -66,10 +66,10 @@ def mean_ci(x, level: float = 0.95) -> tuple[float, float, float, float, int]:
     return (m, sd, m - half, m + half, n)
 
 
-def _mos_rows(groups) -> pd.DataFrame:
+def _mos_rows(groups, level: float = 0.95) -> pd.DataFrame:
     rows = []
     for key, g in groups:
-        m, sd, lo, hi, n = mean_ci(g["score"])
+        m, sd, lo, hi, n = mean_ci(g["score"], level)
         key = key if isinstance(key, tuple) else (key,)
         rows.append((*key, n, m, sd, lo, hi))
     return rows
@@ -81,7 +81,7 @@ def mos_table(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     cols = ["model", "n", "mos", "sd", "ci_low", "ci_high"]
     if v.empty:
         return pd.DataFrame(columns=cols)
-    out = pd.DataFrame(_mos_rows(v.groupby("model")), columns=cols)
+    out = pd.DataFrame(_mos_rows(v.groupby("model"), level), columns=cols)
     order = _order(out["model"])
     return out.set_index("model").loc[order].reset_index()
 
@@ -107,10 +107,10 @@ def win_counts(df: pd.DataFrame, models=None) -> tuple[list[str], np.ndarray, np
     idx = {m: i for i, m in enumerate(models)}
     k = len(models)
     W, N = np.zeros((k, k)), np.zeros((k, k))
-    for w, l, t in zip(p["winner"], p["loser"], p["tie"]):
-        if w not in idx or l not in idx:
+    for w, lo, t in zip(p["winner"], p["loser"], p["tie"]):
+        if w not in idx or lo not in idx:
             continue
-        i, j = idx[w], idx[l]
+        i, j = idx[w], idx[lo]
         N[i, j] += 1
         N[j, i] += 1
         if t:
@@ -333,7 +333,7 @@ def _attention(df: pd.DataFrame) -> dict[str, list[int]]:
     if "kind" not in df:
         return out
     d = df[df["kind"] == "attention"]
-    for rid, proto, a, b, score, choice in zip(d["rater_id"], d["protocol"], d["model_a"], d["model_b"],
+    for rid, proto, a, _b, score, choice in zip(d["rater_id"], d["protocol"], d["model_a"], d["model_b"],
                                                 d["score"], d["choice"]):
         if proto == "mos":
             failed = float(score) >= 3

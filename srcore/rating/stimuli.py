@@ -33,8 +33,8 @@ from PIL import Image
 
 from srcore.imageio import list_images, load_image
 from srcore.metrics import mod_crop
-from srcore.zoo import MODEL_NAMES
 from srcore.resize import downscale_x4
+from srcore.zoo import MODEL_NAMES
 
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
 BUNDLED = IMAGES_DIR / "study"
@@ -112,6 +112,9 @@ class StimulusSet:
         HR vs degraded) per that many items, at least one, at secret random places."""
         seed = hmac.new(secret.encode(), f"{rater_id}:{protocol}:{self.signature}".encode(), hashlib.sha256).digest()
         rng = random.Random(seed)
+        # (image id, models) items: one model (MOS) or two (pairs); attention checks are added below
+        items: list[tuple]
+        chosen: list[tuple]
         if protocol == "mos":
             items = self.mos_items(models)
             rng.shuffle(items)
@@ -131,7 +134,7 @@ class StimulusSet:
             n = max(1, len(chosen) // attention_every)
             imgs = self.image_ids[:]
             rng.shuffle(imgs)
-            checks = [(imgs[k % len(imgs)], (DEGRADED,) if protocol == "mos" else ("hr", DEGRADED), "attention")
+            checks: list[tuple] = [(imgs[k % len(imgs)], (DEGRADED,) if protocol == "mos" else ("hr", DEGRADED), "attention")
                       for k in range(n)]
             for c in checks:  # never first: the rater gets one real item before any check
                 chosen.insert(rng.randint(1, len(chosen)), c)
@@ -149,9 +152,9 @@ def with_random_chunk(png: bytes) -> bytes:
 def degrade(hr: np.ndarray, seed: int = 0) -> np.ndarray:
     """A heavily degraded copy for attention checks: 8x blockier, plus visible noise."""
     h, w = hr.shape[:2]
-    small = Image.fromarray(hr).resize((max(1, w // 8), max(1, h // 8)), Image.BOX)
-    out = np.asarray(small.resize((w, h), Image.NEAREST), dtype=np.float32)
-    out = out + np.random.default_rng(seed).normal(0, 18, out.shape)
+    small = Image.fromarray(hr).resize((max(1, w // 8), max(1, h // 8)), Image.Resampling.BOX)
+    blocky = np.asarray(small.resize((w, h), Image.Resampling.NEAREST), dtype=np.float32)
+    out = blocky + np.random.default_rng(seed).normal(0, 18, blocky.shape)
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
@@ -253,7 +256,6 @@ def stimulus_plan(missing: dict[str, str] | None = None) -> StimulusPlan:
     """Cheap look-ahead of ``build_stimuli()``'s defaults: image count, crop, zoom, and the models
     left out (``missing`` as the caller's model loader found it; without it, the models whose
     checkpoint file is absent).  Raises like ``build_stimuli`` for a bad image folder."""
-    from srcore import paths
     from srcore.zoo import checkpoint_path
 
     folder = os.environ.get("SR_RATING_IMAGES") or None

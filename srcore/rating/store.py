@@ -20,6 +20,7 @@ have been applied.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -30,9 +31,9 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 PROTOCOLS = ("mos", "pair")
 CHOICES = ("left", "right", "tie")
@@ -232,19 +233,15 @@ class RatingStore:
             c.execute("COMMIT")
             return out
         except BaseException:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 c.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             raise
 
     def close(self) -> None:
         with self._lock:
             for c in self._conns:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     c.close()
-                except sqlite3.Error:
-                    pass
             self._conns.clear()
         self._local = threading.local()
 
