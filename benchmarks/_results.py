@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -23,14 +22,21 @@ def machine() -> dict:
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
+def command_name() -> str:
+    """How this script was started, as the README shows it: ``python -m benchmarks.NAME``."""
+    script = Path(sys.argv[0]).resolve()
+    if script.parent == ROOT / "benchmarks" and script.suffix == ".py":
+        return f"python -m benchmarks.{script.stem}"
+    return f"python {sys.argv[0]}"
+
+
 def save(path: str | Path | None, figures: dict) -> None:
     """Write ``figures`` with the command line, date and machine to ``path`` (atomically)."""
     if not path:
         return
     from srcore.atomic import write_text_atomic
 
-    rec = {"command": "python " + " ".join([Path(sys.argv[0]).relative_to(ROOT).as_posix() if Path(sys.argv[0]).is_absolute()
-                                             and Path(sys.argv[0]).is_relative_to(ROOT) else sys.argv[0], *sys.argv[1:]]),
+    rec = {"command": " ".join([command_name(), *sys.argv[1:]]),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), **figures}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(rec, indent=1) + "\n")

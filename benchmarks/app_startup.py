@@ -4,7 +4,7 @@ Starts the app in a subprocess on a free port and polls until the page answers a
 API is listed (the models are loaded and the first comparison is computed at build time, so
 "ready" means a visitor sees a finished comparison).  Repeats ``--runs`` times.
 
-    python benchmarks/app_startup.py [--runs 3]
+    python -m benchmarks.app_startup [--runs 3]
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _process import start_app, stop, wait_ready  # noqa: E402
-from _results import save  # noqa: E402
+from benchmarks._process import start_app, stop, wait_ready
+from benchmarks._results import save
 
 
 def once(timeout: float = 120.0) -> float:

@@ -7,7 +7,7 @@ adds the display work of the Compare button (outlines, zoom crops, region metric
 ``e2e`` (with --e2e) is a round trip through gradio_client against the app on a local port
 (upload of the 512x512 PNG, compare, all panels back).
 
-    python benchmarks/compare_latency.py [--runs 7] [--threads N] [--e2e]
+    python -m benchmarks.compare_latency [--runs 7] [--threads N] [--e2e]
 
 Prints median / min / max in seconds, the CPU time a compare costs, and the machine's load average
 (other work on the CPU inflates every wall-clock figure; compare figures only at similar load).
@@ -18,13 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import save  # noqa: E402
+from benchmarks._results import save
 
 FIGURES: dict = {}
 
@@ -71,14 +68,15 @@ def main(argv=None) -> None:
           f"worker(s); on idle cores the wall time is about CPU time / {engine.workers} = "
           f"{statistics.median(cpu) / engine.workers:.3f} s")
 
-    from dashboard.ui import UPLOAD_HR, VIEW_IMAGES, App
+    from dashboard.compare_tab import VIEW_IMAGES, CompareTab
+    from dashboard.core import UPLOAD_HR
 
-    app = App(engine)
+    app = CompareTab(engine)
     ts, cpu = [], []
     for _ in range(args.runs):
         app._cache.clear()  # examples are cached by the app; time the uncached path
         c, t = time.process_time(), time.perf_counter()
-        app.on_compare("Astronaut", None, UPLOAD_HR, engine.available, VIEW_IMAGES, 96, "Bicubic", "SRGAN-PL", False)
+        app.compare("Astronaut", None, UPLOAD_HR, engine.available, VIEW_IMAGES, 96, "Bicubic", "SRGAN-PL", False)
         ts.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     stats("callback", ts)
@@ -87,7 +85,6 @@ def main(argv=None) -> None:
 
     if args.e2e:
         import socket
-
         import tempfile
 
         from gradio_client import Client, handle_file

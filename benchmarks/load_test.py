@@ -15,7 +15,7 @@ process and its children, polled every 0.1 s from launch to shutdown) against a 
 The app runs one compare at a time (``demo.queue(default_concurrency_limit=1, max_size=64)``), so
 latency grows with the queue ahead of a request: p50 ≈ half the clients × one compare.
 
-    python benchmarks/load_test.py [--clients 16] [--requests 5] [--timeout 600] [--json benchmarks/results/load_test.json]
+    python -m benchmarks.load_test [--clients 16] [--requests 5] [--timeout 600] [--json benchmarks/results/load_test.json]
 
 Exit status 1 if any request failed or the peak RSS exceeded the budget.  Other work on the CPU
 inflates every latency; the load average before and after is printed with the figures.
@@ -31,12 +31,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _process import start_app, stop, wait_ready  # noqa: E402
-from _results import save  # noqa: E402
-
-from dashboard.core import UPLOAD_HR  # noqa: E402
-from srcore.zoo import MODEL_NAMES  # noqa: E402
+from benchmarks._process import start_app, stop, wait_ready
+from benchmarks._results import save
+from dashboard.core import UPLOAD_HR
+from srcore.zoo import MODEL_NAMES
 
 MODELS = list(MODEL_NAMES)
 SIDE = 256

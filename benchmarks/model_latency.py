@@ -1,4 +1,4 @@
-"""Inference time of the four generators on the CPU: ``python benchmarks/model_latency.py``.
+"""Inference time of the four generators on the CPU: ``python -m benchmarks.model_latency``.
 
 Prints, per model and in total, the median (and min-max) time to upscale a random LR image of
 each size (default 128x128, the issue-4 bar: all four models <= 1.0 s in total on 2 cores).
@@ -12,18 +12,13 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import save  # noqa: E402
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from srcore.inference import upscale  # noqa: E402
-from srcore.zoo import MODEL_NAMES  # noqa: E402
-from srcore.zoo import TITLES, load_available  # noqa: E402
+from benchmarks._results import save
+from srcore.inference import upscale
+from srcore.zoo import MODEL_NAMES, TITLES, load_available
 
 
 def main(argv=None) -> int:

@@ -5,8 +5,8 @@ port with a fresh ratings database (untrained generators unless ``--checkpoints`
 lets ``--raters`` concurrent clients each give ``--votes`` answers, then checks the database:
 every acknowledged vote stored exactly once.  Prints raters, votes, votes/s and lost votes.
 
-    python benchmarks/rating_load.py --raters 16 --votes 10
-    python benchmarks/rating_load.py --url http://127.0.0.1:7861/ --db /path/ratings.sqlite3
+    python -m benchmarks.rating_load --raters 16 --votes 10
+    python -m benchmarks.rating_load --url http://127.0.0.1:7861/ --db /path/ratings.sqlite3
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _process import free_port, stop  # noqa: E402
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchmarks._process import free_port, stop
+from srcore.zoo import MODEL_NAMES
 
-GENERATORS = ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")
+REPO = Path(__file__).resolve().parent.parent
+
+GENERATORS = MODEL_NAMES
 PERCEPTUAL = ("vgg16_relu3_3", "alexnet_features", "lpips_alex_lin")
 
 

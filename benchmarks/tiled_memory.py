@@ -4,7 +4,7 @@ Makes a 2048x2048 LR photo (scikit-image's astronaut, enlarged), then runs the u
 in a fresh process per run and samples that process's resident memory every 20 ms (psutil).
 The issue-7 bar: one model, 2048x2048 LR (8192x8192 output), peak RSS <= 2.5 GB on the CPU.
 
-    python benchmarks/tiled_memory.py [--size 2048] [--model srcnn_mse] [--runs 3] [--json PATH]
+    python -m benchmarks.tiled_memory [--size 2048] [--model srcnn_mse] [--runs 3] [--json PATH]
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import ROOT, machine, save  # noqa: E402
+from benchmarks._results import ROOT, machine, save
 
 GB = 1024**3
 

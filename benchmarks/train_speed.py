@@ -1,5 +1,5 @@
 """Training speed of each model's recipe on this machine: images per second (median of the logged
-intervals), ``python benchmarks/train_speed.py [--steps 30] [--threads 2] [--json PATH]``.
+intervals), ``python -m benchmarks.train_speed [--steps 30] [--threads 2] [--json PATH]``.
 
 Runs ``python -m srcore.train`` for a few steps per model on scikit-image's bundled photos (so it
 needs nothing outside the repository), with the batch and crop sizes the shipped checkpoints were
@@ -17,10 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import ROOT, machine, save  # noqa: E402
+from benchmarks._results import ROOT, machine, save
+from srcore.zoo import MODEL_NAMES, MODELS, spec
 
-SETTINGS = {"srcnn_mse": ("16", "96"), "srcnn_pl": ("8", "64"), "srgan_mse": ("8", "64"), "srgan_pl": ("8", "64")}
+
+def settings(name: str) -> tuple[str, str]:
+    """(batch, patch) as measured: the pixel-loss model at 16x96, the VGG / GAN ones at 8x64 (memory)."""
+    return ("16", "96") if set(spec(name).loss) == {"mse"} else ("8", "64")
 
 
 def photos(folder: Path) -> None:
@@ -33,16 +36,15 @@ def photos(folder: Path) -> None:
 
 
 def speed(name: str, train: Path, out: Path, steps: int, threads: int, device: str) -> list[float]:
-    batch, patch = SETTINGS[name]
+    batch, patch = settings(name)
     cmd = [sys.executable, "-m", "srcore.train", name, "--train-dir", str(train), "--out", str(out), "--steps", str(steps),
            "--batch", batch, "--patch", patch, "--workers", "0", "--log-every", "5", "--save-every", "100000",
            "--no-progress", "--device", device] + (["--threads", str(threads)] if threads else [])
-    if name != "srcnn_mse":
-        cmd += ["--init-from", "srcnn_mse"]
+    if name != MODELS[0].key:  # the others fine-tune from the first (pixel-loss) model
+        cmd += ["--init-from", MODELS[0].key]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"{name}: training failed:\n{r.stderr[-2000:]}")
-    sys.path.insert(0, str(ROOT))
     from srcore import history
 
     recs = [h for h in history.read(out / "history.jsonl") if h.get("kind") == "train"]
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=list(MODEL_NAMES))
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     print(machine(), flush=True)
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
         photos(train)
         for name in a.models:
             ips = speed(name, train, Path(d) / name, a.steps, a.threads, a.device)
-            b, pt = SETTINGS[name]
+            b, pt = settings(name)
             figures[name] = {"batch": int(b), "patch": int(pt), "median_images_per_s": statistics.median(ips),
                              "min": min(ips), "max": max(ips), "intervals": len(ips)}
             print(f"{name:10s} batch {b:>2} x {pt} px: median {statistics.median(ips):6.1f} images/s "

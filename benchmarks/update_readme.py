@@ -13,14 +13,12 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from srcore.checkpoint import CheckpointError, read_metadata
+from srcore.evaluate import markdown_table
+from srcore.paths import CHECKPOINTS
+from srcore.zoo import DESCRIPTIONS, MODEL_NAMES, TITLES
 
-from srcore.checkpoint import CheckpointError, read_metadata  # noqa: E402
-from srcore.evaluate import markdown_table  # noqa: E402
-from srcore.paths import CHECKPOINTS  # noqa: E402
-from srcore.zoo import MODEL_NAMES  # noqa: E402
-from srcore.zoo import DESCRIPTIONS, TITLES  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def results_block(bench: dict) -> str:
@@ -28,7 +26,7 @@ def results_block(bench: dict) -> str:
     missing = bench.get("unavailable_sets", {})
     note = "".join(f"\n{k}: {v}." for k, v in missing.items())
     return (f"Generated from `checkpoints/benchmark.json` (`python -m srcore.evaluate`, {env.get('device', '?')}, "
-            f"commit {env.get('git_commit', '?')}) by `python benchmarks/update_readme.py`. "
+            f"commit {env.get('git_commit', '?')}) by `python -m benchmarks.update_readme`. "
             "Y channel and RGB, border 4; LPIPS AlexNet (lower is better).\n\n" + markdown_table(bench) + "\n" + note)
 
 
@@ -128,7 +126,7 @@ def performance_block() -> str:
             f"queueing); peak RSS {r['peak_rss_mb']:.0f} MB", "none failed, RSS ≤ 4 GB", r)
     if len(rows) == 2:
         return "No benchmark figures yet (run the scripts in benchmarks/ with --json benchmarks/results/NAME.json)."
-    return ("Generated from `benchmarks/results/*.json` by `python benchmarks/update_readme.py`; each row names "
+    return ("Generated from `benchmarks/results/*.json` by `python -m benchmarks.update_readme`; each row names "
             "the script that measured it. Latencies rise with other work on the CPU (the load average is given).\n\n"
             + "\n".join(rows))
 
@@ -158,7 +156,7 @@ def main(argv=None) -> int:
             if not a.check:
                 path.write_text(new, encoding="utf-8")
     if a.check and stale:
-        print("out of date: " + ", ".join(stale) + " (run python benchmarks/update_readme.py)")
+        print("out of date: " + ", ".join(stale) + " (run python -m benchmarks.update_readme)")
         return 1
     print("updated: " + (", ".join(stale) or "nothing to change"))
     return 0

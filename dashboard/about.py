@@ -1,29 +1,21 @@
-"""The About tab's text (Markdown with LaTeX)."""
+"""The About tab's text (Markdown with LaTeX), built from the tables: the models (``srcore.zoo``),
+the metrics (``srcore.metrics.METRICS``) and the protocol as run (``benchmark.json``'s ``protocol``)."""
 
-ABOUT = r"""
-## What this is
+from __future__ import annotations
 
-A comparison of four ways to train the **same** ×4 super-resolution network. Only the loss changes,
+from srcore.metrics import METRICS
+from srcore.zoo import ModelSpec
+
+INTRO = r"""## What this is
+
+A comparison of several ways to train the **same** ×4 super-resolution network. Only the loss changes,
 so the differences you see in the Compare tab are what the loss does to an image. This reproduces
 the course report *Image Super Resolution using Deep Learning Networks* (MIE1516, M. Padmanabhan),
 with its flaws fixed (table below).
 
-## The models
+"""
 
-All four share one generator: the SRCNN body (conv 9×9, 128 channels → conv 3×3, 64 → conv 5×5, 32,
-ReLU) on the low-resolution (LR) image, two learned ×2 sub-pixel (PixelShuffle) stages, and a
-residual over the bicubic-upscaled input, so the network learns only the missing detail.
-
-| model | loss | equation |
-|---|---|---|
-| **SRCNN-MSE** | pixel-wise mean squared error | (c) |
-| **SRCNN-PL** | VGG feature ("perceptual") loss | (d), (f) |
-| **SRGAN-MSE** | MSE + 10⁻³ × adversarial | (c), (e), (m) |
-| **SRGAN-PL** | VGG loss (features × 1/12.75) + 10⁻³ × adversarial | (d), (e), (g) |
-
-The GAN models add a discriminator (report section 2.3: 8 conv blocks 64→512, LeakyReLU 0.2,
-batch norm from the 2nd block, dense 1024, dense 1) trained with the minimax game (b).
-
+LOSSES = r"""
 ## The losses (the report's equations)
 
 GAN objective (b):
@@ -48,22 +40,18 @@ first SRGAN-PL trained that way came out almost identical to SRCNN-PL. With the 
 adversarial term is roughly a tenth of the objective. (For SRCNN-PL the scale makes no
 difference: Adam's updates do not depend on the scale of the loss.)
 
-## The metrics shown
+"""
 
-- **PSNR-Y** (dB, higher is better) and **SSIM-Y** (higher is better): on the Y channel of MATLAB's
-  `rgb2ycbcr`, 8-bit data, with a 4-pixel border shaved: the convention of the published SR tables.
-  SSIM uses the Gaussian 11×11 window (σ = 1.5).
-- **LPIPS** (AlexNet, v0.1; lower is better): a learned perceptual distance (Zhang et al. 2018).
-- In the zoom row, the figures are for the selected region only (no border shave).
-- The LR input is made from the ground truth by MATLAB-compatible antialiased bicubic ×¼, as the
-  benchmarks do; the bicubic panel is MATLAB-style bicubic ×4.
-
+DATA = r"""
 ## The data
 
 Training uses random HR crops from the training images, LR made by the MATLAB-compatible bicubic
 ×¼, with flips and rotations; validation and the benchmark use Set5 and Set14. The example photos
 in the Compare tab are scikit-image's bundled images (astronaut, chelsea, coffee, rocket).
 
+"""
+
+FIXED = r"""
 ## What this project fixed relative to the report's notebooks
 
 | topic | in the report's notebooks | here |
@@ -87,3 +75,50 @@ in the Compare tab are scikit-image's bundled images (astronaut, chelsea, coffee
 - Published benchmark rows: Dong et al. (SRCNN 2014/2016, FSRCNN 2016).
 - Example photos: scikit-image's data module (public-domain / CC0 images).
 """
+
+
+def models_section(specs: tuple[ModelSpec, ...] | list[ModelSpec]) -> str:
+    """The table of the models shown (the zoo's and any of your own), with each objective as weighted terms."""
+    rows = "\n".join(f"| **{s.title}** | `{s.loss_text}` | {s.description} |" for s in specs)
+    return ("## The models\n\nEvery model shares one generator; only the objective differs.\n\n"
+            "| model | objective (weighted terms) | what it is |\n|---|---|---|\n" + rows + "\n")
+
+
+def metrics_section() -> str:
+    lines = [f"- **{m.label}**{' (' + m.unit + ')' if m.unit else ''} {m.arrow}: {m.description}." for m in METRICS]
+    return ("## The metrics shown\n\n" + "\n".join(lines) + "\n\nArrows: ↑ higher is better, ↓ lower is better, "
+            "→x closest to x is better. In the zoom row the figures are for the selected region only (no border shave). "
+            "The LR input is made from the ground truth by MATLAB-compatible antialiased bicubic ×¼.\n")
+
+
+def protocol_section(bench: dict | None) -> str:
+    """The experiment as it was run, from ``benchmark.json``'s ``protocol`` entry (empty when absent)."""
+    proto = (bench or {}).get("protocol")
+    if not isinstance(proto, dict):
+        return ""
+    lines = ["## The protocol as run", ""]
+    preset = proto.get("preset")
+    if isinstance(preset, dict):  # srcore.experiment stores the whole preset: show its fields one a line
+        proto = {**{k: v for k, v in preset.items() if k != "name"}, **proto, "preset": preset.get("name") or "custom"}
+    labels = {"preset": "preset", "pretrain_steps": "shared MSE pre-training (steps)", "arm_steps": "each arm (steps)",
+              "batch": "batch", "patch": "HR crop (px)", "seed": "seed", "device": "device", "train_dirs": "training data",
+              "held_out": "held-out validation images", "seconds": "time (s)", "stage_seconds": "time per stage (s)"}
+    for key, label in labels.items():
+        v = proto.get(key)
+        if v is None:
+            continue
+        if isinstance(v, list):
+            v = ", ".join(map(str, v)) if len(v) <= 12 else f"{len(v)} ({', '.join(map(str, v[:6]))}, …)"
+        elif isinstance(v, dict):
+            v = ", ".join(f"{k} {w}" for k, w in v.items())
+        lines.append(f"- **{label}**: {v}")
+    for key, v in proto.items():
+        if key not in labels and isinstance(v, (str, int, float)):
+            lines.append(f"- **{key}**: {v}")
+    lines.append("\nAll arms start from the same pre-trained weights and see the same data, crops, batches and "
+                 "schedule; only the loss differs. Nothing was selected on the benchmark sets.\n")
+    return "\n".join(lines)
+
+
+def about_text(specs: tuple[ModelSpec, ...] | list[ModelSpec], bench: dict | None) -> str:
+    return "\n".join([INTRO, models_section(specs), protocol_section(bench), LOSSES, metrics_section(), DATA, FIXED])

@@ -1,4 +1,9 @@
-"""Benchmark view: the table from ``checkpoints/benchmark.json`` plus published reference rows."""
+"""Benchmark view: the table from ``benchmark.json`` plus published rows, and one plot per test set.
+
+Columns come from ``srcore.metrics.METRICS`` (label, unit, direction arrow), plus the extra
+degradations a model's entry may carry (``"degradations": {"cubic_no_aa": {...}, "jpeg75": {...}}``).
+The best value of each column within a set is starred (and bold in the app).  No Gradio here.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,11 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from srcore import paths
-from srcore.zoo import MODEL_NAMES
-from srcore.zoo import TITLES
+from dashboard.training import LAYOUT
+from srcore.metrics import METRIC_BY_KEY, METRICS, Metric
+from srcore.zoo import ModelSpec
 
-from dashboard.training import COLORS, LAYOUT
-
-MODEL_ORDER = ("bicubic", *MODEL_NAMES)
-NAMES = {"bicubic": "Bicubic", **TITLES}
+BICUBIC = ("bicubic", "Bicubic", "#7f7f7f")
 # x4 Y-channel PSNR / SSIM as published (Dong et al. 2014/2016; bicubic from the same tables).
 PUBLISHED = {
     "Set5": {"Bicubic (published)": (28.42, 0.8104), "SRCNN (published)": (30.48, 0.8628), "FSRCNN (published)": (30.72, 0.8660)},
@@ -24,15 +26,20 @@ PUBLISHED = {
 PUBLISHED_SOURCE = ("Published rows: x4 PSNR-Y / SSIM-Y from Dong et al., *Image Super-Resolution Using Deep "
                     "Convolutional Networks* (SRCNN, TPAMI 2016; ECCV 2014) and *Accelerating the Super-Resolution "
                     "Convolutional Neural Network* (FSRCNN, ECCV 2016). No LPIPS was published for them.")
-COLUMNS = ["Set", "Model", "PSNR-Y (dB)", "SSIM-Y", "PSNR-RGB (dB)", "LPIPS", "Images", "Seconds", "Source"]
+DEGRADATIONS = {"cubic_no_aa": "cubic shrink without antialiasing", "jpeg75": "JPEG quality 75"}
+OURS, THEIRS = "this project", "published (Dong et al.)"
+STAR = " ★"
+MAX_SETS = 6  # plots the tab holds (one per set)
 
 
-def benchmark_path() -> Path:
-    return paths.CHECKPOINTS / "benchmark.json"
+def header(m: Metric, prefix: str = "") -> str:
+    """A column title: label, unit and the direction that is better (↑, ↓ or → target)."""
+    unit = f" ({m.unit})" if m.unit else ""
+    return f"{prefix}{m.label}{unit} {m.arrow}"
 
 
-def load() -> tuple[dict | None, str]:
-    p = benchmark_path()
+def load(folder: Path) -> tuple[dict | None, str]:
+    p = folder / "benchmark.json"
     if not p.is_file():
         return None, f"No benchmark yet: `{p.name}` was not found in the checkpoints folder (run the evaluation first)."
     try:
@@ -41,53 +48,104 @@ def load() -> tuple[dict | None, str]:
         return None, f"`{p.name}` could not be read ({e})."
 
 
-def _r(v, nd):
-    return "" if v is None else f"{float(v):.{nd}f}"
-
-
 def _set_key(name: str):
-    order = ("Set5", "Set14", "BSD100", "B100", "Urban100", "Manga109")
+    order = ("Set5", "Set14", "Kodak24", "BSD100", "B100", "Urban100", "Manga109")
     return (order.index(name) if name in order else len(order), name)
 
 
-def table(bench: dict | None) -> pd.DataFrame:
+def sets(bench: dict | None) -> list[str]:
+    return sorted((bench or {}).get("sets", {}), key=_set_key)
+
+
+def _names(specs) -> dict[str, str]:
+    return {BICUBIC[0]: BICUBIC[1], **{s.key: s.title for s in specs}}
+
+
+def _columns(bench: dict | None) -> tuple[list[Metric], list[tuple[str, Metric]]]:
+    """The metrics present in any model's mean, and the (degradation, metric) pairs present."""
+    keys: set[str] = set()
+    deg: dict[str, set[str]] = {}
+    for body in (bench or {}).get("sets", {}).values():
+        for d in body.get("models", {}).values():
+            keys |= set(d.get("mean", {}))
+            for name, figs in (d.get("degradations") or {}).items():
+                deg.setdefault(name, set()).update(figs)
+    main = [m for m in METRICS if m.key in keys or m.key in ("psnr_y", "ssim_y")]
+    extra = [(name, m) for name in sorted(deg) for m in METRICS if m.key in deg[name]]
+    return main, extra
+
+
+def columns(bench: dict | None) -> list[str]:
+    main, extra = _columns(bench)
+    return (["Set", "Model", *(header(m) for m in main),
+             *(header(m, f"{DEGRADATIONS.get(n, n)}: ") for n, m in extra), "Images", "Seconds", "Source"])
+
+
+def _best(values: dict[str, float], m: Metric) -> str | None:
+    best = None
+    for k, v in values.items():
+        if v is not None and (best is None or m.better(v, values[best])):
+            best = k
+    return best
+
+
+def _cell(v, m: Metric, best: bool) -> str:
+    return "" if v is None else format(float(v), m.fmt) + (STAR if best else "")
+
+
+def table(bench: dict | None, specs: tuple[ModelSpec, ...] | list[ModelSpec]) -> pd.DataFrame:
+    """Every row (ours, then the published ones) of every set; the best of ours per set and column starred."""
+    names = _names(specs)
+    order = list(names)
+    main, extra = _columns(bench)
     rows = []
-    sets = (bench or {}).get("sets", {})
-    for s in sorted(set(sets) | set(PUBLISHED), key=_set_key):
-        body = sets.get(s, {})
+    body_sets = (bench or {}).get("sets", {})
+    for s in sorted(set(body_sets) | set(PUBLISHED), key=_set_key):
+        body = body_sets.get(s, {})
         n = len(body.get("images", []))
         models = body.get("models", {})
-        for m in [*MODEL_ORDER, *[k for k in models if k not in MODEL_ORDER]]:
-            if m not in models:
-                continue
-            mean = models[m].get("mean", {})
-            rows.append([s, NAMES.get(m, m), _r(mean.get("psnr_y"), 2), _r(mean.get("ssim_y"), 4),
-                         _r(mean.get("psnr_rgb"), 2), _r(mean.get("lpips"), 4), str(n), _r(models[m].get("seconds"), 1),
-                         "this project"])
+        keys = [*[k for k in order if k in models], *[k for k in models if k not in order]]
+        cols = [(m, lambda d, m=m: d.get("mean", {}).get(m.key)) for m in main]
+        cols += [(m, lambda d, m=m, nm=nm: ((d.get("degradations") or {}).get(nm) or {}).get(m.key)) for nm, m in extra]
+        bests = [_best({k: get(models[k]) for k in keys}, m) for m, get in cols]
+        for k in keys:
+            cells = [_cell(get(models[k]), m, b == k) for (m, get), b in zip(cols, bests)]
+            rows.append([s, names.get(k, k), *cells, str(n), _seconds(models[k].get("seconds")), OURS])
         for name, (p, ss) in PUBLISHED.get(s, {}).items():
-            rows.append([s, name, f"{p:.2f}", f"{ss:.4f}", "", "", "", "", "published (Dong et al.)"])
-    return pd.DataFrame(rows, columns=COLUMNS)
+            pub = {"psnr_y": f"{p:.2f}", "ssim_y": f"{ss:.4f}"}
+            rows.append([s, name, *(pub.get(m.key, "") for m in main), *([""] * len(extra)), "", "", THEIRS])
+    return pd.DataFrame(rows, columns=columns(bench))
 
 
-def scatter(bench: dict | None) -> go.Figure:
-    """Perception-distortion plane: PSNR-Y (x) against LPIPS (y), one point per model per set."""
+def _seconds(v) -> str:
+    return "" if v is None else f"{float(v):.1f}"
+
+
+def styled(df: pd.DataFrame):
+    """The table with the starred (best-per-set) cells in bold, for ``gr.Dataframe``."""
+    return df.style.map(lambda v: "font-weight: 700" if isinstance(v, str) and v.endswith(STAR) else "")
+
+
+def set_figure(bench: dict | None, name: str, specs) -> go.Figure:
+    """One set's perception–distortion plane: PSNR-Y (x, right = better) against LPIPS (y, reversed so up = better)."""
+    psnr, lpips = METRIC_BY_KEY["psnr_y"], METRIC_BY_KEY["lpips"]
+    names = _names(specs)
+    colours = {BICUBIC[0]: BICUBIC[2], **{s.key: s.colour for s in specs}}
     fig = go.Figure()
-    symbols = ["circle", "square", "diamond", "triangle-up", "x", "star"]
-    sets = (bench or {}).get("sets", {})
-    for i, (s, body) in enumerate(sorted(sets.items(), key=lambda kv: _set_key(kv[0]))):
-        for m, d in body.get("models", {}).items():
-            mean = d.get("mean", {})
-            if mean.get("psnr_y") is None or mean.get("lpips") is None:
-                continue
-            fig.add_trace(go.Scatter(
-                x=[mean["psnr_y"]], y=[mean["lpips"]], mode="markers+text", text=[NAMES.get(m, m)],
-                textposition="top center", name=f"{NAMES.get(m, m)} · {s}",
-                marker=dict(size=13, color=COLORS.get(m, "#444"), symbol=symbols[i % len(symbols)]),
-                hovertemplate=f"{NAMES.get(m, m)} on {s}<br>PSNR-Y %{{x:.2f}} dB<br>LPIPS %{{y:.4f}}<extra></extra>"))
-    fig.update_layout(**{**LAYOUT, "height": 440, "hovermode": "closest"},
-                      title="Perception–distortion: right = less distortion (PSNR), down = more perceptual similarity (LPIPS)")
-    fig.update_xaxes(title_text="PSNR-Y (dB) →  better")
-    fig.update_yaxes(title_text="LPIPS (lower is better)", autorange="reversed")
+    models = ((bench or {}).get("sets", {}).get(name) or {}).get("models", {})
+    for k, d in models.items():
+        mean = d.get("mean", {})
+        if mean.get("psnr_y") is None or mean.get("lpips") is None:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[mean["psnr_y"]], y=[mean["lpips"]], mode="markers+text", text=[names.get(k, k)],
+            textposition="top center", name=names.get(k, k), cliponaxis=False,
+            marker=dict(size=13, color=colours.get(k, "#444")),
+            hovertemplate=f"{names.get(k, k)} on {name}<br>PSNR-Y %{{x:.2f}} dB<br>LPIPS %{{y:.4f}}<extra></extra>"))
+    fig.update_layout(**{**LAYOUT, "height": 420, "hovermode": "closest"},
+                      title=f"{name}: better is up and to the right")
+    fig.update_xaxes(title_text=f"{psnr.label} ({psnr.unit}), higher is better →")
+    fig.update_yaxes(title_text=f"{lpips.label}, lower is better ↑ (axis reversed)", autorange="reversed")
     if not fig.data:
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)

@@ -15,26 +15,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from dashboard.settings import Settings
 from srcore import SCALE
 from srcore.compare import BatchLPIPS
 from srcore.imageio import load_image
 from srcore.inference import upscale
-from srcore.metrics import PANEL_METRICS, mod_crop, score, shave
+from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS, Metric, mod_crop, score, shave
 from srcore.models.feature_nets import LPIPS
-from srcore.zoo import MODEL_NAMES
 from srcore.resize import downscale_x4
-from srcore.zoo import DESCRIPTIONS, TITLES, load_available
+from srcore.zoo import ModelSpec, discover, load_specs
 
-SR_PANELS = ("bicubic", *MODEL_NAMES)
-PANELS = ("lr", *SR_PANELS, "hr")
-PANEL_TITLES = {"lr": "LR input (nearest ×4)", "bicubic": "Bicubic", **TITLES, "hr": "HR ground truth"}
-PANEL_HELP = {
+# the panels besides the models: their titles and one line of help each
+FIXED_TITLES = {"lr": "LR input (nearest ×4)", "bicubic": "Bicubic", "hr": "HR ground truth"}
+FIXED_HELP = {
     "lr": "the small input, each pixel shown as a 4×4 block",
     "bicubic": "MATLAB-style bicubic ×4 (no learning)",
-    **DESCRIPTIONS,
     "hr": "the original the input was made from",
 }
-METRICS = (("psnr_y", "PSNR-Y", "dB", True), ("ssim_y", "SSIM-Y", "", True), ("lpips", "LPIPS", "", False))
+# the figures each panel's caption shows and the "best" marks are given for (from srcore.metrics.METRICS)
+CAPTION_METRICS: tuple[Metric, ...] = tuple(METRIC_BY_KEY[k] for k in ("psnr_y", "ssim_y", "lpips"))
 
 # the two input modes (radio labels, also the API's values) and the upload cap: plain values here,
 # not in ui.py, so tests and scripts share them without importing Gradio
@@ -57,36 +56,68 @@ class InputError(ValueError):
     """A problem with the user's input; the message is meant for the user."""
 
 
-def _workers() -> int:
+def _workers(threads: int) -> int:
     """Parallel workers for a compare: one per core, each running torch single-threaded.
 
     Independent panels (and their metrics) run side by side; this avoids OpenMP's busy-waiting
-    synchronisation, which is slow on a small CPU shared with other work.  SR_THREADS overrides.
+    synchronisation, which is slow on a small CPU shared with other work.  ``threads`` (SR_THREADS) overrides.
     """
-    n = int(os.environ.get("SR_THREADS", "0")) or (os.cpu_count() or 1)
+    n = threads or (os.cpu_count() or 1)
     n = max(1, min(n, 8))
     torch.set_num_threads(1)
     return n
 
 
 class Engine:
-    """Everything loaded once at start-up: the generators that are intact and the LPIPS net."""
+    """Everything loaded once at start-up: the models to show (the table's and the user's own,
+    ``srcore.zoo.discover``), the generators that are intact, and the LPIPS net."""
 
-    def __init__(self, names=MODEL_NAMES):
-        self.workers = _workers()
+    def __init__(self, settings: Settings | None = None):
+        settings = settings or Settings.from_env()
+        self.settings = settings
+        self.workers = _workers(settings.threads)
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sr-compare") if self.workers > 1 else None
         t0 = time.perf_counter()
-        self.models, self.problems = load_available(names)
+        found = discover(settings.checkpoints, settings.model_dirs)
+        self.specs: tuple[ModelSpec, ...] = found.specs
+        self.refused: dict[str, str] = found.refused  # checkpoint file -> why it is not shown
+        self.models, self.problems = load_specs(found.specs, settings.checkpoints)
         try:
             self.lpips: BatchLPIPS | None = BatchLPIPS(LPIPS())
-            self.lpips_problem = None
+            self.lpips_problem: str | None = None
         except (FileNotFoundError, RuntimeError, OSError) as e:
             self.lpips, self.lpips_problem = None, str(e)
         self.load_seconds = time.perf_counter() - t0
 
     @property
+    def keys(self) -> tuple[str, ...]:
+        """Every model to show, in order: the table's, then the ones found on disk."""
+        return tuple(s.key for s in self.specs)
+
+    @property
     def available(self) -> list[str]:
-        return [n for n in MODEL_NAMES if n in self.models]
+        return [k for k in self.keys if k in self.models]
+
+    @property
+    def titles(self) -> dict[str, str]:
+        return {s.key: s.title for s in self.specs}
+
+    @property
+    def sr_panels(self) -> tuple[str, ...]:
+        return ("bicubic", *self.keys)
+
+    @property
+    def panels(self) -> tuple[str, ...]:
+        return ("lr", *self.sr_panels, "hr")
+
+    @property
+    def panel_titles(self) -> dict[str, str]:
+        return {"lr": FIXED_TITLES["lr"], "bicubic": FIXED_TITLES["bicubic"], **self.titles, "hr": FIXED_TITLES["hr"]}
+
+    @property
+    def panel_help(self) -> dict[str, str]:
+        return {"lr": FIXED_HELP["lr"], "bicubic": FIXED_HELP["bicubic"], **{s.key: s.description for s in self.specs},
+                "hr": FIXED_HELP["hr"]}
 
 
 @dataclass
@@ -216,7 +247,7 @@ def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=Non
 
 def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, border: int) -> dict[str, dict]:
     """PSNR-Y, SSIM-Y, PSNR-RGB (``srcore.metrics``) and LPIPS (one batched pass) of each SR panel."""
-    names = [p for p in SR_PANELS if p in images]
+    names = [p for p in images if p not in ("lr", "hr")]
     out = {}
     for p in names:
         out[p] = score(images[p], hr, border, keys=PANEL_METRICS)
@@ -230,13 +261,16 @@ def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, 
     return out
 
 
-def best_of(scores: dict[str, dict]) -> dict[str, str]:
-    """Metric -> panel holding the best value (higher PSNR/SSIM, lower LPIPS)."""
-    best = {}
-    for key, _, _, higher in METRICS:
-        vals = {p: s[key] for p, s in scores.items() if s.get(key) is not None and np.isfinite(s[key])}
-        if vals:
-            best[key] = (max if higher else min)(vals, key=vals.get)
+def best_of(scores: dict[str, dict], metrics: tuple[Metric, ...] = CAPTION_METRICS) -> dict[str, str]:
+    """Metric -> panel holding the best value (each metric's own direction, ``Metric.better``)."""
+    best: dict[str, str] = {}
+    for m in metrics:
+        for p, s in scores.items():
+            v = s.get(m.key)
+            if v is None or not np.isfinite(v):
+                continue
+            if m.key not in best or m.better(v, scores[best[m.key]][m.key]):
+                best[m.key] = p
     return best
 
 

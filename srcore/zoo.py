@@ -85,6 +85,80 @@ def entry(name: str, recipe: str = "finetune", arch: str = "default") -> ZooEntr
     return ZooEntry(name, GeneratorConfig(**cfg.to_dict()), rec)
 
 
+# colours for models found on disk (not in the table), in order of discovery
+EXTRA_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78")
+RESERVED_KEYS = ("lr", "bicubic", "hr")  # panel names the dashboard uses besides the models
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What ``discover`` found: every model to show (the table's first) and the files refused, with why."""
+
+    specs: tuple[ModelSpec, ...]
+    refused: dict[str, str] = field(hash=False)
+
+
+def _spec_from_metadata(path: Path, meta: dict, taken: set[str], colour: str) -> ModelSpec:
+    """A ModelSpec for a user's checkpoint from its ``model`` metadata entry (written by srcore.train)."""
+    info = meta.get("model")
+    if not isinstance(info, dict) or not isinstance(info.get("loss"), dict) or not info["loss"]:
+        raise CheckpointError(
+            f"{path.name}: its metadata has no 'model' entry with a title and a loss, so it cannot be shown "
+            "(train it with `python -m srcore.train NAME --loss ... --title ...`, which writes one)")
+    key = str(info.get("key") or path.stem)
+    if key in taken or key in RESERVED_KEYS:
+        key = path.stem if path.stem not in taken and path.stem not in RESERVED_KEYS else f"{path.stem}_{len(taken)}"
+    loss = {str(k): float(v) for k, v in info["loss"].items()}
+    title = str(info.get("title") or key)
+    description = str(info.get("description") or f"your model: {format_loss(loss)}")
+    return ModelSpec(key, title, colour, loss, description, checkpoint=str(path.resolve()))
+
+
+def discover(folder: str | Path, extra: tuple[str | Path, ...] = ()) -> Discovery:
+    """The table's models plus every generator checkpoint in ``folder`` (and the ``extra`` folders)
+    whose metadata describes it (srcore.train's ``model`` entry), so a user's own model shows up
+    next to the four.  A generator checkpoint without that entry is refused, named in ``refused``;
+    other safetensors files (the perceptual networks' weights) are not generators and are skipped.
+    Only metadata is read here; the weights load later (``load_specs``)."""
+    from srcore.checkpoint import FORMAT, read_metadata
+
+    folder = Path(folder)
+    specs = list(MODELS)
+    table_files = {(folder / m.file).resolve() for m in MODELS}
+    taken = {m.key for m in MODELS}
+    refused: dict[str, str] = {}
+    for d in (folder, *map(Path, extra)):
+        for path in sorted(d.glob("*.safetensors")) if d.is_dir() else ():
+            if path.resolve() in table_files:
+                continue
+            try:
+                meta = read_metadata(path)
+                if meta.get("format") != FORMAT:
+                    continue  # not a generator (e.g. VGG / LPIPS weights)
+                colour = EXTRA_COLOURS[(len(specs) - len(MODELS)) % len(EXTRA_COLOURS)]
+                s = _spec_from_metadata(path, meta, taken, colour)
+            except CheckpointError as e:
+                refused[path.name] = str(e).replace(str(d) + "/", "")
+                continue
+            specs.append(s)
+            taken.add(s.key)
+    return Discovery(tuple(specs), refused)
+
+
+def load_specs(specs: tuple[ModelSpec, ...] | list[ModelSpec], folder: str | Path | None = None,
+               device: str = "cpu") -> tuple[dict[str, Generator], dict[str, str]]:
+    """Load every model of ``specs`` from ``folder`` (default: the checkpoints folder) that is intact;
+    return (models, {key: why it is missing}) so the app runs with the others."""
+    base = Path(folder) if folder is not None else paths.CHECKPOINTS
+    models, problems = {}, {}
+    for s in specs:
+        try:
+            models[s.key], _ = load_generator_file(base / s.file, device)
+        except CheckpointError as e:
+            problems[s.key] = str(e)
+    return models, problems
+
+
 def checkpoint_path(name_or_path: str | Path) -> Path:
     s = str(name_or_path)
     if s in BY_KEY:
@@ -109,5 +183,5 @@ def load_available(names=MODEL_NAMES, device: str = "cpu") -> tuple[dict[str, Ge
     return models, problems
 
 
-__all__ = ["GENERATOR", "SEED_GENERATOR", "MODELS", "ModelSpec", "spec", "entry", "load_generator", "load_available",
-           "checkpoint_path", "Generator"]
+__all__ = ["GENERATOR", "SEED_GENERATOR", "MODELS", "ModelSpec", "Discovery", "spec", "entry", "discover", "load_specs",
+           "load_generator", "load_available", "checkpoint_path", "Generator"]

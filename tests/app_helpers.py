@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import _process  # noqa: E402  (benchmarks/_process.py: start / wait / stop python app.py)
+from benchmarks import _process  # benchmarks/_process.py: start / wait / stop python app.py
+from dashboard.core import UPLOAD_HR, UPLOAD_LR  # noqa: F401  (the /compare modes, for the tests)
+from srcore.zoo import MODEL_NAMES
 
-from dashboard.core import UPLOAD_HR, UPLOAD_LR  # noqa: E402,F401  (the /compare modes, for the tests)
-from srcore.zoo import MODEL_NAMES  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 MODELS = MODEL_NAMES
 PERCEPTUAL = ("vgg16_relu3_3.safetensors", "alexnet_features.safetensors", "lpips_alex_lin.safetensors")

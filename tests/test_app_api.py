@@ -6,18 +6,13 @@ ones in a temporary folder (pointed to with SR_CHECKPOINTS) so the suite still r
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_helpers import MODELS, PANELS, PERCEPTUAL, UPLOAD_LR, N, checkpoint_dir, compare, launch, read, stop
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_helpers import (  # noqa: E402
-    MODELS, PANELS, PERCEPTUAL, UPLOAD_LR, N, checkpoint_dir, compare, launch, read, stop)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -182,94 +177,3 @@ def test_app_starts_with_missing_checkpoint(tmp_path):
         assert "checkpoint missing" in r["caps"][PANELS.index("srgan_pl")]
     finally:
         stop(proc)
-
-
-# ---------------------------------------------------------------- training and benchmark views (no server)
-
-
-def _history(path: Path, gan: bool) -> None:
-    recs = [{"kind": "meta", "step": 0, "name": path.stem, "recipe": {"steps": 100}}]
-    for st in range(0, 100, 10):
-        r = {"kind": "train", "step": st, "vgg" if gan else "mse": 1.0 / (st + 1), "g_loss": 1.0}
-        if gan:
-            r.update(adv=0.7, d_loss=1.2, d_real=0.6, d_fake=0.4)
-        recs.append(r)
-    recs.append({"kind": "val", "step": 50, "psnr_y": 27.0, "ssim_y": 0.8, "lpips": 0.2, "val_mse": 0.01})
-    recs.append({"kind": "picture", "step": 50, "files": ["baby_step000050.png"]})
-    path.write_text("\n".join(json.dumps(r) for r in recs) + "\n{\"kind\": \"train\", \"st")  # torn last line
-
-
-def test_training_views_from_histories(tmp_path, monkeypatch):
-    from srcore import paths
-
-    from dashboard import training
-
-    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
-    hist = training.load_histories()
-    assert hist == {}
-    assert "not trained yet" in training.status_text(hist)
-    assert training.loss_figure(hist, MODELS, True, 0.5).layout.annotations  # an explanatory empty figure
-    (tmp_path / "history").mkdir()
-    _history(tmp_path / "history" / "srcnn_mse.jsonl", gan=False)
-    _history(tmp_path / "history" / "srgan_pl.jsonl", gan=True)
-    (tmp_path / "progress" / "srgan_pl").mkdir(parents=True)
-    Image.new("RGB", (32, 32)).save(tmp_path / "progress" / "srgan_pl" / "baby_step000050.png")
-    hist = training.load_histories()
-    assert set(hist) == {"srcnn_mse", "srgan_pl"}
-    loss = training.loss_figure(hist, MODELS, True, 0.6)
-    names = {t.name for t in loss.data}
-    assert {"SRCNN-MSE train", "SRCNN-MSE val", "SRGAN-PL train", "SRGAN-PL adv"} <= names
-    assert loss.layout.yaxis.type == "log"
-    disc = training.disc_figure(hist, MODELS, False, 0.0)
-    assert {t.name for t in disc.data} == {"SRGAN-PL D loss", "SRGAN-PL D(real)", "SRGAN-PL D(fake)"}
-    assert list(disc.data[0].y) == [1.2] * 10  # no smoothing at 0
-    assert len(training.val_figure(hist, MODELS).data) == 6
-    pics = training.picture_steps(hist)
-    assert list(pics) == ["srgan_pl"]  # srcnn_mse's picture file does not exist
-    at = training.pictures_at(pics, 60, "baby")
-    assert at["srgan_pl"][1] == 50 and at["srcnn_mse"] == (None, None)
-    assert training.pictures_at(pics, 40, "baby")["srgan_pl"] == (None, None)
-    assert training.smooth([1.0, None, 3.0], 0.5)[1] is None
-
-
-def test_vgg_curves_in_one_unit():
-    """SRGAN-PL logs its VGG loss with features x 1/12.75; the plot puts it back in the report's units
-    so SRCNN-PL and SRGAN-PL share the VGG axes."""
-    from dashboard import training
-
-    def run(scale):
-        return [{"kind": "meta", "step": 0, "recipe": {"vgg_feature_scale": scale}},
-                {"kind": "train", "step": 1, "vgg": 6.0 * scale**2, "g_loss": 1.0},
-                {"kind": "val", "step": 1, "val_vgg": 5.0 * scale**2}]
-
-    hist = {"srcnn_pl": run(1.0), "srgan_pl": run(1 / 12.75)}
-    fig = training.loss_figure(hist, ["srcnn_pl", "srgan_pl"], False, 0.0)
-    ys = {t.name: list(t.y) for t in fig.data}
-    assert ys["SRCNN-PL train"] == pytest.approx([6.0]) and ys["SRGAN-PL train"] == pytest.approx([6.0])
-    assert ys["SRCNN-PL val"] == pytest.approx([5.0]) and ys["SRGAN-PL val"] == pytest.approx([5.0])
-    assert training.vgg_units([{"kind": "meta", "recipe": {}}]) == 1.0  # older histories: unscaled
-
-
-def test_benchmark_view(tmp_path, monkeypatch):
-    from srcore import paths
-
-    from dashboard import benchmark
-
-    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path)
-    data, msg = benchmark.load()
-    assert data is None and "No benchmark yet" in msg
-    df = benchmark.table(None)
-    assert set(df["Source"]) == {"published (Dong et al.)"} and "SRCNN (published)" in set(df["Model"])
-    mean = {"psnr_y": 30.1, "ssim_y": 0.85, "psnr_rgb": 28.6, "lpips": 0.25}
-    (tmp_path / "benchmark.json").write_text(json.dumps({"sets": {"Set5": {"images": ["a", "b"], "models": {
-        m: {"mean": mean, "per_image": {}, "seconds": 1.0} for m in ("bicubic", *MODELS)}}}, "environment": {"cpu": "x"}}))
-    data, msg = benchmark.load()
-    df = benchmark.table(data)
-    ours = df[df["Source"] == "this project"]
-    assert list(ours["Model"]) == ["Bicubic", "SRCNN-MSE", "SRCNN-PL", "SRGAN-MSE", "SRGAN-PL"]
-    assert list(ours["PSNR-Y (dB)"])[0] == "30.10"
-    set5_pub = df[(df["Set"] == "Set5") & (df["Source"] != "this project")]
-    assert dict(zip(set5_pub["Model"], set5_pub["PSNR-Y (dB)"]))["FSRCNN (published)"] == "30.72"
-    assert len(benchmark.scatter(data).data) == 5
-    (tmp_path / "benchmark.json").write_text("{broken")
-    assert benchmark.load()[0] is None

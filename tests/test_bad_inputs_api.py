@@ -8,14 +8,11 @@ app still serves a normal compare, and its log holds no traceback.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_helpers import MODELS, PANELS, UPLOAD_HR, UPLOAD_LR, checkpoint_dir, compare, launch, read, stop  # noqa: E402
-from bad_inputs import CASES, MAX_FILE_BYTES  # noqa: E402
+from app_helpers import MODELS, PANELS, UPLOAD_HR, UPLOAD_LR, checkpoint_dir, compare, launch, read, stop
+from bad_inputs import CASES, MAX_FILE_BYTES
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -7,18 +7,15 @@ never any other exception.  No server, no models: fast.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bad_inputs import CASES, MAX_FILE_SIZE
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bad_inputs import CASES, MAX_FILE_SIZE  # noqa: E402
-
-from dashboard.core import InputError, prepare_input  # noqa: E402
-from srcore import SCALE  # noqa: E402
-from srcore.imageio import ImageLoadError, load_image  # noqa: E402
+from dashboard.core import InputError, prepare_input
+from srcore import SCALE
+from srcore.imageio import ImageLoadError, load_image
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -6,18 +6,13 @@ Y channel of rgb2ycbcr, 4-pixel border shave.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import EVAL_DIR, SHARED_DATA
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import EVAL_DIR, SHARED_DATA  # noqa: E402
-
-from srcore.imageio import list_images, load_image  # noqa: E402
-from srcore.metrics import mod_crop, psnr, ssim  # noqa: E402
-from srcore.resize import bicubic_x4, downscale_x4  # noqa: E402
+from srcore.imageio import list_images, load_image
+from srcore.metrics import mod_crop, psnr, ssim
+from srcore.resize import bicubic_x4, downscale_x4
 
 PUBLISHED = {"Set5": (28.42, 0.8104), "Set14": (26.00, 0.7027)}
 

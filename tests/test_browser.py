@@ -9,13 +9,11 @@ Never downloads a browser: skipped when /usr/bin/chromium is not installed.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_helpers import CHROMIUM, CHROMIUM_ARGS as ARGS, ROOT, checkpoint_dir, launch, stop  # noqa: E402
+from app_helpers import CHROMIUM, ROOT, checkpoint_dir, launch, stop
+from app_helpers import CHROMIUM_ARGS as ARGS
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
 

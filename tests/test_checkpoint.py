@@ -8,8 +8,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from srcore.checkpoint import (CheckpointError, load_generator_file, load_train_state, read_metadata, save_generator,
-                               save_train_state)
+from srcore.checkpoint import (
+    CheckpointError,
+    load_generator_file,
+    load_train_state,
+    read_metadata,
+    save_generator,
+    save_train_state,
+)
 from srcore.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from srcore.zoo import load_available, load_generator
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
+from helpers import REPO, make_image_dir, subprocess_env
 from safetensors.torch import load_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import REPO, make_image_dir, subprocess_env  # noqa: E402
-
-from srcore import history  # noqa: E402
-from srcore.checkpoint import load_generator_file  # noqa: E402
+from srcore import history
+from srcore.checkpoint import load_generator_file
 
 pytestmark = [
     pytest.mark.timeout(240),

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import photo
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import photo  # noqa: E402
-
-from srcore.imageio import ImageLoadError  # noqa: E402
-from srcore.inference import sr_tensor, sr_uint8, upscale, upscale_pil  # noqa: E402
-from srcore.models import Generator, GeneratorConfig  # noqa: E402
-from srcore.resize import bicubic_x4  # noqa: E402
+from srcore.imageio import ImageLoadError
+from srcore.inference import sr_tensor, sr_uint8, upscale, upscale_pil
+from srcore.models import Generator, GeneratorConfig
+from srcore.resize import bicubic_x4
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -100,7 +97,7 @@ def _odd_inputs(tmp_path: Path) -> dict:
     save("gray.png", Image.fromarray(rgb[..., 0], "L"))
     save("rgba.png", Image.fromarray(np.dstack([rgb, np.full((14, 10), 100, np.uint8)]), "RGBA"))
     save("palette.png", Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=8))
-    save("i16.png", Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)))
+    save("i16.png", Image.fromarray(rgb[..., 0].astype(np.uint16) * 257))
     save("cmyk.jpg", Image.fromarray(rgb).convert("CMYK"))
     exif = Image.Exif()
     exif[0x0112] = 6

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import make_image_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import make_image_dir  # noqa: E402
-
-from srcore import paths  # noqa: E402
-from srcore.config import Recipe, TrainConfig, finetune_recipe, report_recipe  # noqa: E402
-from srcore.losses_table import LOSS_TERMS, format_loss, parse_loss  # noqa: E402
-from srcore.zoo import MODELS  # noqa: E402
+from srcore import paths
+from srcore.config import Recipe, TrainConfig, finetune_recipe, report_recipe
+from srcore.losses import GeneratorLoss, VGGLoss, adversarial_loss, discriminator_loss, mse_loss
+from srcore.losses_table import LOSS_TERMS, format_loss, parse_loss
+from srcore.zoo import MODELS
 
 LOSSES = [m.loss for m in MODELS]
-from srcore.losses import GeneratorLoss, VGGLoss, adversarial_loss, discriminator_loss, mse_loss  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 needs_vgg = pytest.mark.skipif(not paths.VGG16_WEIGHTS.is_file(), reason="VGG16 weights missing from checkpoints/")

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from helpers import LPIPS_DATA
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import LPIPS_DATA  # noqa: E402
-
-from srcore import paths  # noqa: E402
+from srcore import paths
 
 pytestmark = [
     pytest.mark.timeout(120),

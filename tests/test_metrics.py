@@ -8,8 +8,20 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from srcore.metrics import (METRICS, PANEL_METRICS, colour_bias, flat_phase_range, hf_energy, mod_crop, phase_range, psnr,
-                            rgb_to_y, score, shave, ssim)
+from srcore.metrics import (
+    METRICS,
+    PANEL_METRICS,
+    colour_bias,
+    flat_phase_range,
+    hf_energy,
+    mod_crop,
+    phase_range,
+    psnr,
+    rgb_to_y,
+    score,
+    shave,
+    ssim,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from helpers import photo
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import photo  # noqa: E402
-
-from srcore.data import to_tensor, to_uint8  # noqa: E402
-from srcore.metrics import psnr  # noqa: E402
-from srcore.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
-from srcore.models.generator import icnr_  # noqa: E402
-from srcore.resize import bicubic_x4, downscale_x4  # noqa: E402
-from srcore.zoo import GENERATOR, SEED_GENERATOR, entry  # noqa: E402
+from srcore.data import to_tensor, to_uint8
+from srcore.metrics import psnr
+from srcore.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from srcore.models.generator import icnr_
+from srcore.resize import bicubic_x4, downscale_x4
+from srcore.zoo import GENERATOR, SEED_GENERATOR, entry
 
 pytestmark = pytest.mark.timeout(60)
 SMALL = GeneratorConfig(n1=16, n2=8, n3=8)

@@ -16,7 +16,14 @@ import pytest
 
 from srcore.rating import store as store_mod
 from srcore.rating.store import (
-    MIGRATIONS, SCHEMA_VERSION, DuplicateVoteError, RatingError, RatingStore, connect, default_db_path, migrate,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    DuplicateVoteError,
+    RatingError,
+    RatingStore,
+    connect,
+    default_db_path,
+    migrate,
 )
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,14 +7,11 @@ import ast
 import json
 import os
 import signal
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_helpers import MODELS, ROOT, checkpoint_dir, launch  # noqa: E402
+from app_helpers import MODELS, ROOT, checkpoint_dir, launch
 
 SOURCES = [ROOT / "app.py", *sorted((ROOT / "srcore").rglob("*.py")), *sorted((ROOT / "dashboard").rglob("*.py")),
            *sorted((ROOT / "benchmarks").rglob("*.py"))]

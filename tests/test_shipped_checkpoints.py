@@ -11,13 +11,12 @@ import skimage.data
 
 from srcore.checkpoint import read_metadata
 from srcore.data import to_tensor
+from srcore.inference import upscale
 from srcore.metrics import mod_crop, psnr
 from srcore.models.feature_nets import LPIPS
 from srcore.paths import CHECKPOINTS
-from srcore.zoo import MODEL_NAMES
-from srcore.inference import upscale
 from srcore.resize import bicubic_x4, downscale_x4
-from srcore.zoo import load_generator
+from srcore.zoo import MODEL_NAMES, load_generator
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 

@@ -5,26 +5,23 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import REPO, make_image_dir, photo, run_train, subprocess_env, train_cmd
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import REPO, make_image_dir, photo, run_train, subprocess_env, train_cmd  # noqa: E402
-
-from srcore import history  # noqa: E402
-from srcore.checkpoint import load_generator_file  # noqa: E402
-from srcore.data import to_tensor, to_uint8  # noqa: E402
-from srcore.losses import mse_loss  # noqa: E402
-from srcore.metrics import psnr  # noqa: E402
-from srcore.models import Generator, GeneratorConfig  # noqa: E402
-from srcore.resize import bicubic_x4, downscale_x4  # noqa: E402
+from srcore import history
+from srcore.checkpoint import load_generator_file
+from srcore.data import to_tensor, to_uint8
+from srcore.losses import mse_loss
+from srcore.metrics import psnr
+from srcore.models import Generator, GeneratorConfig
+from srcore.resize import bicubic_x4, downscale_x4
 
 DET = ("--log-every", "1", "--deterministic", "--seed", "0")
 LONG = 200  # steps of the runs that get interrupted (each step takes milliseconds)

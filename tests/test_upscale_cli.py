@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from bad_inputs import CASES
+from helpers import photo
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import photo  # noqa: E402
-
-from srcore.checkpoint import save_generator  # noqa: E402
-from srcore.inference import upscale  # noqa: E402
-from srcore.models import Generator, GeneratorConfig  # noqa: E402
-from srcore.upscale import main  # noqa: E402
+from srcore.checkpoint import save_generator
+from srcore.imageio import ImageLoadError, load_image
+from srcore.inference import upscale
+from srcore.models import Generator, GeneratorConfig
+from srcore.upscale import DEFAULT_MAX_OUTPUT_MP, MIN_SIDE, main
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,11 +75,6 @@ def test_bad_model_is_a_usage_error(tmp_path, model, needle, capsys):
 
 
 # ---------------------------------------------------------------- the bad-input table through the CLI
-
-from bad_inputs import CASES  # noqa: E402
-
-from srcore.imageio import ImageLoadError, load_image  # noqa: E402
-from srcore.upscale import DEFAULT_MAX_OUTPUT_MP, MIN_SIDE  # noqa: E402
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.api_only], ids=str)
