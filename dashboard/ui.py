@@ -77,6 +77,15 @@ def _rating_tabs(engine: Engine) -> None:
         build_results_tab()
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's Soft theme with every text colour at 4.5:1 contrast or more (light and dark)."""
+    return gr.themes.Soft().set(
+        block_title_text_color="*primary_800", block_label_text_color="*primary_800",
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+        color_accent="*primary_700", link_text_color="*secondary_800", link_text_color_dark="*secondary_300")
+
+
 def launch_kwargs() -> dict:
-    return dict(max_file_size=MAX_FILE_SIZE, css=CSS + viewer.CSS, theme=gr.themes.Soft(), show_error=True, ssr_mode=False,
+    return dict(max_file_size=MAX_FILE_SIZE, css=CSS + viewer.CSS, theme=theme(), js=viewer.A11Y_JS, show_error=True,
+                ssr_mode=False,
                 footer_links=["api", "settings"])
