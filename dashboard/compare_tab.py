@@ -1,9 +1,11 @@
-"""The Compare tab: every model's ×4 of one image side by side, with metrics, zoom and a slider.
+"""The Compare tab: every model's ×4 of one image side by side in a synced pixel viewer, with metrics.
 
-``CompareTab(engine)`` holds the examples and a small result cache; ``build()`` lays the tab out
-inside the current ``gr.Tab`` and wires it.  The callbacks return dicts keyed by component (named
-outputs, not positions).  Model maths lives in ``dashboard.core`` / ``srcore``; this module only
-renders (crops, outlines, PNG encoding) and relays.
+``CompareTab(engine)`` holds the examples, a small result cache and the result files; ``build()``
+lays the tab out inside the current ``gr.Tab`` and wires it.  The panels are shown by the viewer
+(``dashboard.viewer``: zoom / pan / slider in the browser, at true device pixels); a compare fills
+them in as each model finishes.  The callbacks return dicts keyed by component (named outputs).
+Model maths lives in ``dashboard.core`` / ``srcore``; this module only writes PNGs and relays.
+Named API endpoints: ``/upscale`` (image, model → PNG), ``/models``, ``/compare`` (named fields).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import re
+import threading
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,21 +26,16 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from dashboard import core
+from dashboard import core, viewer
 from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result
 from dashboard.tempstore import TempStore
 from srcore.imageio import ImageLoadError
 from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS
-from srcore.zoo import MODELS
 
 VIEW_IMAGES = "Images"
-VIEW_ERRORS = "Error maps |SR − HR|"
-PANEL_HEIGHT = 300
-DEFAULT_SIZE = 96
-ROW = 4  # panels per row
-
-# a region of interest per example (x, y of the top-left corner in HR pixels)
-EXAMPLE_REGIONS = {"Astronaut": (176, 64), "Chelsea (cat)": (232, 96), "Coffee": (208, 112), "Rocket": (264, 160)}
+VIEW_ABS = "Error |SR − HR|"
+VIEW_SIGNED = "Signed error SR − HR"
+VIEW_DIFF = "Difference A − B"
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
@@ -73,26 +73,33 @@ def _jsonable(d):
 
 
 @dataclass
-class View:
-    """What one render shows, by panel name (turned into component updates by ``CompareTab._out``)."""
+class Shown:
+    """What the viewer shows for one result and view: its config and the files behind it."""
 
-    full: dict[str, str | None]
-    caps: dict[str, str]
-    zoom: dict[str, str | None]
-    zcaps: dict[str, str]
-    slider: tuple[str, str] | None
-    table: list[list]
-    info: dict
-    region: tuple[int, int, int]
-    size: tuple[int, int]
+    config: str
+    files: dict[str, str]  # panel key -> PNG path (clean, no overlay)
+
+
+def _stem(source: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", Path(str(source)).stem).strip("_")[:60] or "image"
+
+
+README = """{source}: x4 super-resolution outputs from SR Loss Lab
+
+{stem}_lr.png          the low-resolution image exactly as fed to the models ({lw}x{lh} px){lr_note}
+{stem}_<model>_x4.png  each model's x4 output ({ow}x{oh} px), clean (no overlay)
+{stem}_bicubic_x4.png  MATLAB-style bicubic x4, the baseline
+{hr_line}metrics.json           {metrics_line}
+"""
 
 
 class CompareTab:
-    """The Compare tab of one app: state shared by its callbacks (engine, examples, cache)."""
+    """The Compare tab of one app: state shared by its callbacks (engine, examples, cache, files)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.temp = TempStore()
+        gr.set_static_paths([self.temp.root])  # the viewer loads the PNGs straight from there
         self.panels = engine.panels
         self.sr_panels = engine.sr_panels
         self.titles = engine.panel_titles
@@ -100,88 +107,124 @@ class CompareTab:
 
         self.examples = {k: getattr(skdata, v)() for k, v in EXAMPLE_LOADERS.items()}
         self._cache: dict = {}  # (example, models) -> Result: examples are fixed, so their results are too
-        import threading
-
+        self._files: dict[tuple[str, str], str] = {}  # (result uid, file kind) -> PNG path
+        self._regions: dict = {}  # (result uid, rectangle) -> region scores
         self._lock = threading.Lock()
         self.c: dict[str, Any] = {}  # components by name, filled by build()
 
     # ---- computing
 
     def compute(self, example, upload, mode, models) -> Result:
+        """A finished comparison (no progress): cached for the examples."""
+        res = None
+        for kind, *rest in self.compute_steps(example, upload, mode, models):
+            if kind == "done":
+                res = rest[0]
+        return res
+
+    def compute_steps(self, example, upload, mode, models):
+        """Yield ("panel", key, sr, lr, hr) as each panel's image is ready, then ("done", Result).
+        Errors in the input raise gr.Error with a message for the user."""
         models = [m for m in (models or []) if m in self.engine.models]
         key = (example, tuple(models))
         if not upload and key in self._cache:
-            return self._cache[key]
-        res = self._compute(example, upload, mode, models)
-        if not upload:
-            with self._lock:
-                if len(self._cache) >= 8:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[key] = res
-        return res
+            yield ("done", self._cache[key])
+            return
+        arr, notes, source, as_lr = self._input(example, upload, mode)
+        q: queue.Queue = queue.Queue()
+
+        def work():
+            try:
+                r = core.run_compare(self.engine, arr, as_lr=as_lr, models=models, source=source,
+                                     on_panel=lambda p, sr, lr, hr: q.put(("panel", p, sr, lr, hr)))
+                q.put(("done", r))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
+                q.put(("error", e))
+
+        threading.Thread(target=work, name="compare", daemon=True).start()
+        while True:
+            item = q.get()
+            if item[0] == "error":
+                e = item[1]
+                if isinstance(e, InputError):
+                    raise gr.Error(str(e), print_exception=False) from None
+                raise e
+            if item[0] == "done":
+                res = item[1]
+                res.notes[:0] = notes
+                res.uid = uuid.uuid4().hex[:12]
+                if not upload:
+                    with self._lock:
+                        if len(self._cache) >= 8:
+                            self._cache.pop(next(iter(self._cache)))
+                        self._cache[key] = res
+                yield ("done", res)
+                return
+            yield item
 
     def seed(self, res: Result) -> None:
         """Cache an already computed comparison of the first example with every model (app start-up)."""
+        if not getattr(res, "uid", None):
+            res.uid = uuid.uuid4().hex[:12]
         self._cache[(res.source, tuple(self.engine.available))] = res
 
-    def _compute(self, example, upload, mode, models) -> Result:
+    def _input(self, example, upload, mode):
         if upload:
             path = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
             try:
                 arr, notes = core.load_upload(path)
             except ImageLoadError as e:
                 raise gr.Error(f"Could not use that file: {e}", print_exception=False) from None
-            source = Path(path).name
-        else:
-            if example not in self.examples:
-                raise gr.Error(f"unknown example {example!r}; choose one of {', '.join(self.examples)}", print_exception=False)
-            arr, notes, source = self.examples[example], [], example
-        try:
-            res = core.run_compare(self.engine, arr, as_lr=bool(upload) and mode == UPLOAD_LR, models=models, source=source)
-        except InputError as e:
-            raise gr.Error(str(e), print_exception=False) from None
-        res.notes[:0] = notes
-        return res
+            return arr, notes, Path(path).name, mode == UPLOAD_LR
+        if example not in self.examples:
+            raise gr.Error(f"unknown example {example!r}; choose one of {', '.join(self.examples)}", print_exception=False)
+        return self.examples[example], [], example, False
 
-    def default_region(self, res: Result, example, upload, size) -> tuple[int, int, int]:
-        h, w = res.size
-        size = int(size or DEFAULT_SIZE)
-        if not upload and example in EXAMPLE_REGIONS:
-            x, y = EXAMPLE_REGIONS[example]
-            return core.clamp_region(x, y, size, h, w)
-        return core.region_around(w / 2, h / 2, size, h, w)
+    # ---- files (clean PNGs, one folder per result)
+
+    def _file(self, uid: str, source: str, kind: str, make) -> str:
+        """The PNG of ``kind`` for result ``uid`` (made by ``make()`` once; remade if cleaned away)."""
+        key = (uid, kind)
+        p = self._files.get(key)
+        if p and Path(p).is_file():
+            return p
+        folder = self.temp.root / uid
+        folder.mkdir(parents=True, exist_ok=True)
+        path = write_png(make(), folder, f"{_stem(source)}_{kind}")
+        self._files[key] = path
+        return path
+
+    @staticmethod
+    def kind(panel: str) -> str:
+        """File-name part of a panel: ``lr``, ``hr`` or ``<model>_x4``."""
+        return panel if panel in ("lr", "hr") else f"{panel}_x4"
+
+    def panel_file(self, uid, source, panel: str, img: np.ndarray) -> str:
+        return self._file(uid, source, self.kind(panel), lambda: img)
 
     # ---- text
 
-    def caption(self, panel: str, res: Result | None, scores: dict, best: dict, region: bool = False) -> str:
-        if res is None:
-            return ""
+    def caption(self, panel: str, res: Result, best: dict) -> str:
         if panel == "lr":
             h, w = res.lr.shape[:2]
-            return f"input {w}×{h} px" if not region else "input (nearest)"
+            return f"input {w}×{h} px, each pixel shown as 4×4"
         if panel == "hr":
-            if res.hr is None:
-                return "no ground truth (upscale-only mode)"
             h, w = res.hr.shape[:2]
-            return f"ground truth {w}×{h} px" if not region else "ground truth"
-        if panel not in res.images:
-            if panel in self.engine.problems:
-                return "⚠ checkpoint missing"
-            return "not run (tick it under *Models*)"
-        if res.hr is None:
-            return "no ground truth → no metrics"
-        s = scores.get(panel, {})
+            return f"ground truth {w}×{h} px"
+        if res.hr is None or panel not in res.scores:
+            h, w = res.images[panel].shape[:2] if panel in res.images else (0, 0)
+            return f"{w}×{h} px" if w else ""
+        s = res.scores[panel]
         parts = []
         for m in core.CAPTION_METRICS:
             val = _fmt(m.key, s.get(m.key)) + (f" {m.unit}" if m.unit else "")
-            star = " ★" if best.get(m.key) == panel else ""
-            parts.append(f"{m.label} **{val}**{star}" if star else f"{m.label} {val}")
+            parts.append(f"{m.label} {val}{' ★' if best.get(m.key) == panel else ''}")
         return " · ".join(parts)
 
     def table_headers(self) -> list[str]:
         whole = [f"{METRIC_BY_KEY[k].label}{' (' + METRIC_BY_KEY[k].unit + ')' if METRIC_BY_KEY[k].unit else ''} "
                  f"{METRIC_BY_KEY[k].arrow}" for k in PANEL_METRICS]
-        region = [f"Region {m.label} {m.arrow}" for m in core.CAPTION_METRICS]
+        region = [f"Visible region {m.label} {m.arrow}" for m in core.CAPTION_METRICS]
         return ["Panel", *whole, *region, "Best in"]
 
     def metrics_table(self, res: Result | None, rscores: dict) -> list[list]:
@@ -222,130 +265,252 @@ class CompareTab:
             bits.append(f"⚠ LPIPS unavailable: {eng.lpips_problem}")
         return "  \n".join(bits)
 
-    # ---- rendering (cheap: crops, outlines, PNG encoding)
+    # ---- the viewer's config
 
-    def render(self, res: Result, view, region, left, right, slider_zoom) -> View:
-        h, w = res.size
-        region = core.clamp_region(*region, h, w)
-        folder = self.temp.new()
-        errors = view == VIEW_ERRORS
-        best = core.best_of(res.scores)
-        rscores = core.region_scores(self.engine, res, region)
-        rbest = core.best_of(rscores)
-        views = {p: core.panel_view(res, p, errors) for p in self.panels}
+    def _key_of(self, title_or_key) -> str:
+        return next((k for k, t in self.titles.items() if t == title_or_key), title_or_key)
 
-        def encode(job):
-            kind, p = job
-            v = views[p]
-            if v is None:
-                return None
-            return write_png(core.outline(v, region) if kind == "full" else core.zoom(v, region), folder, f"{kind}_{p}")
+    def shown(self, res: Result, view: str = VIEW_IMAGES, a: str | None = None, b: str | None = None,
+              progress: str = "", pending: Result | None = None) -> Shown:
+        """The viewer config of ``res`` in ``view`` (``a``/``b``: the panels of the A − B view).
+        ``pending``: a comparison still running, whose finished panels replace ``res``'s."""
+        cur = pending or res
+        uid, src = cur.uid, cur.source
+        gt = cur.hr is not None
+        best = core.best_of(res.scores) if pending is None else {}
+        files, panels = {}, []
+        h, w = cur.hr.shape[:2] if gt else (4 * cur.lr.shape[0], 4 * cur.lr.shape[1])
 
-        jobs = [("full", p) for p in self.panels] + [("zoom", p) for p in self.panels]
-        pool = self.engine.pool
-        files = dict(zip(jobs, pool.map(encode, jobs) if pool is not None else map(encode, jobs)))
-        info = {
-            "source": res.source, "hr_size": None if res.hr is None else list(res.hr.shape[:2]),
-            "lr_size": list(res.lr.shape[:2]), "panels": [p for p in self.panels if p in res.images],
-            "region": {"x": region[0], "y": region[1], "size": region[2]},
-            "scores": res.scores, "region_scores": rscores, "best": best, "region_best": rbest,
-            "compute_seconds": round(res.seconds, 3), "notes": res.notes,
-            "convention": "PSNR/SSIM on MATLAB Y channel, 8-bit, border 4 (region: border 0); LPIPS AlexNet v0.1",
-        }
-        return View(
-            full={p: files[("full", p)] for p in self.panels},
-            caps={p: self.caption(p, res, res.scores, best) for p in self.panels},
-            zoom={p: files[("zoom", p)] for p in self.panels},
-            zcaps={p: f"**{self.titles[p]}**  \n" + (self.caption(p, res, rscores, rbest, region=True)
-                                                      if views[p] is not None else "") for p in self.panels},
-            slider=self.slider_pair(res, views, region, left, right, slider_zoom, folder),
-            table=self.metrics_table(res, rscores), info=_jsonable(info), region=region, size=(h, w))
+        def add(key, title, path, scale=1, caption="", stale=False, alt_what=None):
+            files[key] = path
+            name = Path(path).name if path else None
+            panels.append(viewer.panel(key, title, path, scale=scale, caption=caption, file=name, stale=stale,
+                                       alt=f"{alt_what or title} of {src}" + (" (previous image, updating)" if stale else "")))
 
-    def slider_pair(self, res, views, region, left, right, slider_zoom, folder=None, errors=False):
-        """The before/after pair; ``views`` are the panels as displayed if already made, else the
-        two chosen ones are made here (images, or error maps with ``errors``)."""
-        folder = folder or self.temp.new()
-        pair = []
-        for key in (left, right):
-            p = next((k for k, t in self.titles.items() if t == key), key)
-            v = views.get(p) if views is not None else core.panel_view(res, p, errors)
-            if v is None:
-                return None
-            pair.append(write_png(core.zoom(v, region) if slider_zoom else v, folder, f"slider_{p}_{len(pair)}"))
-        return tuple(pair)
+        keys = [p for p in self.panels if p != "hr" or gt]
+        view = view if gt else VIEW_IMAGES
+        if view in (VIEW_ABS, VIEW_SIGNED):
+            keys = [p for p in self.sr_panels if p in cur.images] + ["hr"]
+        elif view == VIEW_DIFF:
+            a, b = self._key_of(a or "bicubic"), self._key_of(b or self.sr_panels[-1])
+            keys = [k for k in dict.fromkeys([a, b, "hr"]) if k in cur.images or k in ("lr", "hr")]
+        for p in keys:
+            title = self.titles.get(p, p)
+            if p == "lr":
+                add(p, title, self.panel_file(uid, src, "lr", cur.lr), scale=4, caption=self.caption("lr", cur, best))
+                continue
+            img = cur.images.get(p) if p != "hr" else cur.hr
+            if img is None:  # still running: the previous image of this panel, marked, or a placeholder
+                old = res.images.get(p) if pending is not None and res.size == cur.size else None
+                path = self.panel_file(res.uid, res.source, p, old) if old is not None else None
+                add(p, title, path, stale=path is not None)
+                continue
+            if view in (VIEW_ABS, VIEW_SIGNED) and p != "hr":
+                signed = view == VIEW_SIGNED
+                kind = f"{p}_{'signed' if signed else 'abs'}err"
+                path = self._file(uid, src, kind, lambda img=img, signed=signed: (viewer.signed_error if signed else viewer.abs_error)(img, cur.hr))
+                add(p, f"{title}: {'SR − HR' if signed else '|SR − HR|'}", path,
+                    caption=self.caption(p, cur, best), alt_what=f"{'signed' if signed else 'absolute'} error map of {title}")
+                continue
+            add(p, title, self.panel_file(uid, src, p, img), caption=self.caption(p, cur, best))
+        colorbar = None
+        if view == VIEW_ABS:
+            colorbar = viewer.colorbar("abs", "|SR − HR|, grey levels (mean over R, G, B)")
+        elif view == VIEW_SIGNED:
+            colorbar = viewer.colorbar("signed", "SR − HR, grey levels: blue = darker than HR, red = brighter")
+        elif view == VIEW_DIFF and a in cur.images and b in cur.images:
+            ta, tb = self.titles.get(a, a), self.titles.get(b, b)
+            path = self._file(uid, src, f"{a}_minus_{b}", lambda: viewer.signed_error(cur.images[a], cur.images[b]))
+            add("diff", f"{ta} − {tb}", path, alt_what=f"difference {ta} minus {tb}")
+            colorbar = viewer.colorbar("signed", f"{ta} − {tb}, grey levels: red = A brighter, blue = A darker")
+        notes = list(cur.notes if pending is None else [])
+        notes = [n for n in notes if "no ground truth" not in n]
+        if not gt:
+            notes.insert(0, "No ground truth: this image is only upscaled, so there is no HR panel, no error map "
+                            "and no PSNR / SSIM / LPIPS.")
+        slider = (self._key_of(a) if a else "bicubic", self._key_of(b) if b else self.sr_panels[-1])
+        cfg = viewer.config(id=uid, source=src, width=w, height=h, panels=panels, progress=progress, notes=notes,
+                            colorbar=colorbar, slider=slider)
+        return Shown(cfg, files)
 
-    def _out(self, v: View) -> dict:
-        """A View as component updates (named outputs)."""
-        c = self.c
-        out: dict = {}
-        for p in self.panels:
-            out[c["full"][p]] = v.full[p]
-            out[c["caps"][p]] = v.caps[p]
-            out[c["zoom"][p]] = v.zoom[p]
-            out[c["zcaps"][p]] = v.zcaps[p]
-        h, w = v.size
-        out.update({c["slider"]: v.slider, c["table"]: v.table, c["raw"]: v.info,
-                    c["x"]: gr.Slider(value=v.region[0], maximum=max(1, w - v.region[2])),  # Gradio refuses min == max
-                    c["y"]: gr.Slider(value=v.region[1], maximum=max(1, h - v.region[2]))})
-        return out
+    # ---- region metrics (the rectangle the viewer shows)
+
+    def region_scores(self, res: Result, x: int, y: int, w: int, h: int) -> tuple[dict, tuple[int, int, int, int]]:
+        H, W = res.size
+        side = core.REGION_SIZES[0]
+        w, h = max(side, min(int(w), W)), max(side, min(int(h), H))
+        x, y = max(0, min(int(x), W - w)), max(0, min(int(y), H - h))
+        rect = (x, y, w, h)
+        key = (res.uid, rect)
+        if key not in self._regions:
+            crops = {p: im[y : y + h, x : x + w] for p, im in res.images.items() if p in self.sr_panels or p == "hr"}
+            self._regions[key] = core.score_panels(self.engine, crops, crops["hr"], 0)
+            if len(self._regions) > 256:
+                self._regions.pop(next(iter(self._regions)))
+        return self._regions[key], rect
+
+    # ---- downloads
+
+    def downloads(self, res) -> list[str] | None:
+        """A zip (every image, metrics.json, README.txt) and each PNG: the LR as fed to the models,
+        each output clean as ``<image>_<model>_x4.png``, and the ground truth."""
+        if res is None:
+            return None
+        src, uid, stem = res.source, res.uid, _stem(res.source)
+        files = [self.panel_file(uid, src, "lr", res.lr)]
+        files += [self.panel_file(uid, src, p, res.images[p]) for p in self.sr_panels if p in res.images]
+        if res.hr is not None:
+            files.append(self.panel_file(uid, src, "hr", res.hr))
+        zpath = self.temp.root / uid / f"{stem}_x4_outputs.zip"
+        if not zpath.is_file():
+            lh, lw = res.lr.shape[:2]
+            oh, ow = 4 * lh, 4 * lw
+            readme = README.format(
+                source=src, stem=stem, lw=lw, lh=lh, ow=ow, oh=oh,
+                lr_note=("\n                       (made from the ground truth by MATLAB-style bicubic /4)" if res.hr is not None
+                         else "\n                       (your upload, centre-cropped only if it exceeded the limit)"),
+                hr_line=f"{stem}_hr.png          the ground truth ({ow}x{oh} px)\n" if res.hr is not None else "",
+                metrics_line=("PSNR-Y / SSIM-Y (MATLAB Y channel, 8-bit, border 4), PSNR-RGB, LPIPS (AlexNet v0.1) "
+                              "of each output against the ground truth" if res.hr is not None
+                              else "no metrics: there is no ground truth for an upscale-only input"))
+            meta = {"source": src, "lr_size": [lw, lh], "output_size": [ow, oh], "files": [Path(f).name for f in files],
+                    "scores": res.scores, "notes": res.notes,
+                    "convention": "PSNR/SSIM on the MATLAB Y channel, 8-bit, border 4; LPIPS AlexNet v0.1"}
+            tmp = zpath.with_suffix(".part")
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+                for f in files:
+                    zf.write(f, Path(f).name)
+                zf.writestr("metrics.json", json.dumps(_jsonable(meta), indent=1))
+                zf.writestr("README.txt", readme)
+            tmp.replace(zpath)
+        return [str(zpath), *files]
 
     # ---- callbacks (each returns {component: value})
 
-    def compare(self, example, upload, mode, models, view, size, left, right, slider_zoom) -> tuple[Result, View]:
-        """A comparison and its first view (what the Compare button does, without Gradio)."""
-        res = self.compute(example, upload, mode, models)
-        region = self.default_region(res, example, upload, size)
-        return res, self.render(res, view, region, left, right, slider_zoom)
+    def _final(self, res: Result, view, a, b) -> dict:
+        c = self.c
+        gt = res.hr is not None
+        sh = self.shown(res, view, a, b)
+        rs, rect = self.region_scores(res, 0, 0, *res.size[::-1]) if gt else ({}, None)
+        return {
+            c["state"]: res, c["status"]: self.status(res), c["viewer"]: sh.config,
+            c["table"]: gr.Dataframe(self.metrics_table(res, rs), visible=gt),
+            c["region"]: self.region_text(res, rect),
+            c["view"]: gr.Radio(visible=gt, value=view if gt else VIEW_IMAGES),
+            c["ab"]: gr.Row(visible=gt and view == VIEW_DIFF),
+            c["raw"]: self.info(res), c["downloads"]: self.downloads(res),
+        }
 
-    def on_compare(self, example, upload, mode, models, view, size, left, right, slider_zoom):
-        res, v = self.compare(example, upload, mode, models, view, size, left, right, slider_zoom)
-        return {self.c["state"]: res, self.c["status"]: self.status(res), **self._out(v)}
+    def region_text(self, res: Result, rect) -> str:
+        if res.hr is None:
+            return "No ground truth, so no region figures."
+        x, y, w, h = rect
+        H, W = res.size
+        whole = (w, h) == (W, H)
+        return (f"**Visible region:** {'the whole image' if whole else f'x {x}–{x + w}, y {y}–{y + h} ({w}×{h} output px)'}"
+                " — zoom or pan the viewer and the region columns follow (no border shave).")
 
-    def on_region(self, res, view, x, y, size, left, right, slider_zoom):
+    def info(self, res: Result) -> dict:
+        return _jsonable({
+            "source": res.source, "hr_size": None if res.hr is None else list(res.hr.shape[:2]),
+            "lr_size": list(res.lr.shape[:2]), "panels": [p for p in self.panels if p in res.images],
+            "scores": res.scores, "best": core.best_of(res.scores), "compute_seconds": round(res.seconds, 3),
+            "notes": res.notes,
+            "convention": "PSNR/SSIM on MATLAB Y channel, 8-bit, border 4; LPIPS AlexNet v0.1"})
+
+    def on_compare(self, prev, example, upload, mode, models, view, a, b):
+        """Generator: the panels fill in as each model finishes; the previous images stay until replaced."""
+        c = self.c
+        names = ["bicubic", *[m for m in (models or []) if m in self.engine.models]]
+        partial: Result | None = None
+        done: list[str] = []
+        for kind, *rest in self.compute_steps(example, upload, mode, models):
+            if kind == "done":
+                yield self._final(rest[0], view, a, b)
+                return
+            p, sr, lr, hr = rest
+            if partial is None:
+                partial = Result(lr=lr, hr=hr, images={"lr": lr}, source=self._source_name(example, upload))
+                partial.uid = uuid.uuid4().hex[:12]
+                if hr is not None:
+                    partial.images["hr"] = hr
+            partial.images[p] = sr
+            done.append(p)
+            nxt = next((n for n in names if n not in done), None)
+            line = (f"{self.titles.get(p, p)} done ({len(done)} of {len(names)}); "
+                    + (f"running {self.titles.get(nxt, nxt)}…" if nxt else "computing the metrics…"))
+            base = prev if isinstance(prev, Result) and getattr(prev, "uid", None) else partial
+            sh = self.shown(base, VIEW_IMAGES, a, b, progress=line, pending=partial)
+            yield {c["viewer"]: sh.config, c["status"]: line}
+
+    @staticmethod
+    def _source_name(example, upload) -> str:
+        if upload:
+            path = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
+            return Path(path).name
+        return example
+
+    def on_view(self, res, view, a, b):
         if res is None:
             raise gr.Error("run a comparison first", print_exception=False)
-        return self._out(self.render(res, view, (int(x), int(y), int(size)), left, right, slider_zoom))
+        return {self.c["viewer"]: self.shown(res, view, a, b).config, self.c["ab"]: gr.Row(visible=view == VIEW_DIFF)}
 
-    def on_select(self, res, view, size, left, right, slider_zoom, evt: gr.SelectData):
-        if res is None or evt is None or evt.index is None:
-            raise gr.Error("run a comparison first", print_exception=False)
-        cx, cy = evt.index[:2]
-        h, w = res.size
-        region = core.region_around(float(cx), float(cy), int(size), h, w)
-        return self._out(self.render(res, view, region, left, right, slider_zoom))
+    def on_region(self, res, evt: gr.EventData):
+        d = getattr(evt, "_data", None) or {}
+        if res is None or res.hr is None or d.get("id") not in (None, getattr(res, "uid", None)):
+            return {}
+        try:
+            rs, rect = self.region_scores(res, d["x"], d["y"], d["w"], d["h"])
+        except (KeyError, TypeError, ValueError):
+            return {}
+        return {self.c["table"]: self.metrics_table(res, rs), self.c["region"]: self.region_text(res, rect)}
 
-    def on_slider(self, res, view, x, y, size, left, right, slider_zoom):
-        if res is None:
-            return {self.c["slider"]: None}
-        h, w = res.size
-        region = core.clamp_region(int(x), int(y), int(size), h, w)
-        return {self.c["slider"]: self.slider_pair(res, None, region, left, right, slider_zoom,
-                                                   errors=view == VIEW_ERRORS)}
+    def on_load(self, request: gr.Request):
+        """A page load: the example named in the URL (?img=…), else the first; fresh file links."""
+        q = dict(request.query_params) if request is not None else {}
+        example = q.get("img") if q.get("img") in self.examples else next(iter(EXAMPLE_LOADERS))
+        res = self.compute(example, None, UPLOAD_HR, self.engine.available)
+        out = self._final(res, VIEW_IMAGES, None, None)
+        out[self.c["example"]] = example
+        return out
 
-    def downloads(self, res) -> list[str] | None:
-        """One zip of every panel's image (and the metrics), plus each PNG."""
-        if res is None:
-            return None
-        folder = self.temp.new()
-        files = []
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(str(res.source)).stem).strip("_")[:60] or "image"
-        zpath = folder / f"{stem}_x4_outputs.zip"
-        with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_STORED) as zf:
-            for p in self.panels:
-                img = res.images.get(p)
-                if img is None:
-                    continue
-                data = png_bytes(img)
-                name = f"{stem}_{p}.png"
-                (folder / name).write_bytes(data)
-                zf.writestr(name, data)
-                files.append(str(folder / name))
-            if res.scores:
-                zf.writestr("metrics.json", json.dumps(_jsonable(res.scores), indent=1))
-        return [str(zpath)] + files
+    # ---- API (named endpoints for gradio_client)
 
-    def on_downloads(self, res):
-        return {self.c["downloads"]: self.downloads(res)}
+    def api_models(self) -> dict:
+        """What is loaded: the panels ``upscale`` accepts, and the models left out with why."""
+        return {"models": [{"key": k, "title": self.titles[k]} for k in ["bicubic", *self.engine.available]],
+                "missing": dict(self.engine.problems), "refused": dict(self.engine.refused)}
+
+    def api_upscale(self, image, model):
+        """x4 of an image file by one model (or "bicubic"): the PNG's path."""
+        if not image:
+            raise gr.Error("no image given", print_exception=False)
+        key = self._key_of(model or "")
+        if key != "bicubic" and key not in self.engine.models:
+            raise gr.Error(f"unknown model {model!r}; loaded: {', '.join(['bicubic', *self.engine.available])}",
+                           print_exception=False)
+        try:
+            arr, _ = core.load_upload(image)
+            lr, _, notes = core.prepare_input(arr, as_lr=True)
+        except ImageLoadError as e:
+            raise gr.Error(f"Could not use that file: {e}", print_exception=False) from None
+        except InputError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        if notes:
+            raise gr.Error(f"{notes[0]}; upload at most {core.MAX_LR_SIDE} px per side", print_exception=False)
+        sr = core._sr(self.engine, key, lr)
+        return write_png(sr, self.temp.new(), f"{_stem(Path(str(image)).name)}_{key}_x4")
+
+    def api_compare(self, image, example, mode, models):
+        """A whole comparison: (named fields as JSON, the downloadable files); the session's state too."""
+        res = self.compute(example or next(iter(EXAMPLE_LOADERS)), image or None, mode or UPLOAD_HR,
+                           models if models else self.engine.available)
+        files = self.downloads(res)
+        out = self.info(res)
+        out["files"] = {("zip" if f.endswith(".zip") else Path(f).stem[len(_stem(res.source)) + 1:]): Path(f).name
+                        for f in files}
+        out["status"] = self.status(res)
+        return out, files, res
 
     # ---- layout
 
@@ -355,109 +520,95 @@ class CompareTab:
         first_example = next(iter(EXAMPLE_LOADERS))
         if initial is not None and initial.source == first_example:
             self.seed(initial)
-        left0, right0 = self.titles["bicubic"], self.titles[MODELS[-1].key]
         init_res = self.compute(first_example, None, UPLOAD_HR, eng.available)
-        init_region = self.default_region(init_res, first_example, None, DEFAULT_SIZE)
-        init = self.render(init_res, VIEW_IMAGES, init_region, left0, right0, False)
-        h, w = init_res.size
         choices = [(eng.titles[m], m) for m in eng.available]
+        panel_choices = [(self.titles[p], p) for p in self.sr_panels if p == "bicubic" or p in eng.models]
         c = self.c
         c["state"] = gr.State(init_res)
         with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=300):
+            with gr.Column(scale=2, min_width=280):
                 c["example"] = gr.Dropdown(list(EXAMPLE_LOADERS), value=first_example, label="Example photo",
                                            info="scikit-image's bundled photos")
                 c["upload"] = gr.File(label="…or upload your own image (PNG, JPEG, BMP, WebP, TIFF, GIF)",
-                                      file_types=["image"], type="filepath", height=150)
-                c["mode"] = gr.Radio([UPLOAD_HR, UPLOAD_LR], value=UPLOAD_HR, label="The uploaded image is")
-            with gr.Column(scale=2, min_width=300):
+                                      file_types=["image"], type="filepath", height=120)
+                c["mode"] = gr.Radio([UPLOAD_HR, UPLOAD_LR], value=UPLOAD_HR, label="The uploaded image is",
+                                     info=f"a low-res input is upscaled whole up to {core.MAX_LR_SIDE} px a side")
+            with gr.Column(scale=2, min_width=280):
                 c["models"] = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Models to run",
                                                info="bicubic always runs")
-                c["view"] = gr.Radio([VIEW_IMAGES, VIEW_ERRORS], value=VIEW_IMAGES, label="Panels show",
-                                     info=f"error map: black = identical to the ground truth, yellow ≥ {core.ERR_MAX:.0f} grey levels off")
+                c["view"] = gr.Radio([VIEW_IMAGES, VIEW_ABS, VIEW_SIGNED, VIEW_DIFF], value=VIEW_IMAGES,
+                                     label="Panels show", info="error views come with a colour bar")
+                with gr.Row(visible=False) as c["ab"]:
+                    c["a"] = gr.Dropdown(panel_choices, value="bicubic", label="A")
+                    c["b"] = gr.Dropdown(panel_choices, value=panel_choices[-1][1], label="B")
                 c["run"] = gr.Button("Compare", variant="primary")
-            with gr.Column(scale=3, min_width=320):
-                c["status"] = gr.Markdown(self.status(init_res))
+            with gr.Column(scale=3, min_width=280):
+                c["status"] = gr.Markdown(self.status(init_res), elem_id="compare-status")
                 gr.Markdown("**How to read it.** PSNR-Y and SSIM-Y (higher is better) reward pixel accuracy; "
-                            "LPIPS (lower is better) tracks perceived similarity. ★ marks the best panel per "
-                            "metric. **Click any panel** (or use the sliders) to zoom into that spot in all of them.")
-                with gr.Row():
-                    c["x"] = gr.Slider(0, max(1, w - init_region[2]), value=init_region[0], step=1, label="Region x")
-                    c["y"] = gr.Slider(0, max(1, h - init_region[2]), value=init_region[1], step=1, label="Region y")
-                    c["size"] = gr.Slider(core.REGION_SIZES[0], core.REGION_SIZES[1], value=DEFAULT_SIZE, step=8,
-                                          label="Region size")
-        c["full"], c["caps"] = {}, {}
-        rows = [self.panels[i : i + ROW] for i in range(0, len(self.panels), ROW)]
-        legend = "**Panels**\n\n" + "\n".join(f"- **{self.titles[q]}**: {eng.panel_help[q]}" for q in self.panels)
-        for row in rows:
-            with gr.Row(equal_height=False):
-                for p in row:
-                    with gr.Column(min_width=180):
-                        c["full"][p] = gr.Image(init.full[p], label=self.titles[p], height=PANEL_HEIGHT,
-                                                interactive=False, format="png", elem_id=f"panel-{p}",
-                                                elem_classes=["panel-img"], buttons=["download", "fullscreen"])
-                        c["caps"][p] = gr.Markdown(init.caps[p], elem_classes=["panel-caption"])
-                if row is rows[-1] and len(row) < ROW:
-                    with gr.Column(min_width=180):
-                        gr.Markdown(legend, elem_classes=["legend"])
-        if len(rows[-1]) == ROW:
-            gr.Markdown(legend, elem_classes=["legend"])
-        gr.Markdown("### Zoomed region (nearest-neighbour, pixel-exact) — figures for the region only")
-        c["zoom"], c["zcaps"] = {}, {}
-        with gr.Row(equal_height=False):
-            for p in self.panels:
-                with gr.Column(min_width=120):
-                    c["zoom"][p] = gr.Image(init.zoom[p], label=self.titles[p], show_label=False, height=170,
-                                            interactive=False, format="png", elem_id=f"zoom-{p}",
-                                            elem_classes=["zoom-img"], buttons=["fullscreen"])
-                    c["zcaps"][p] = gr.Markdown(init.zcaps[p], elem_classes=["zoom-caption"])
-        gr.Markdown("### Before / after slider")
-        slider_choices = [self.titles[p] for p in self.panels]
+                            "LPIPS (lower is better) tracks perceived similarity; ★ marks the best panel per metric. "
+                            "**Wheel or pinch to zoom, drag to pan** (all panels move together); keys: arrows pan, "
+                            "+ / − zoom, 0 fits. 100 % shows each output pixel on one screen pixel.")
+        c["viewer"] = viewer.component(None)
+        c["region"] = gr.Markdown(elem_id="region-line")
+        c["table"] = gr.Dataframe(headers=self.table_headers(), label="Metrics (whole image: border 4; "
+                                  "visible region: no border)", interactive=False, wrap=True, elem_id="metrics-table")
         with gr.Row():
-            c["left"] = gr.Dropdown(slider_choices, value=left0, label="Left")
-            c["right"] = gr.Dropdown(slider_choices, value=right0, label="Right")
-            c["slider_zoom"] = gr.Checkbox(False, label="Only the zoomed region")
-        c["slider"] = gr.ImageSlider(init.slider, format="png", label="Drag the handle to compare", max_height=640,
-                                     interactive=False, elem_id="before-after")
-        c["table"] = gr.Dataframe(init.table, headers=self.table_headers(),
-                                  label="Metrics (whole image: border 4; region: no border)", interactive=False, wrap=True)
-        with gr.Row():
-            c["downloads"] = gr.File(label="Download the outputs (one zip, or each PNG)", file_count="multiple",
-                                     interactive=False, value=self.downloads(init_res))
-            with gr.Accordion("All figures (JSON)", open=False):
-                c["raw"] = gr.JSON(init.info)
+            c["downloads"] = gr.File(label="Downloads: a zip (images, metrics.json, README) and each PNG",
+                                     file_count="multiple", interactive=False, elem_id="downloads")
+            with gr.Column():
+                gr.Markdown("**Panels**\n\n" + "\n".join(f"- **{self.titles[q]}**: {eng.panel_help[q]}"
+                                                         for q in self.panels))
+                with gr.Accordion("All figures (JSON)", open=False):
+                    c["raw"] = gr.JSON()
+        with gr.Group(visible=False):  # API-only endpoints (gradio_client), see the README
+            c["api_image"] = gr.File(type="filepath", label="image")
+            c["api_model"] = gr.Textbox(label="model")
+            c["api_models_in"] = gr.Textbox(label="models", value="")
+            c["api_out"] = gr.File(label="x4 PNG")
+            c["api_json"] = gr.JSON(label="fields")
+            c["api_list"] = gr.JSON(label="models")
+            c["api_files"] = gr.File(label="files", file_count="multiple")
+            c["api_btn"] = gr.Button("api")
+            c["api_btn2"] = gr.Button("api2")
+            c["api_btn3"] = gr.Button("api3")
+            c["api_btn4"] = gr.Button("api4")
         self._wire()
         return c
 
     def _wire(self) -> None:
         c = self.c
-        render_out = [*c["full"].values(), *c["caps"].values(), *c["zoom"].values(), *c["zcaps"].values(),
-                      c["slider"], c["table"], c["raw"], c["x"], c["y"]]
-        cmp_in = [c["example"], c["upload"], c["mode"], c["models"], c["view"], c["size"], c["left"], c["right"],
-                  c["slider_zoom"]]
-        cmp_out = [c["state"], c["status"], *render_out]
-        reg_in = [c["state"], c["view"], c["x"], c["y"], c["size"], c["left"], c["right"], c["slider_zoom"]]
-        state, downloads = c["state"], c["downloads"]
-
+        cmp_in = [c["state"], c["example"], c["upload"], c["mode"], c["models"], c["view"], c["a"], c["b"]]
+        cmp_out = [c["state"], c["status"], c["viewer"], c["table"], c["region"], c["view"], c["ab"], c["raw"],
+                   c["downloads"]]
         # one compare at a time across every trigger (memory stays bounded on a small Space);
-        # the cheap region / slider updates share a second slot
-        cmp_kw: dict[str, Any] = dict(concurrency_id="compare", concurrency_limit=1)
-        view_kw: dict[str, Any] = dict(concurrency_id="view", concurrency_limit=2, show_progress="minimal")
-        ev = c["run"].click(self.on_compare, cmp_in, cmp_out, api_name="compare", **cmp_kw)
-        ev.then(self.on_downloads, state, downloads, api_name="downloads", **view_kw)
-        ex = c["example"].input(lambda: None, None, c["upload"], queue=False, api_visibility="private").then(
+        # the cheap view / region updates share a second slot
+        cmp_kw: dict[str, Any] = dict(concurrency_id="compare", concurrency_limit=1, show_progress="hidden")
+        view_kw: dict[str, Any] = dict(concurrency_id="view", concurrency_limit=2, show_progress="hidden")
+        c["run"].click(self.on_compare, cmp_in, cmp_out, api_name="compare_live", api_visibility="undocumented", **cmp_kw)
+        c["example"].input(lambda: None, None, c["upload"], queue=False, api_visibility="private").then(
             self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
-        ex.then(self.on_downloads, state, downloads, api_visibility="private", **view_kw)
-        up = c["upload"].upload(self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
-        up.then(self.on_downloads, state, downloads, api_visibility="private", **view_kw)
-        mo = c["mode"].input(self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
-        mo.then(self.on_downloads, state, downloads, api_visibility="private", **view_kw)
-        c["view"].input(self.on_region, reg_in, render_out, api_visibility="private", **view_kw)
-        c["x"].release(self.on_region, reg_in, render_out, api_name="region", **view_kw)
-        for s in (c["y"], c["size"]):
-            s.release(self.on_region, reg_in, render_out, api_visibility="private", **view_kw)
-        sel_in = [state, c["view"], c["size"], c["left"], c["right"], c["slider_zoom"]]
-        for img in c["full"].values():
-            img.select(self.on_select, sel_in, render_out, api_visibility="private", **view_kw)
-        for k in ("left", "right", "slider_zoom"):
-            c[k].input(self.on_slider, reg_in, c["slider"], api_visibility="private", **view_kw)
+        c["upload"].upload(self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        c["mode"].input(self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        for k in ("view", "a", "b"):
+            c[k].input(self.on_view, [c["state"], c["view"], c["a"], c["b"]], [c["viewer"], c["ab"]],
+                       api_visibility="private", **view_kw)
+        c["viewer"].region(self.on_region, [c["state"]], [c["table"], c["region"]], api_visibility="private",
+                           trigger_mode="always_last", **view_kw)
+        # named API endpoints
+        c["api_btn"].click(self.api_upscale, [c["api_image"], c["api_model"]], c["api_out"], api_name="upscale",
+                           concurrency_id="compare", concurrency_limit=1)
+        c["api_btn2"].click(self.api_models, None, c["api_list"], api_name="models", queue=False)
+        c["api_btn3"].click(self.api_compare, [c["api_image"], c["example"], c["mode"], c["models"]],
+                            [c["api_json"], c["api_files"], c["state"]], api_name="compare", concurrency_id="compare",
+                            concurrency_limit=1)
+        c["api_btn4"].click(self.on_downloads, c["state"], c["downloads"], api_name="downloads", queue=False)
+
+    def wire_load(self, demo: gr.Blocks) -> None:
+        """Each page load shows the example named in the URL (``?img=``) with fresh file links."""
+        c = self.c
+        demo.load(self.on_load, None, [c["example"], c["state"], c["status"], c["viewer"], c["table"], c["region"],
+                                       c["view"], c["ab"], c["raw"], c["downloads"]], api_visibility="private",
+                  concurrency_id="view", concurrency_limit=2, show_progress="hidden")
+
+    def on_downloads(self, res):
+        return {self.c["downloads"]: self.downloads(res)}

@@ -48,7 +48,7 @@ MAX_FILE_SIZE = "15mb"
 EXAMPLE_LOADERS = {"Astronaut": "astronaut", "Chelsea (cat)": "chelsea", "Coffee": "coffee", "Rocket": "rocket"}
 
 MAX_HR_SIDE = 1024  # HR uploads larger than this are centre-cropped (keeps the Space responsive)
-MAX_LR_SIDE = 384  # LR uploads: output is 4x this
+MAX_LR_SIDE = 1024  # LR uploads: upscaled whole (tiled) up to this; larger ones are centre-cropped, with a note
 MIN_LR_SIDE = 12
 ZOOM_PX = 256  # zoomed crops are enlarged by an integer factor to about this size
 ERR_MAX = 48.0  # error-map scale: |SR - HR| (mean over RGB, 8-bit levels) at which the map saturates
@@ -205,40 +205,69 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
     return downscale_x4(hr), hr, notes
 
 
-def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=None, source: str = "") -> Result:
-    """Upscale with bicubic and the chosen models; score every SR panel against HR."""
+def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
+    """x4 SR of one panel.  A generator's input is cut into horizontal strips (with context rows
+    enough for its receptive field, so the result equals the whole-image one) run on the pool's
+    workers side by side: the models finish one after another, each on every core."""
+    if p == "bicubic":
+        return upscale(None, lr)
+    model = engine.models[p]
+    h = lr.shape[0]
+    n = min(engine.workers, max(1, h // 32)) if engine.pool is not None else 1
+    if n == 1:
+        return upscale(model, lr)
+    pad = getattr(model, "receptive_radius", 16) + 4
+    cuts = [round(i * h / n) for i in range(n + 1)]
+
+    def strip(i):
+        y0, y1 = cuts[i], cuts[i + 1]
+        ya, yb = max(0, y0 - pad), min(h, y1 + pad)
+        sr = upscale(model, np.ascontiguousarray(lr[ya:yb]))
+        return sr[SCALE * (y0 - ya) : SCALE * (y1 - ya)]
+
+    return np.concatenate(list(engine.pool.map(strip, range(n))), axis=0)
+
+
+def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=None, source: str = "",
+                on_panel=None) -> Result:
+    """Upscale with bicubic and the chosen models; score every SR panel against HR.
+
+    ``on_panel(name, sr, lr, hr)``, if given, is called as each panel's SR is ready (bicubic, then the
+    models in order), before any metric is computed, so a caller can show panels as they come.
+    """
     t0 = time.perf_counter()
     stop = should_stop()
     lr, hr, notes = prepare_input(img, as_lr)
     chosen = [m for m in (engine.available if models is None else models) if m in engine.models]
     lp = engine.lpips
-
-    def panel(p: str):
-        """SR of one panel and, with a ground truth, its metrics and LPIPS features."""
-        if stop():
-            raise Cancelled("the visitor left during the compare")
-        sr = upscale(None if p == "bicubic" else engine.models[p], lr)
-        if hr is None:
-            return p, sr, None, None
-        s = score(sr, hr, SCALE, keys=PANEL_METRICS)  # LPIPS filled in below, batched against one HR pass
-        return p, sr, s, lp.features([shave(sr, SCALE)]) if lp is not None else None
-
     names = ["bicubic", *chosen]
-    jobs = names[::-1] if engine.pool else names  # the slow generators first when in parallel
-    if engine.pool is not None:
-        hr_job = engine.pool.submit(lp.features, [shave(hr, SCALE)]) if hr is not None and lp is not None else None
-        done = {r[0]: r for r in engine.pool.map(panel, jobs)}
-        hr_feats = hr_job.result() if hr_job is not None else None
-    else:
-        done = {r[0]: r for r in map(panel, jobs)}
-        hr_feats = lp.features([shave(hr, SCALE)]) if hr is not None and lp is not None else None
+    srs = {}
+    for p in names:
+        if stop():  # the visitor left: stop between models (dashboard.serving)
+            raise Cancelled("the visitor left during the compare")
+        srs[p] = _sr(engine, p, lr)
+        if on_panel is not None:
+            on_panel(p, srs[p], lr, hr)
+
+    def metrics(p: str):
+        """A panel's metrics and LPIPS features (LPIPS distance filled in below, against one HR pass)."""
+        s = score(srs[p], hr, SCALE, keys=PANEL_METRICS)
+        return p, s, lp.features([shave(srs[p], SCALE)]) if lp is not None else None
+
     images = {"lr": nearest(lr, SCALE)}
-    images.update({p: done[p][1] for p in names})
+    images.update(srs)
     res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)
     if hr is not None:
         images["hr"] = hr
+        if engine.pool is not None:
+            hr_job = engine.pool.submit(lp.features, [shave(hr, SCALE)]) if lp is not None else None
+            done = {r[0]: r for r in engine.pool.map(metrics, names)}
+            hr_feats = hr_job.result() if hr_job is not None else None
+        else:
+            done = {r[0]: r for r in map(metrics, names)}
+            hr_feats = lp.features([shave(hr, SCALE)]) if lp is not None else None
         for p in names:
-            _, _, s, f = done[p]
+            _, s, f = done[p]
             if hr_feats is not None:
                 s["lpips"] = lp.distance(hr_feats, f)[0]
             res.scores[p] = s

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from dashboard import about_tab
+from dashboard import about_tab, viewer
 from dashboard.benchmark_tab import BenchmarkTab
 from dashboard.compare_tab import CompareTab
 from dashboard.core import MAX_FILE_SIZE, Engine, Result
@@ -48,7 +48,8 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None,
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
-                tabs["compare"] = CompareTab(engine).build(initial)
+                compare = CompareTab(engine)
+                tabs["compare"] = compare.build(initial)
             with gr.Tab("Training", id="training") as t:
                 tabs["training"] = TrainingTab(engine.specs, settings.checkpoints).build(t)
             with gr.Tab("Benchmark", id="benchmark") as t:
@@ -57,6 +58,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None,
                 _rating_tabs(engine)
             with gr.Tab("About", id="about"):
                 tabs["about"] = about_tab.build(engine.specs, settings.checkpoints)
+        compare.wire_load(demo)
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 
@@ -75,6 +77,15 @@ def _rating_tabs(engine: Engine) -> None:
         build_results_tab()
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's Soft theme with every text colour at 4.5:1 contrast or more (light and dark)."""
+    return gr.themes.Soft().set(
+        block_title_text_color="*primary_800", block_label_text_color="*primary_800",
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+        color_accent="*primary_700", link_text_color="*secondary_800", link_text_color_dark="*secondary_300")
+
+
 def launch_kwargs() -> dict:
-    return dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(), show_error=True, ssr_mode=False,
+    return dict(max_file_size=MAX_FILE_SIZE, css=CSS + viewer.CSS, theme=theme(), js=viewer.A11Y_JS, show_error=True,
+                ssr_mode=False,
                 footer_links=["api", "settings"])

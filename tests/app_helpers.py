@@ -73,16 +73,16 @@ PANELS = ("lr", "bicubic", *MODELS, "hr")
 N = len(PANELS)
 
 
-def compare(client, example="Astronaut", upload=None, mode=UPLOAD_HR, chosen=MODELS, size=96) -> dict:
-    """Call /compare through gradio_client; its outputs by name."""
-    out = client.predict(example, upload, mode, list(chosen), "Images", size, "Bicubic", "SRGAN-PL", False,
-                         api_name="/compare")
-    status, rest = out[0], out[1:]
-    return {
-        "status": status,
-        "full": rest[:N], "caps": rest[N : 2 * N], "zoom": rest[2 * N : 3 * N], "zcaps": rest[3 * N : 4 * N],
-        "slider": rest[4 * N], "table": rest[4 * N + 1], "info": rest[4 * N + 2],
-    }
+def compare(client, example="Astronaut", upload=None, mode=UPLOAD_HR, chosen=MODELS) -> dict:
+    """Call the named ``/compare`` endpoint through gradio_client: (fields, files).
+
+    Returns the named fields (``info``: source, sizes, panels, scores, best, notes, status, files)
+    and ``files``: panel key -> downloaded PNG (``lr`` is the LR as fed to the models, each SR panel
+    ``<image>_<panel>_x4.png``, ``hr`` the ground truth) plus ``zip``."""
+    fields, files = client.predict(upload, example, mode, list(chosen), api_name="/compare")[:2]
+    by_name = {Path(f).name: f for f in files}
+    named = {k.removesuffix("_x4"): by_name[n] for k, n in fields["files"].items()}
+    return {"status": fields["status"], "info": fields, "files": named}
 
 
 def read(path):

@@ -6,12 +6,13 @@ ones in a temporary folder (pointed to with SR_CHECKPOINTS) so the suite still r
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import MODELS, PANELS, PERCEPTUAL, UPLOAD_LR, N, checkpoint_dir, compare, launch, read, stop
+from app_helpers import MODELS, PANELS, PERCEPTUAL, UPLOAD_LR, checkpoint_dir, compare, launch, read, stop
 from PIL import Image
 
 pytestmark = pytest.mark.timeout(900)
@@ -34,6 +35,8 @@ def models(app_server):
 
 
 def test_example_compare_panels_and_metrics(client, models):
+    import zipfile
+
     from skimage import data
 
     from srcore.data import to_tensor
@@ -43,32 +46,29 @@ def test_example_compare_panels_and_metrics(client, models):
     from srcore.resize import downscale_x4
 
     r = compare(client)
-    info = r["info"]
+    info, files = r["info"], r["files"]
     assert info["hr_size"] == [512, 512] and info["lr_size"] == [128, 128]
     assert info["panels"] == list(PANELS)
-    for p, f in zip(PANELS, r["full"]):
-        assert f is not None, p
-        assert read(f).shape == (512, 512, 3), p
-    x, y, s = info["region"]["x"], info["region"]["y"], info["region"]["size"]
-    assert s == 96
-    for p, f in zip(PANELS, r["zoom"]):
-        assert read(f).shape == (192, 192, 3), p  # 96 px enlarged x2, nearest neighbour
-    left, right = (read(f) for f in r["slider"])
-    assert left.shape == right.shape == (512, 512, 3)
-    assert "★" in "".join(r["caps"]), "the best value per metric is marked"
-
-    # the raw outputs (downloads) are srcore's, and the app's figures are srcore.metrics on them
-    files = client.predict(api_name="/downloads")
-    pngs = {Path(f).stem.split("_", 1)[1]: f for f in files if f.endswith(".png")}
-    assert set(pngs) == set(PANELS) and any(f.endswith(".zip") for f in files)
+    # downloads: the LR as fed to the models, each output clean and named <image>_<model>_x4.png
+    names = {k: Path(f).name for k, f in files.items()}
+    assert names["lr"] == "Astronaut_lr.png" and names["hr"] == "Astronaut_hr.png"
+    for p in ("bicubic", *MODELS):
+        assert names[p] == f"Astronaut_{p}_x4.png"
     hr = mod_crop(data.astronaut())
     lr = downscale_x4(hr)
-    np.testing.assert_array_equal(read(pngs["hr"]), hr)
-    np.testing.assert_array_equal(read(pngs["lr"])[::4, ::4], lr)
-    np.testing.assert_array_equal(read(pngs["bicubic"]), upscale(None, lr))
+    np.testing.assert_array_equal(read(files["hr"]), hr)
+    np.testing.assert_array_equal(read(files["lr"]), lr)
+    np.testing.assert_array_equal(read(files["bicubic"]), upscale(None, lr))
+    with zipfile.ZipFile(files["zip"]) as z:
+        inside = set(z.namelist())
+        meta = json.loads(z.read("metrics.json"))
+        readme = z.read("README.txt").decode()
+    assert {"metrics.json", "README.txt"} <= inside
+    assert {n for k, n in names.items() if k != "zip"} <= inside
+    assert "as fed to the models" in readme and meta["scores"].keys() == info["scores"].keys()
     lp = LPIPS()
     for p in ("bicubic", *MODELS):
-        sr = read(pngs[p])
+        sr = read(files[p])
         if p in MODELS:
             ref = upscale(models[p], lr)
             assert np.abs(sr.astype(int) - ref.astype(int)).max() <= 1, p
@@ -78,38 +78,35 @@ def test_example_compare_panels_and_metrics(client, models):
         assert got["psnr_rgb"] == pytest.approx(psnr(sr, hr, y_channel=False), rel=1e-12, abs=1e-12), p
         a, b = (to_tensor(shave(v, 4)).unsqueeze(0) for v in (sr, hr))
         assert got["lpips"] == pytest.approx(float(lp(a, b)), abs=1e-4), p
-        # region figures: the same functions on the crops, no border
-        cs, ch = sr[y : y + s, x : x + s], hr[y : y + s, x : x + s]
-        assert info["region_scores"][p]["psnr_y"] == pytest.approx(psnr(cs, ch, border=0), rel=1e-12), p
-        assert info["region_scores"][p]["ssim_y"] == pytest.approx(ssim(cs, ch, border=0), rel=1e-12), p
     best = max(("bicubic", *MODELS), key=lambda p: info["scores"][p]["psnr_y"])
     assert info["best"]["psnr_y"] == best
+    # the same files again through /downloads (the session's last comparison)
+    again = client.predict(api_name="/downloads")
+    assert sorted(Path(f).name for f in again) == sorted(names.values())
 
 
-def test_region_endpoint_moves_zoom(client):
-    compare(client)
-    out = client.predict("Images", 8, 400, 64, "Bicubic", "HR ground truth", True, api_name="/region")
-    info = out[4 * N + 2]
-    assert info["region"] == {"x": 8, "y": 400, "size": 64}
-    assert read(out[2 * N + PANELS.index("hr")]).shape == (256, 256, 3)  # 64 px x4
-    from skimage import data
+def test_models_and_upscale_endpoints(client, models, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
 
-    np.testing.assert_array_equal(read(out[2 * N + PANELS.index("hr")])[::4, ::4], data.astronaut()[400:464, 8:72])
+    from srcore.inference import upscale
 
-
-def test_error_map_view(client):
-    r = compare(client)
-    normal = [read(f) for f in r["full"]]
-    out = client.predict("Error maps |SR − HR|", 0, 0, 32, "Bicubic", "SRGAN-PL", False, api_name="/region")
-    for k, p in enumerate(PANELS):
-        err = read(out[k])
-        assert err.shape == (512, 512, 3), p
-        if p == "hr":
-            from skimage import data
-
-            np.testing.assert_array_equal(err[40:, 40:], data.astronaut()[40:, 40:])  # away from the outline
-        else:
-            assert np.abs(err.astype(int) - normal[k].astype(int)).mean() > 20, f"{p} is not shown as an error map"
+    listed = client.predict(api_name="/models")
+    assert [m["key"] for m in listed["models"]] == ["bicubic", *MODELS]
+    rng = np.random.default_rng(1)
+    lr = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    path = tmp_path / "tiny.png"
+    Image.fromarray(lr).save(path)
+    out = client.predict(handle_file(str(path)), "srgan_pl", api_name="/upscale")
+    assert Path(out).name == "tiny_srgan_pl_x4.png"
+    sr = read(out)
+    assert sr.shape == (160, 208, 3)
+    assert np.abs(sr.astype(int) - upscale(models["srgan_pl"], lr).astype(int)).max() <= 1
+    np.testing.assert_array_equal(read(client.predict(handle_file(str(path)), "Bicubic", api_name="/upscale")),
+                                  upscale(None, lr))
+    with pytest.raises(AppError) as ei:
+        client.predict(handle_file(str(path)), "no_such_model", api_name="/upscale")
+    assert "unknown model" in str(ei.value) and "srgan_pl" in str(ei.value)
 
 
 def test_upload_hr_is_mod_cropped(client, tmp_path):
@@ -121,23 +118,37 @@ def test_upload_hr_is_mod_cropped(client, tmp_path):
     Image.fromarray(img).save(path)
     r = compare(client, upload=handle_file(str(path)), chosen=("srcnn_mse",))
     assert r["info"]["hr_size"] == [300, 448]
-    assert read(r["full"][PANELS.index("hr")]).shape == (300, 448, 3)
+    assert read(r["files"]["hr"]).shape == (300, 448, 3)
     assert set(r["info"]["scores"]) == {"bicubic", "srcnn_mse"}
-    assert r["full"][PANELS.index("srgan_pl")] is None  # not chosen, not run
+    assert "srgan_pl" not in r["files"]  # not chosen, not run
 
 
 def test_upload_lr_has_no_reference_metrics(client, tmp_path):
     from gradio_client import handle_file
 
     rng = np.random.default_rng(0)
-    path = tmp_path / "small.jpg"
-    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(path)
+    path = tmp_path / "small.png"
+    lr = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    Image.fromarray(lr).save(path)
     r = compare(client, upload=handle_file(str(path)), mode=UPLOAD_LR)
     assert r["info"]["scores"] == {} and r["info"]["hr_size"] is None
     assert "no reference metrics" in r["status"].lower()
-    for p in PANELS[:-1]:
-        assert read(r["full"][PANELS.index(p)]).shape == (160, 224, 3), p
-    assert r["full"][PANELS.index("hr")] is None
+    np.testing.assert_array_equal(read(r["files"]["lr"]), lr)  # the LR itself, as fed to the models
+    for p in ("bicubic", *MODELS):
+        assert read(r["files"][p]).shape == (160, 224, 3), p
+    assert "hr" not in r["files"]
+
+
+def test_upload_lr_wider_than_the_old_cap_is_upscaled_whole(client, tmp_path):
+    """LR inputs up to 1024 px a side are upscaled whole (tiled), not centre-cropped."""
+    from gradio_client import handle_file
+
+    rng = np.random.default_rng(2)
+    path = tmp_path / "wide.png"
+    Image.fromarray(rng.integers(0, 255, (16, 700, 3), dtype=np.uint8)).save(path)
+    r = compare(client, upload=handle_file(str(path)), mode=UPLOAD_LR, chosen=("srcnn_mse",))
+    assert r["info"]["lr_size"] == [16, 700] and not any("crop" in n for n in r["info"]["notes"])
+    assert read(r["files"]["srcnn_mse"]).shape == (64, 2800, 3)
 
 
 @pytest.mark.parametrize("content,needle", [(b"this is not an image", "not an image"), (b"", "empty")])
@@ -174,6 +185,6 @@ def test_app_starts_with_missing_checkpoint(tmp_path):
         assert "srgan_pl.safetensors is damaged or not a safetensors file" in r["status"]
         assert str(d) not in r["status"]
         assert set(r["info"]["scores"]) == {"bicubic", "srcnn_mse", "srgan_mse"}
-        assert "checkpoint missing" in r["caps"][PANELS.index("srgan_pl")]
+        assert "srgan_pl" not in r["info"]["panels"]
     finally:
         stop(proc)

@@ -67,12 +67,11 @@ def test_case(case, as_lr, client, folder):
     assert info["source"] == case.filename
     assert info["lr_size"] == [h // 4, w // 4], case.name
     assert info["panels"] == list(PANELS[:-1] if as_lr else PANELS)
-    for p, f, z in zip(PANELS, r["full"], r["zoom"]):
-        if as_lr and p == "hr":
-            assert f is None and z is None
-            continue
-        assert f is not None and z is not None, p
-        assert read(f).shape == (h, w, 3), (case.name, p)
+    files = r["files"]
+    assert ("hr" in files) != as_lr
+    assert read(files["lr"]).shape == (h // 4, w // 4, 3), case.name  # the LR as fed to the models
+    for p in PANELS[1:] if not as_lr else PANELS[1:-1]:
+        assert read(files[p]).shape == (h, w, 3), (case.name, p)
     if as_lr:
         assert info["hr_size"] is None and info["scores"] == {}
         assert "no reference metrics" in r["status"].lower()
@@ -85,10 +84,8 @@ def test_case(case, as_lr, client, folder):
         assert any(want.note in n for n in info["notes"])
     if case.forbid is not None:
         assert case.forbid not in r["status"], f"{case.name}: untrue label {case.forbid!r} in {r['status']!r}"
-    if case.check is not None and not as_lr:  # the raw HR panel (the full view has the region outline drawn on it)
-        files = client.predict(api_name="/downloads")
-        hr = next(f for f in files if f.endswith("_hr.png"))
-        case.check(read(hr))
+    if case.check is not None and not as_lr:  # the raw HR panel
+        case.check(read(files["hr"]))
 
 
 def test_upload_cap_refused_by_the_server(app_server, folder):

@@ -76,14 +76,15 @@ def test_appears_in_every_view(folder):
     # Compare: a panel with its title, and the status line names the refused file
     demo = build_demo(engine)
     assert isinstance(demo, gr.Blocks)
-    labels = {getattr(b, "label", None) for b in demo.blocks.values()}
-    assert "Tiny MSE" in labels
+    choices = {str(c) for b in demo.blocks.values() for c in (getattr(b, "choices", None) or [])}
+    assert any("Tiny MSE" in c for c in choices)
     from dashboard.compare_tab import CompareTab
 
     tab = CompareTab(engine)
     assert "anonymous.safetensors" in tab.status(None)
-    res, view = tab.compare("Astronaut", None, None, ["tiny_l1"], "Images", 96, "Bicubic", "Tiny MSE", False)
-    assert "tiny_l1" in res.scores and view.full["tiny_l1"] is not None
+    res = tab.compute("Astronaut", None, None, ["tiny_l1"])
+    assert "tiny_l1" in res.scores and tab.shown(res).files["tiny_l1"] is not None
+    assert '"title": "Tiny MSE"' in tab.shown(res).config
 
     # Training: its history drawn under its title; Benchmark: its row; About: its objective
     runs = training.load_runs(engine.specs, folder)

@@ -73,8 +73,7 @@ def test_app_paths_temp_files_and_writes(tmp_path):
         c = Client(url, verbose=False)
         up = tmp_path / "photo.png"
         Image.fromarray(data.chelsea()[:96, :96]).save(up)
-        args = ["Astronaut", handle_file(str(up)), "Ground truth (the app makes the ×4 smaller input)", list(MODELS),
-                "Images", 96, "Bicubic", "SRGAN-PL", False]
+        args = [handle_file(str(up)), "Astronaut", "Ground truth (the app makes the ×4 smaller input)", list(MODELS)]
         c.predict(*args, api_name="/compare")
         files = c.predict(api_name="/downloads")
         assert files and all(Path(f["path"] if isinstance(f, dict) else f).suffix in (".png", ".zip") for f in files)
@@ -83,12 +82,10 @@ def test_app_paths_temp_files_and_writes(tmp_path):
         secret = tmp_path / "secret.png"
         Image.fromarray(data.coffee()[:64, :64]).save(secret)
         smuggled = {"path": str(secret), "meta": {"_type": "gradio.FileData"}, "orig_name": "x.png"}
-        ev, text = _call(url, "compare", ["Astronaut", smuggled, args[2], list(MODELS), "Images", 96, "Bicubic",
-                                          "SRGAN-PL", False])
+        ev, text = _call(url, "compare", [smuggled, "Astronaut", args[2], list(MODELS)])
         assert ev == "error", text[:500]
         for name in ("../../../../etc/passwd", "/etc/passwd"):
-            ev, text = _call(url, "compare", [name, None, args[2], list(MODELS), "Images", 96, "Bicubic", "SRGAN-PL",
-                                              False])
+            ev, text = _call(url, "compare", [None, name, args[2], list(MODELS)])
             assert ev == "error" and "root:" not in text, text[:500]
     finally:
         proc.send_signal(signal.SIGTERM)
