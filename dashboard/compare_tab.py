@@ -26,7 +26,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from dashboard import core, viewer
+from dashboard import core, serving, viewer
 from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result
 from dashboard.tempstore import TempStore
 from srcore.imageio import ImageLoadError
@@ -582,25 +582,29 @@ class CompareTab:
                    c["downloads"]]
         # one compare at a time across every trigger (memory stays bounded on a small Space);
         # the cheap view / region updates share a second slot
-        cmp_kw: dict[str, Any] = dict(concurrency_id="compare", concurrency_limit=1, show_progress="hidden")
+        # compares wait in dashboard.serving's gate (one runs; past its waiting limit a visitor is told
+        # at once how many wait and when to retry; a compare whose visitor left stops between models),
+        # so Gradio's own queue lets them through to it
+        cmp_kw: dict[str, Any] = dict(concurrency_id="compare", concurrency_limit=None, show_progress="hidden")
+        on_compare = serving.gated_stream(self.on_compare)
         view_kw: dict[str, Any] = dict(concurrency_id="view", concurrency_limit=2, show_progress="hidden")
-        c["run"].click(self.on_compare, cmp_in, cmp_out, api_name="compare_live", api_visibility="undocumented", **cmp_kw)
+        c["run"].click(on_compare, cmp_in, cmp_out, api_name="compare_live", api_visibility="undocumented", **cmp_kw)
         c["example"].input(lambda: None, None, c["upload"], queue=False, api_visibility="private").then(
-            self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
-        c["upload"].upload(self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
-        c["mode"].input(self.on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+            on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        c["upload"].upload(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+        c["mode"].input(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         for k in ("view", "a", "b"):
             c[k].input(self.on_view, [c["state"], c["view"], c["a"], c["b"]], [c["viewer"], c["ab"]],
                        api_visibility="private", **view_kw)
         c["viewer"].region(self.on_region, [c["state"]], [c["table"], c["region"]], api_visibility="private",
                            trigger_mode="always_last", **view_kw)
         # named API endpoints
-        c["api_btn"].click(self.api_upscale, [c["api_image"], c["api_model"]], c["api_out"], api_name="upscale",
-                           concurrency_id="compare", concurrency_limit=1)
+        c["api_btn"].click(serving.gated(self.api_upscale), [c["api_image"], c["api_model"]], c["api_out"],
+                           api_name="upscale", concurrency_id="compare", concurrency_limit=None)
         c["api_btn2"].click(self.api_models, None, c["api_list"], api_name="models", queue=False)
-        c["api_btn3"].click(self.api_compare, [c["api_image"], c["example"], c["mode"], c["models"]],
+        c["api_btn3"].click(serving.gated(self.api_compare), [c["api_image"], c["example"], c["mode"], c["models"]],
                             [c["api_json"], c["api_files"], c["state"]], api_name="compare", concurrency_id="compare",
-                            concurrency_limit=1)
+                            concurrency_limit=None)
         c["api_btn4"].click(self.on_downloads, c["state"], c["downloads"], api_name="downloads", queue=False)
 
     def wire_load(self, demo: gr.Blocks) -> None:

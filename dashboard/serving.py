@@ -15,12 +15,13 @@ is dropped when its turn comes, and a running one stops between models
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from dashboard import core
@@ -70,6 +71,31 @@ class ComputeGate:
     def record(self, seconds: float) -> None:
         with self._lock:
             self.typical_s = 0.7 * self.typical_s + 0.3 * seconds
+
+    @contextlib.asynccontextmanager
+    async def slot(self, alive: Callable[[], bool] = lambda: True) -> AsyncIterator[None]:
+        """Hold a compare slot for the block; ``Busy`` at once if too many wait, ``core.Cancelled``
+        if the visitor left while waiting.  For streamed compares (``gated_stream``)."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.slots)
+        if self.waiting >= self.max_waiting:
+            raise Busy(busy_text(self.waiting, self.estimate_s(self.waiting + self.running)))
+        self.waiting += 1
+        try:
+            await self._sem.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        t0 = time.perf_counter()
+        try:
+            if not alive():
+                self.dropped += 1
+                raise core.Cancelled("the visitor left before the compare started")
+            yield
+            self.record(time.perf_counter() - t0)
+        finally:
+            self.running -= 1
+            self._sem.release()
 
     async def run(self, fn: Callable[..., Any], *args: Any, alive: Callable[[], bool] = lambda: True) -> Any:
         """``fn(*args)`` in a worker thread once a slot is free; ``Busy`` if too many wait;
@@ -239,4 +265,39 @@ def gated(fn: Callable[..., Any], gate: ComputeGate | None = None) -> Callable[.
         except core.Cancelled as e:
             raise gr.Error(f"Compare cancelled: {e}.", print_exception=False) from None
 
+    return wrapper
+
+
+def gated_stream(fn: Callable[..., Iterator[Any]], gate: ComputeGate | None = None) -> Callable[..., Any]:
+    """``fn`` (a sync generator callback: one update per finished model) behind ``gate``: busy past the
+    waiting limit; each step runs in a worker thread, and the compare stops between models once its
+    visitor has gone."""
+    import gradio as gr
+
+    g = gate or GATE
+    done = object()
+
+    async def wrapper(*args: Any) -> AsyncIterator[Any]:
+        alive = event_alive()
+        try:
+            async with g.slot(alive):
+                gen = fn(*args)
+                try:
+                    while True:
+                        item = await asyncio.to_thread(next, gen, done)
+                        if item is done:
+                            break
+                        yield item
+                        if not alive():
+                            g.dropped += 1
+                            raise core.Cancelled("the visitor left during the compare")
+                finally:
+                    gen.close()
+        except Busy as e:
+            raise gr.Error(str(e), duration=10, print_exception=False, title="Busy") from None
+        except core.Cancelled as e:
+            raise gr.Error(f"Compare cancelled: {e}.", print_exception=False) from None
+
+    wrapper.__name__ = getattr(fn, "__name__", "gated_stream")
+    wrapper.__doc__ = fn.__doc__
     return wrapper

@@ -6,24 +6,22 @@ import atexit
 import shutil
 import tempfile
 import threading
-import time
 from pathlib import Path
+
+from dashboard import tempfiles
 
 
 class TempStore:
     """Per-request temporary folders under one root; old ones are removed, all of them at exit,
     so a long-running Space does not fill its disk."""
 
-    def __init__(self, max_age_s: float = 900):
-        self.root = Path(tempfile.mkdtemp(prefix="sr-dashboard-"))
+    def __init__(self, max_age_s: float = tempfiles.WORK_MAX_AGE_S):
+        self.root = tempfiles.work_dir()  # inside the run's marked folder: removed after a crash too
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
         atexit.register(shutil.rmtree, self.root, True)
 
     def new(self) -> Path:
         with self._lock:
-            now = time.time()
-            for d in self.root.iterdir():
-                if d.is_dir() and now - d.stat().st_mtime > self.max_age_s:
-                    shutil.rmtree(d, ignore_errors=True)
+            tempfiles.sweep(self.root, self.max_age_s)
             return Path(tempfile.mkdtemp(dir=self.root))

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from dashboard import about_tab, viewer
+from dashboard import about_tab, serving, tempfiles, viewer
 from dashboard.benchmark_tab import BenchmarkTab
 from dashboard.compare_tab import CompareTab
 from dashboard.core import MAX_FILE_SIZE, Engine, Result
@@ -44,7 +44,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None,
     settings = settings or (engine.settings if engine is not None else Settings.from_env())
     engine = engine or Engine(settings)
     tabs: dict[str, Any] = {}
-    with gr.Blocks(title="SR x4 comparison", delete_cache=(900, 1800)) as demo:
+    with gr.Blocks(title="SR x4 comparison", delete_cache=tempfiles.DELETE_CACHE) as demo:
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
@@ -59,7 +59,7 @@ def build_demo(engine: Engine | None = None, initial: Result | None = None,
             with gr.Tab("About", id="about"):
                 tabs["about"] = about_tab.build(engine.specs, settings.checkpoints)
         compare.wire_load(demo)
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    demo.queue(default_concurrency_limit=1, max_size=serving.GRADIO_MAX_SIZE)
     return demo
 
 
@@ -87,5 +87,5 @@ def theme() -> gr.themes.Base:
 
 def launch_kwargs() -> dict:
     return dict(max_file_size=MAX_FILE_SIZE, css=CSS + viewer.CSS, theme=theme(), js=viewer.A11Y_JS, show_error=True,
-                ssr_mode=False,
-                footer_links=["api", "settings"])
+                ssr_mode=False, footer_links=["api", "settings"], max_threads=serving.GRADIO_MAX_THREADS,
+                state_session_capacity=serving.SESSION_CAPACITY, app_kwargs=serving.app_kwargs())
