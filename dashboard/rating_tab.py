@@ -182,7 +182,7 @@ def build_rating_tab(service: RatingService | None = None, models: dict | None =
         svc = service or get_service(warm=False, models=models, missing=missing)
         plan = stimulus_plan(missing)  # cheap: the crops are computed on first use / in the background
         anchors = practice_anchors()
-    except Exception as e:  # a bad image folder or an unwritable database must not take the app down
+    except Exception as e:  # noqa: BLE001 - a bad image folder or an unwritable database must not take the app down
         return _unavailable("rating mode", e)
     from gradio.context import Context
 
@@ -373,7 +373,7 @@ def build_results_tab(service: RatingService | None = None) -> dict:
     While the study is open, results, exports and settings need the organiser token."""
     try:
         svc = service or get_service(warm=False)  # results need the store only
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - an unusable database must not take the app down
         return _unavailable("results view", e)
     gr.Markdown("### Results of the blind assessment\nWhile the study is open, results are for the organiser "
                 "only: enter the organiser token and press **Refresh**.")
@@ -547,12 +547,11 @@ def build_results_tab(service: RatingService | None = None) -> dict:
 
 def build_app(service: RatingService | None = None) -> gr.Blocks:
     svc = service or get_service()
-    with gr.Blocks(title="SR blind assessment") as demo:
-        with gr.Tabs():
-            with gr.Tab("Rate", id="rate"):
-                build_rating_tab(svc)
-            with gr.Tab("Results", id="results"):
-                build_results_tab(svc)
+    with gr.Blocks(title="SR blind assessment") as demo, gr.Tabs():
+        with gr.Tab("Rate", id="rate"):
+            build_rating_tab(svc)
+        with gr.Tab("Results", id="results"):
+            build_results_tab(svc)
     return demo
 
 
