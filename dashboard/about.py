@@ -102,7 +102,8 @@ def protocol_section(bench: dict | None) -> str:
         proto = {**{k: v for k, v in preset.items() if k != "name"}, **proto, "preset": preset.get("name") or "custom"}
     labels = {"preset": "preset", "pretrain_steps": "shared MSE pre-training (steps)", "arm_steps": "each arm (steps)",
               "batch": "batch", "patch": "HR crop (px)", "seed": "seed", "device": "device", "train_dirs": "training data",
-              "held_out": "held-out validation images", "seconds": "time (s)", "stage_seconds": "time per stage (s)"}
+              "held_out": "held-out validation images", "seconds": "time (s)", "stage_seconds": "time per stage (s)",
+              "train_seconds": "training wall time per stage (s; arms two at a time)"}
     for key, label in labels.items():
         v = proto.get(key)
         if v is None:

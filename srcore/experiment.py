@@ -153,7 +153,6 @@ def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: 
     proto.update(preset=asdict(preset), train_dirs=train_dirs, arms=[m.key for m in arms],
                  started=proto.get("started", time.strftime("%Y-%m-%d %H:%M:%S %Z")))
     write_text_atomic(proto_path, json.dumps(proto, indent=1))
-    t0 = time.time()
 
     pre_run = out / PRETRAIN
     pre_export = pre_run / "generator.safetensors"
@@ -163,10 +162,9 @@ def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: 
                          ema=0.999, init_from=None, title="MSE pre-training",
                          description="shared MSE pre-training of every arm", parallel=False)
         _wait({PRETRAIN: _run_stage(PRETRAIN, cmd, out / "logs" / f"{PRETRAIN}.log")})
-    proto.setdefault("stage_seconds", {})[PRETRAIN] = proto.get("stage_seconds", {}).get(PRETRAIN) or round(time.time() - t0)
 
     todo = [m for m in arms if not (out / "arms" / m.key / "generator.safetensors").is_file()]
-    t1 = time.time()
+
     running: dict[str, subprocess.Popen] = {}
     lanes = max(1, preset.parallel_arms)
     # the slowest arms first so the lanes finish together
@@ -191,8 +189,10 @@ def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: 
                 raise
         else:
             time.sleep(2)
-    proto["stage_seconds"]["arms"] = proto["stage_seconds"].get("arms") or round(time.time() - t1)
-    proto["finished_training"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    proto["train_seconds"] = train_seconds(out, arms)
+    proto["held_out"] = held_out(out)
+    proto["finished_training"] = proto.get("finished_training") or time.strftime("%Y-%m-%d %H:%M:%S %Z")
     write_text_atomic(proto_path, json.dumps(proto, indent=1))
     if publish:
         publish_results(out, checkpoints, arms)
@@ -206,9 +206,30 @@ def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: 
         p.log_file.close()  # type: ignore[attr-defined]
         if p.returncode:
             raise RuntimeError(f"evaluation failed (exit {p.returncode}); see {out / 'logs' / 'evaluate.log'}")
-        proto["stage_seconds"]["evaluate"] = round(time.time() - t2)
+        proto.setdefault("stage_seconds", {})["evaluate"] = round(time.time() - t2)
         write_text_atomic(proto_path, json.dumps(proto, indent=1))
     return proto
+
+
+def train_seconds(out: Path, arms: tuple[ModelSpec, ...] = MODELS) -> dict[str, float]:
+    """Training wall time of each stage, from its history (survives interruptions and restarts of
+    this driver; arms trained side by side overlap in time)."""
+    from srcore import history
+
+    secs: dict[str, float] = {}
+    for key, run in ((PRETRAIN, out / PRETRAIN), *((m.key, out / "arms" / m.key) for m in arms)):
+        walls = [r["wall"] for r in history.read(run / "history.jsonl") if r.get("kind") == "train" and "wall" in r]
+        if walls:
+            secs[key] = round(max(walls))
+    return secs
+
+
+def held_out(out: Path) -> list[str]:
+    """The validation images held out of the training folders (from the pre-training's history)."""
+    from srcore import history
+
+    meta = next((r for r in history.read(out / PRETRAIN / "history.jsonl") if r.get("kind") == "meta"), {})
+    return list(meta.get("held_out") or [])
 
 
 def publish_results(out: Path, checkpoints: Path, arms: tuple[ModelSpec, ...] = MODELS) -> None:
@@ -275,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(proto.get("stage_seconds", {})), flush=True)
+    print(json.dumps({"train_seconds": proto.get("train_seconds"), **proto.get("stage_seconds", {})}), flush=True)
     return 0
 
 
