@@ -532,7 +532,10 @@ class CompareTab:
                 c["upload"] = gr.File(label="…or upload your own image (PNG, JPEG, BMP, WebP, TIFF, GIF)",
                                       file_types=["image"], type="filepath", height=120)
                 c["mode"] = gr.Radio([UPLOAD_HR, UPLOAD_LR], value=UPLOAD_HR, label="The uploaded image is",
-                                     info=f"a low-res input is upscaled whole up to {core.MAX_LR_SIDE} px a side")
+                                     info=f"a low-res input is upscaled whole up to {core.MAX_LR_SIDE} px a side. The "
+                                          "models were trained on LR made by MATLAB-style antialiased bicubic /4; a "
+                                          "quick resize without antialiasing (OpenCV INTER_CUBIC, most editors) or JPEG "
+                                          "input gets over-sharpened (see the Benchmark tab's extra degradations)")
             with gr.Column(scale=2, min_width=280):
                 c["models"] = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Models to run",
                                                info="bicubic always runs")
