@@ -301,7 +301,7 @@ class CompareTab:
                 continue
             img = cur.images.get(p) if p != "hr" else cur.hr
             if img is None:  # still running: the previous image of this panel, marked, or a placeholder
-                old = res.images.get(p) if pending is not None and res.size == cur.size else None
+                old = res.images.get(p) if pending is not None and res is not pending else None
                 path = self.panel_file(res.uid, res.source, p, old) if old is not None else None
                 add(p, title, path, stale=path is not None)
                 continue
