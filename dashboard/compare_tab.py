@@ -421,7 +421,7 @@ class CompareTab:
     def on_compare(self, prev, example, upload, mode, models, view, a, b):
         """Generator: the panels fill in as each model finishes; the previous images stay until replaced."""
         c = self.c
-        names = ["bicubic", *[m for m in (models or []) if m in self.engine.models]]
+        names = [*[m for m in (models or []) if m in self.engine.models], "bicubic"]  # core.run_compare's order
         partial: Result | None = None
         done: list[str] = []
         for kind, *rest in self.compute_steps(example, upload, mode, models):

@@ -172,7 +172,9 @@ def test_no_serious_accessibility_violations_on_any_tab(page):
         if not t.count():
             continue
         t.click()
-        page.wait_for_timeout(2500)
+        # the tab's content settled (Gradio dims pending outputs, which would be measured dimmed)
+        page.wait_for_function("() => !document.querySelector('.pending, .generating')", timeout=180_000)
+        page.wait_for_timeout(1500)
         res = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
             .filter(v => ['serious', 'critical'].includes(v.impact))
             .map(v => ({id: v.id, impact: v.impact, help: v.help,
@@ -204,6 +206,8 @@ def test_phone_layout_and_dark_mode(page, app_url):
     cut = pg.evaluate("""() => [...document.querySelectorAll('.srv-dl')].filter(a => a.scrollWidth > a.clientWidth + 1)
         .map(a => a.textContent)""")
     assert not cut, cut
+    pg.locator(".srv-gridwrap").evaluate("e => e.scrollIntoView({block: 'start'})")
+    pg.wait_for_timeout(300)
     pg.screenshot(path=str(ROOT / "docs" / "screenshot-phone.png"))
     ctx.close()
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})

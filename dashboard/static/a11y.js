@@ -6,6 +6,15 @@
   const focusable = "a[href], button, input, select, textarea, [tabindex]";
   const fix = () => {
     for (const el of document.querySelectorAll("div[aria-label]:not([role])")) el.setAttribute("role", "img");
+    // a button with no name (e.g. an image's enlarge button): named after its image or its block's label
+    for (const b of document.querySelectorAll("button:not([aria-label])")) {
+      if ((b.innerText || "").trim() || b.title) continue;
+      const img = b.querySelector("img[alt]:not([alt=''])");
+      const block = b.closest(".block");
+      const lbl = block && block.querySelector("[data-testid='block-label'], label, .label");
+      const name = (img && img.alt) || (lbl && lbl.innerText.trim()) || "";
+      b.setAttribute("aria-label", name ? `Enlarge: ${name}` : "Enlarge image");
+    }
     for (const el of document.querySelectorAll(".block, .prose, .table-wrap, .tabitem > .column")) {
       const cs = getComputedStyle(el);
       const scrolls = (el.scrollHeight > el.clientHeight + 1 && /(auto|scroll)/.test(cs.overflowY))
