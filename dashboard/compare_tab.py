@@ -301,7 +301,7 @@ class CompareTab:
                 continue
             img = cur.images.get(p) if p != "hr" else cur.hr
             if img is None:  # still running: the previous image of this panel, marked, or a placeholder
-                old = res.images.get(p) if pending is not None and res.size == cur.size else None
+                old = res.images.get(p) if pending is not None and res is not pending else None
                 path = self.panel_file(res.uid, res.source, p, old) if old is not None else None
                 add(p, title, path, stale=path is not None)
                 continue
@@ -421,7 +421,7 @@ class CompareTab:
     def on_compare(self, prev, example, upload, mode, models, view, a, b):
         """Generator: the panels fill in as each model finishes; the previous images stay until replaced."""
         c = self.c
-        names = ["bicubic", *[m for m in (models or []) if m in self.engine.models]]
+        names = [*[m for m in (models or []) if m in self.engine.models], "bicubic"]  # core.run_compare's order
         partial: Result | None = None
         done: list[str] = []
         for kind, *rest in self.compute_steps(example, upload, mode, models):

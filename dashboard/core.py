@@ -232,8 +232,8 @@ def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=Non
                 on_panel=None) -> Result:
     """Upscale with bicubic and the chosen models; score every SR panel against HR.
 
-    ``on_panel(name, sr, lr, hr)``, if given, is called as each panel's SR is ready (bicubic, then the
-    models in order), before any metric is computed, so a caller can show panels as they come.
+    ``on_panel(name, sr, lr, hr)``, if given, is called as each panel's SR is ready (the models in
+    order, then bicubic), before any metric is computed, so a caller can show panels as they come.
     """
     t0 = time.perf_counter()
     stop = should_stop()
@@ -242,7 +242,7 @@ def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=Non
     lp = engine.lpips
     names = ["bicubic", *chosen]
     srs = {}
-    for p in names:
+    for p in [*chosen, "bicubic"]:  # the models first: the first learned panel shows soonest
         if stop():  # the visitor left: stop between models (dashboard.serving)
             raise Cancelled("the visitor left during the compare")
         srs[p] = _sr(engine, p, lr)

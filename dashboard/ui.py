@@ -82,7 +82,10 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft().set(
         block_title_text_color="*primary_800", block_label_text_color="*primary_800",
         body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
-        color_accent="*primary_700", link_text_color="*secondary_800", link_text_color_dark="*secondary_300")
+        color_accent="*primary_700", link_text_color="*secondary_800", link_text_color_dark="*secondary_300",
+        button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",
+        checkbox_label_background_fill_selected="*primary_600", checkbox_background_color_selected="*primary_600",
+        slider_color="*primary_600")
 
 
 def launch_kwargs() -> dict:

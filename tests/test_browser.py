@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import test_viewer_browser as VB  # the viewer's screen-pixel helpers
 from app_helpers import CHROMIUM, MODELS, ROOT, checkpoint_dir, launch, stop
-from app_helpers import CHROMIUM_ARGS as ARGS
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
 
@@ -113,6 +112,7 @@ def test_real_app_shows_the_output_file_pixels(page):
 def test_panels_fill_in_as_models_finish(page):
     """Choosing another example: a progress line names the model being run, the previous images stay
     (marked as previous) until replaced, then the whole new comparison shows."""
+    wait_idle(page)
     page.evaluate("""() => { window.__seen = []; const v = document.querySelector('.srv-host')._srv;
         const set = v.set.bind(v);
         v.set = (c) => { window.__seen.push({progress: c.progress, stale: c.panels.filter(p => p.stale).length,
@@ -145,7 +145,7 @@ def test_view_state_in_url(page):
     page.wait_for_function("() => new URLSearchParams(location.search).get('layout') === '2'")
     url = page.url
     st = VB.state(page)
-    pg2 = page.context.new_page()
+    pg2 = page.context.browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
         pg2.goto(url, wait_until="load")
         pg2.wait_for_selector(".srv-grid canvas")
@@ -172,55 +172,54 @@ def test_no_serious_accessibility_violations_on_any_tab(page):
         if not t.count():
             continue
         t.click()
-        page.wait_for_timeout(2500)
+        # the tab's content settled (Gradio dims pending outputs, which would be measured dimmed)
+        page.wait_for_function("() => !document.querySelector('.pending, .generating')", timeout=180_000)
+        page.wait_for_timeout(1500)
         res = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
             .filter(v => ['serious', 'critical'].includes(v.impact))
             .map(v => ({id: v.id, impact: v.impact, help: v.help,
                         nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ': ' + n.failureSummary)}))""")
         if res:
             found[tab] = res
+            print(tab, res)
     page.get_by_role("tab", name="Compare").click()
     assert not found, found
 
 
-def test_phone_layout_and_dark_mode(app_url):
+def test_phone_layout_and_dark_mode(page, app_url):
     """390x844 phone: nothing wider than the screen, the grid two-up, file names whole; dark theme."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
-                                      has_touch=True)
-            pg = ctx.new_page()
-            pg.set_default_timeout(180_000)
-            pg.goto(app_url, wait_until="load")
-            pg.wait_for_selector(".srv-grid canvas")
-            wait_idle(pg)
-            over = pg.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => {
-                const r = e.getBoundingClientRect(); return r.width > 0 && (r.right > innerWidth + 1 || r.left < -1)
-                    && getComputedStyle(e).position !== 'fixed' && !e.closest('.srv-hscroll');
-            }).slice(0, 8).map(e => e.tagName + '.' + e.className)""")
-            assert pg.evaluate("document.scrollingElement.scrollWidth") <= 391, over
-            cols = pg.evaluate("getComputedStyle(document.querySelector('.srv-grid')).gridTemplateColumns.split(' ').length")
-            assert cols == 2
-            cut = pg.evaluate("""() => [...document.querySelectorAll('.srv-dl')].filter(a => a.scrollWidth > a.clientWidth + 1)
-                .map(a => a.textContent)""")
-            assert not cut, cut
-            pg.screenshot(path=str(ROOT / "docs" / "screenshot-phone.png"))
-            ctx.close()
-            ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-            pg = ctx.new_page()
-            pg.set_default_timeout(180_000)
-            pg.goto(app_url + "?__theme=dark", wait_until="load")
-            pg.wait_for_selector(".srv-grid canvas")
-            wait_idle(pg)
-            assert pg.evaluate("document.body.classList.contains('dark') || document.documentElement.classList.contains('dark')"
-                               " || !!document.querySelector('.dark')")
-            pg.screenshot(path=str(ROOT / "docs" / "screenshot-dark.png"))
-            ctx.close()
-        finally:
-            browser.close()
+    browser = page.context.browser
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+                              has_touch=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(180_000)
+    pg.goto(app_url, wait_until="load")
+    pg.wait_for_selector(".srv-grid canvas")
+    wait_idle(pg)
+    over = pg.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => {
+        const r = e.getBoundingClientRect(); return r.width > 0 && (r.right > innerWidth + 1 || r.left < -1)
+            && getComputedStyle(e).position !== 'fixed' && !e.closest('.srv-hscroll');
+    }).slice(0, 8).map(e => e.tagName + '.' + e.className)""")
+    assert pg.evaluate("document.scrollingElement.scrollWidth") <= 391, over
+    cols = pg.evaluate("getComputedStyle(document.querySelector('.srv-grid')).gridTemplateColumns.split(' ').length")
+    assert cols == 2
+    cut = pg.evaluate("""() => [...document.querySelectorAll('.srv-dl')].filter(a => a.scrollWidth > a.clientWidth + 1)
+        .map(a => a.textContent)""")
+    assert not cut, cut
+    pg.locator(".srv-gridwrap").evaluate("e => e.scrollIntoView({block: 'start'})")
+    pg.wait_for_timeout(300)
+    pg.screenshot(path=str(ROOT / "docs" / "screenshot-phone.png"))
+    ctx.close()
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(180_000)
+    pg.goto(app_url + "?__theme=dark", wait_until="load")
+    pg.wait_for_selector(".srv-grid canvas")
+    wait_idle(pg)
+    assert pg.evaluate("document.body.classList.contains('dark') || document.documentElement.classList.contains('dark')"
+                       " || !!document.querySelector('.dark')")
+    pg.screenshot(path=str(ROOT / "docs" / "screenshot-dark.png"))
+    ctx.close()
 
 
 def test_training_tab_renders_plotly(page):

@@ -372,6 +372,14 @@
       this.changed();
     }
 
+    panTo(ox, oy) { // device px
+      if (!this.cfg || this.k === 0) return;
+      this.ox = ox; this.oy = oy;
+      this.clamp();
+      this.drawAll();
+      this.changed();
+    }
+
     visibleRegion() {
       const [W, H] = this.viewSize();
       const cw = this.cfg.width, ch = this.cfg.height;
@@ -452,7 +460,8 @@
         c.setPointerCapture(e.pointerId);
         const sx = this.sCanvas.width * this.split / this.dpr;
         const onHandle = isSlider && Math.abs(e.offsetX - sx) < 14;
-        this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY, handle: onHandle, c });
+        this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY, x0: e.clientX, y0: e.clientY,
+          ox0: this.ox, oy0: this.oy, handle: onHandle, c });
         if (this.pointers.size === 2) {
           const [a, b] = [...this.pointers.values()];
           this.pinch = Math.hypot(a.x - b.x, a.y - b.y);
@@ -461,13 +470,14 @@
       c.addEventListener("pointermove", (e) => {
         const p = this.pointers.get(e.pointerId);
         if (!p) return;
-        const dx = e.clientX - p.x, dy = e.clientY - p.y;
         p.x = e.clientX; p.y = e.clientY;
         if (this.pointers.size === 2 && this.pinch) {
           const [a, b] = [...this.pointers.values()];
           const d = Math.hypot(a.x - b.x, a.y - b.y);
-          if (d > this.pinch * 1.4) { this.setZoom(this.zi + 1); this.pinch = d; }
-          else if (d < this.pinch / 1.4) { this.setZoom(this.zi - 1); this.pinch = d; }
+          const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2, r = c.getBoundingClientRect();
+          const at = [(mx - r.left) * this.dpr, (my - r.top) * this.dpr];
+          if (d > this.pinch * 1.4) { this.setZoom(this.zi + 1, ...at); this.pinch = d; }
+          else if (d < this.pinch / 1.4) { this.setZoom(this.zi - 1, ...at); this.pinch = d; }
           return;
         }
         if (p.handle) {
@@ -476,9 +486,16 @@
           this.drawSlider();
           return;
         }
-        this.panBy(-Math.round(dx * this.dpr), -Math.round(dy * this.dpr));
+        // from the drag's start (no rounding drift): the picture follows the pointer pixel for pixel
+        this.panTo(p.ox0 - Math.round((e.clientX - p.x0) * this.dpr), p.oy0 - Math.round((e.clientY - p.y0) * this.dpr));
       });
-      const up = (e) => { this.pointers.delete(e.pointerId); if (this.pointers.size < 2) this.pinch = null; };
+      const up = (e) => {
+        this.pointers.delete(e.pointerId);
+        if (this.pointers.size < 2) this.pinch = null;
+        for (const q of this.pointers.values()) { // after a pinch, the remaining finger pans from here
+          q.x0 = q.x; q.y0 = q.y; q.ox0 = this.ox; q.oy0 = this.oy;
+        }
+      };
       c.addEventListener("pointerup", up);
       c.addEventListener("pointercancel", up);
       c.addEventListener("wheel", (e) => {
