@@ -25,8 +25,13 @@ def start_app(log: Path | None = None, env: dict | None = None) -> tuple[subproc
     """``python app.py`` on a free loopback port with ``env`` added (output to ``log``, or
     discarded); returns (process, url) at once: see ``wait_ready``."""
     port = free_port()
-    full = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-            "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    full = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env or {}),
+    }
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child, closed in the finally below
     try:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT)
@@ -36,10 +41,17 @@ def start_app(log: Path | None = None, env: dict | None = None) -> tuple[subproc
     return proc, f"http://127.0.0.1:{port}/"
 
 
-def wait_ready(proc: subprocess.Popen, url: str, log: Path | None = None, timeout: float = 300,
-               interval: float = 0.2, must_contain: bytes | None = b"compare") -> None:
+def wait_ready(
+    proc: subprocess.Popen,
+    url: str,
+    log: Path | None = None,
+    timeout: float = 300,
+    interval: float = 0.2,
+    must_contain: bytes | None = b"compare",
+) -> None:
     """Poll ``url``'s API description until it answers (and lists ``must_contain``: the compare
     endpoint, so the models are loaded and the first view computed)."""
+
     def tail() -> str:
         return ":\n" + log.read_text(errors="replace")[-3000:] if log else ""
 

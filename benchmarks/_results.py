@@ -17,9 +17,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 def machine() -> dict:
     import torch
 
-    return {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def command_name() -> str:
@@ -36,8 +41,12 @@ def save(path: str | Path | None, figures: dict) -> None:
         return
     from srcore.atomic import write_text_atomic
 
-    rec = {"command": " ".join([command_name(), *sys.argv[1:]]),
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), **figures}
+    rec = {
+        "command": " ".join([command_name(), *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        **figures,
+    }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
     print(f"wrote {path}")

@@ -42,10 +42,20 @@ def main(argv=None) -> None:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         print(f"run {i + 1}: ready in {ts[-1]:.2f} s (the app process used {cpu:.1f} CPU-seconds in all)", flush=True)
-    print(f"startup    median {statistics.median(ts):.2f} s   min {min(ts):.2f} s   max {max(ts):.2f} s   (n={len(ts)})")
+    print(
+        f"startup    median {statistics.median(ts):.2f} s   min {min(ts):.2f} s   max {max(ts):.2f} s   (n={len(ts)})"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    save(args.json, {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts), "runs_s": ts,
-                     "rating_tabs": os.environ.get("SR_RATING_TABS", "1") != "0"})
+    save(
+        args.json,
+        {
+            "median_s": statistics.median(ts),
+            "min_s": min(ts),
+            "max_s": max(ts),
+            "runs_s": ts,
+            "rating_tabs": os.environ.get("SR_RATING_TABS", "1") != "0",
+        },
+    )
 
 
 if __name__ == "__main__":

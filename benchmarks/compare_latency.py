@@ -28,8 +28,10 @@ FIGURES: dict = {}
 
 def stats(name: str, ts: list[float]) -> None:
     FIGURES[name] = {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts), "n": len(ts), "runs_s": ts}
-    print(f"{name:<10} median {statistics.median(ts):.3f} s   min {min(ts):.3f} s   max {max(ts):.3f} s   (n={len(ts)})",
-          flush=True)
+    print(
+        f"{name:<10} median {statistics.median(ts):.3f} s   min {min(ts):.3f} s   max {max(ts):.3f} s   (n={len(ts)})",
+        flush=True,
+    )
 
 
 def main(argv=None) -> None:
@@ -37,7 +39,9 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--e2e", action="store_true", help="also time a gradio_client round trip")
-    ap.add_argument("--json", default=None, help="write the figures here (e.g. benchmarks/results/compare_latency.json)")
+    ap.add_argument(
+        "--json", default=None, help="write the figures here (e.g. benchmarks/results/compare_latency.json)"
+    )
     args = ap.parse_args(argv)
     if args.threads:
         os.environ["SR_THREADS"] = str(args.threads)
@@ -49,10 +53,14 @@ def main(argv=None) -> None:
 
     t0 = time.perf_counter()
     engine = core.Engine()
-    print(f"models loaded in {time.perf_counter() - t0:.2f} s: {', '.join(engine.available)}"
-          + (f"; missing: {', '.join(engine.problems)}" if engine.problems else ""))
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"models loaded in {time.perf_counter() - t0:.2f} s: {', '.join(engine.available)}"
+        + (f"; missing: {', '.join(engine.problems)}" if engine.problems else "")
+    )
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     hr = data.astronaut()  # 512x512 RGB
     assert hr.shape == (512, 512, 3)
     core.run_compare(engine, hr)  # warm-up
@@ -80,9 +88,11 @@ def main(argv=None) -> None:
         cpu.append(time.process_time() - c)
     assert len(res.scores) == 5 and all(s["lpips"] is not None for s in res.scores.values())
     stats("core", ts)
-    print(f"core CPU time: median {statistics.median(cpu):.3f} core-seconds per compare over {engine.workers} "
-          f"worker(s); on idle cores the wall time is about CPU time / {engine.workers} = "
-          f"{statistics.median(cpu) / engine.workers:.3f} s")
+    print(
+        f"core CPU time: median {statistics.median(cpu):.3f} core-seconds per compare over {engine.workers} "
+        f"worker(s); on idle cores the wall time is about CPU time / {engine.workers} = "
+        f"{statistics.median(cpu) / engine.workers:.3f} s"
+    )
 
     from dashboard.cache import CACHE
     from dashboard.compare_tab import VIEW_IMAGES, CompareTab
@@ -102,8 +112,10 @@ def main(argv=None) -> None:
     ratio = FIGURES["callback"]["median_s"] / FIGURES["models"]["median_s"]
     FIGURES["callback_over_models"] = ratio
     print(f"callback / models: {ratio:.2f}x (bar 1.3x); callback median bar 0.7 s")
-    print(f"callback CPU time: median {statistics.median(cpu):.3f} core-seconds "
-          f"(about {statistics.median(cpu) / engine.workers:.3f} s on {engine.workers} idle cores)")
+    print(
+        f"callback CPU time: median {statistics.median(cpu):.3f} core-seconds "
+        f"(about {statistics.median(cpu) / engine.workers:.3f} s on {engine.workers} idle cores)"
+    )
 
     if args.e2e:
         import socket

@@ -41,8 +41,9 @@ def one_run(client, png: Path, models: list[str]) -> dict:
     from dashboard.core import UPLOAD_LR
 
     t0 = time.perf_counter()
-    job = client.submit("Astronaut", handle_file(str(png)), UPLOAD_LR, models, "Images", "bicubic", models[-1],
-                        api_name="/compare_live")
+    job = client.submit(
+        "Astronaut", handle_file(str(png)), UPLOAD_LR, models, "Images", "bicubic", models[-1], api_name="/compare_live"
+    )
     seen, first_bicubic, first_model = 0, None, None
     while True:
         outs = job.outputs()
@@ -62,8 +63,12 @@ def one_run(client, png: Path, models: list[str]) -> dict:
         time.sleep(0.01)
     job.result()  # raises if the compare failed
     total = time.perf_counter() - t0
-    return {"first_bicubic_s": first_bicubic, "first_model_s": first_model, "total_s": total,
-            "ratio": None if first_model is None else first_model / total}
+    return {
+        "first_bicubic_s": first_bicubic,
+        "first_model_s": first_model,
+        "total_s": total,
+        "ratio": None if first_model is None else first_model / total,
+    }
 
 
 def main(argv=None) -> None:
@@ -91,15 +96,27 @@ def main(argv=None) -> None:
         for i in range(args.runs):
             r = one_run(client, png, models)
             runs.append(r)
-            print(f"run {i + 1}: first bicubic {r['first_bicubic_s']:.2f} s, first model {r['first_model_s']:.2f} s, "
-                  f"whole compare {r['total_s']:.2f} s, ratio {r['ratio']:.1%}", flush=True)
+            print(
+                f"run {i + 1}: first bicubic {r['first_bicubic_s']:.2f} s, first model {r['first_model_s']:.2f} s, "
+                f"whole compare {r['total_s']:.2f} s, ratio {r['ratio']:.1%}",
+                flush=True,
+            )
     finally:
         _process.stop(proc, 15)
     med = {k: statistics.median(r[k] for r in runs) for k in ("first_bicubic_s", "first_model_s", "total_s", "ratio")}
-    print(f"median: first model panel {med['first_model_s']:.2f} s of {med['total_s']:.2f} s = {med['ratio']:.1%} "
-          f"(bar ≤ 40 %); load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    save(args.json, {"image": f"{args.size}x{args.size} LR upload (astronaut, Lanczos), {len(models)} models",
-                     "bar": "first model panel within 40 % of the whole compare", "median": med, "runs": runs})
+    print(
+        f"median: first model panel {med['first_model_s']:.2f} s of {med['total_s']:.2f} s = {med['ratio']:.1%} "
+        f"(bar ≤ 40 %); load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    save(
+        args.json,
+        {
+            "image": f"{args.size}x{args.size} LR upload (astronaut, Lanczos), {len(models)} models",
+            "bar": "first model panel within 40 % of the whole compare",
+            "median": med,
+            "runs": runs,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,9 @@ def backends(threads: int) -> dict[str, Callable]:
         except ImportError:
             raise RuntimeError("onnxruntime is not installed (pip install onnx onnxruntime)") from None
         path = Path(tempfile.mkdtemp(prefix="sr-onnx-")) / "g.onnx"
-        torch.onnx.export(model, (x,), str(path), input_names=["lr"], output_names=["sr"], dynamo=False,
-                          opset_version=17)
+        torch.onnx.export(
+            model, (x,), str(path), input_names=["lr"], output_names=["sr"], dynamo=False, opset_version=17
+        )
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
@@ -79,7 +80,12 @@ def backends(threads: int) -> dict[str, Callable]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1, help="torch / ORT threads per model (default 1: the compare runs one model per core, single-threaded; 0 = all cores)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch / ORT threads per model (default 1: the compare runs one model per core, single-threaded; 0 = all cores)",
+    )
     ap.add_argument("--sizes", default="128,384", help="LR sides to time")
     ap.add_argument("--only", default="", help="comma-separated backends (default: all)")
     ap.add_argument("--json")
@@ -95,9 +101,12 @@ def main(argv=None) -> int:
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     models, problems = load_available()
-    print(f"torch {torch.__version__}, threads {threads}, cpus {os.cpu_count()}, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; models {', '.join(models)}"
-          + (f"; missing {', '.join(problems)}" if problems else ""), flush=True)
+    print(
+        f"torch {torch.__version__}, threads {threads}, cpus {os.cpu_count()}, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; models {', '.join(models)}"
+        + (f"; missing {', '.join(problems)}" if problems else ""),
+        flush=True,
+    )
     img = data.astronaut()
     chosen = [b for b in backends(threads) if not args.only or b in args.only.split(",")]
     if "eager" not in chosen:
@@ -130,19 +139,27 @@ def main(argv=None) -> int:
             per[name] = {"four_models_s": total, "per_model_s": runs, "max_abs_diff": max(diffs)}
             gain = 1 - total / per["eager"]["four_models_s"]
             per[name]["gain_vs_eager"] = gain
-            print(f"{side:>4} px  {name:<14} four models {total:.3f} s  ({gain:+.0%} vs eager; max |diff| "
-                  f"{max(diffs):.1e})", flush=True)
+            print(
+                f"{side:>4} px  {name:<14} four models {total:.3f} s  ({gain:+.0%} vs eager; max |diff| "
+                f"{max(diffs):.1e})",
+                flush=True,
+            )
         figures["sizes"][str(side)] = per
     verdict = {}
     for name in chosen:
         gains = [figures["sizes"][s][name]["gain_vs_eager"] for s in figures["sizes"] if name in figures["sizes"][s]]
-        ok = name != "eager" and len(gains) == len(figures["sizes"]) and all(
-            g > ADOPT_GAIN for g in gains) and all(
-            figures["sizes"][s][name]["max_abs_diff"] < 1e-3 for s in figures["sizes"])
+        ok = (
+            name != "eager"
+            and len(gains) == len(figures["sizes"])
+            and all(g > ADOPT_GAIN for g in gains)
+            and all(figures["sizes"][s][name]["max_abs_diff"] < 1e-3 for s in figures["sizes"])
+        )
         verdict[name] = "adopt" if ok else ("baseline" if name == "eager" else "keep eager")
     figures["verdict"] = verdict
-    print("verdict (adopt only if > 15 % faster at every size and the same output): "
-          + ", ".join(f"{k}: {v}" for k, v in verdict.items()))
+    print(
+        "verdict (adopt only if > 15 % faster at every size and the same output): "
+        + ", ".join(f"{k}: {v}" for k, v in verdict.items())
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     save(args.json, {"threads": threads, **figures})
     return 0

@@ -168,8 +168,18 @@ def run_load(url: str, images: list[Path], clients: int, requests: int, deadline
             image = images[(k * requests + i) % len(images)]
             job = None
             try:
-                job = c.submit("Astronaut", handle_file(str(image)), UPLOAD_HR, MODELS, "Images", 96, "Bicubic",
-                               "SRGAN-PL", False, api_name="/compare")
+                job = c.submit(
+                    "Astronaut",
+                    handle_file(str(image)),
+                    UPLOAD_HR,
+                    MODELS,
+                    "Images",
+                    96,
+                    "Bicubic",
+                    "SRGAN-PL",
+                    False,
+                    api_name="/compare",
+                )
                 out = job.result(timeout=left)
             except TimeoutError as e:
                 if time.time() >= deadline:
@@ -234,8 +244,11 @@ def main(argv=None) -> int:
         try:
             wait_ready(proc, url, log)
             rss_ready = mon.last
-            print(f"app ready in {time.time() - t_launch:.1f} s at {url} (RSS {rss_ready / 1e6:.0f} MB); "
-                  f"{args.clients} clients x {args.requests} compares of a {SIDE}x{SIDE} upload", flush=True)
+            print(
+                f"app ready in {time.time() - t_launch:.1f} s at {url} (RSS {rss_ready / 1e6:.0f} MB); "
+                f"{args.clients} clients x {args.requests} compares of a {SIDE}x{SIDE} upload",
+                flush=True,
+            )
             r = run_load(url, images, args.clients, args.requests, time.time() + args.timeout)
             alive = proc.poll() is None
         finally:
@@ -246,34 +259,53 @@ def main(argv=None) -> int:
     lat = np.array(r["latencies"])
     total = args.clients * args.requests
     res = {
-        "clients": args.clients, "requests_per_client": args.requests, "total": total,
-        "completed": len(lat), "busy": len(r["busy"]), "failed": len(r["failed"]), "timeouts": len(r["timeouts"]),
+        "clients": args.clients,
+        "requests_per_client": args.requests,
+        "total": total,
+        "completed": len(lat),
+        "busy": len(r["busy"]),
+        "failed": len(r["failed"]),
+        "timeouts": len(r["timeouts"]),
         "max_waiting": MAX_WAITING,
-        "latency_s": {"p50": float(np.percentile(lat, 50)) if len(lat) else None,
-                      "p95": float(np.percentile(lat, 95)) if len(lat) else None,
-                      "max": float(lat.max()) if len(lat) else None,
-                      "mean": float(lat.mean()) if len(lat) else None},
-        "wall_s": r["wall_s"], "throughput_per_s": len(lat) / r["wall_s"] if r["wall_s"] > 0 else None,
-        "peak_rss_mb": mon.peak / 1e6, "rss_at_ready_mb": rss_ready / 1e6, "rss_limit_mb": RSS_LIMIT / 1e6,
-        "rss_ok": mon.peak <= RSS_LIMIT, "rss_samples": mon.samples, "server_alive_after": alive,
+        "latency_s": {
+            "p50": float(np.percentile(lat, 50)) if len(lat) else None,
+            "p95": float(np.percentile(lat, 95)) if len(lat) else None,
+            "max": float(lat.max()) if len(lat) else None,
+            "mean": float(lat.mean()) if len(lat) else None,
+        },
+        "wall_s": r["wall_s"],
+        "throughput_per_s": len(lat) / r["wall_s"] if r["wall_s"] > 0 else None,
+        "peak_rss_mb": mon.peak / 1e6,
+        "rss_at_ready_mb": rss_ready / 1e6,
+        "rss_limit_mb": RSS_LIMIT / 1e6,
+        "rss_ok": mon.peak <= RSS_LIMIT,
+        "rss_samples": mon.samples,
+        "server_alive_after": alive,
         "image": f"{SIDE}x{SIDE} PNG (a distinct skimage astronaut crop per request), as ground truth, all four models",
         "queue": f"one compare at a time, at most {MAX_WAITING} waiting, busy message past that (dashboard/serving.py)",
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "busy_examples": r["busy"][:5], "failure_examples": r["failed"][:10], "timeout_examples": r["timeouts"][:10],
+        "busy_examples": r["busy"][:5],
+        "failure_examples": r["failed"][:10],
+        "timeout_examples": r["timeouts"][:10],
     }
 
     f = res["latency_s"]
+
     def fmt(v: float | None) -> str:
         return f"{v:.2f} s" if v is not None else "n/a"
 
-    print(f"requests {total}: completed {res['completed']}, busy {res['busy']}, timeouts {res['timeouts']}, "
-          f"failed {res['failed']} (waiting limit {MAX_WAITING})")
+    print(
+        f"requests {total}: completed {res['completed']}, busy {res['busy']}, timeouts {res['timeouts']}, "
+        f"failed {res['failed']} (waiting limit {MAX_WAITING})"
+    )
     print(f"latency p50 {fmt(f['p50'])}, p95 {fmt(f['p95'])}, max {fmt(f['max'])}")
     print(f"throughput {res['throughput_per_s'] or 0:.2f} compares/s over {res['wall_s']:.1f} s")
-    print(f"server peak RSS {res['peak_rss_mb']:.0f} MB (at ready {res['rss_at_ready_mb']:.0f} MB; "
-          f"{res['rss_samples']} samples): {'<=' if res['rss_ok'] else '>'} 4 GB "
-          f"-> {'OK' if res['rss_ok'] else 'OVER BUDGET'}")
+    print(
+        f"server peak RSS {res['peak_rss_mb']:.0f} MB (at ready {res['rss_at_ready_mb']:.0f} MB; "
+        f"{res['rss_samples']} samples): {'<=' if res['rss_ok'] else '>'} 4 GB "
+        f"-> {'OK' if res['rss_ok'] else 'OVER BUDGET'}"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in res['load_average_after'])}")
     for m in r["busy"][:3]:
         print(f"busy: {m}")

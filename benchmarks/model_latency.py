@@ -35,8 +35,10 @@ def main(argv=None) -> int:
         print(f"skipped {n}: {why}")
     rng = np.random.default_rng(0)
     figures: dict = {}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for size in a.sizes:
         lr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
         totals = []
@@ -55,11 +57,18 @@ def main(argv=None) -> int:
         print(f"\nLR {size}x{size} -> SR {4 * size}x{4 * size}, {a.runs} runs")
         for n, ts in per.items():
             print(f"  {TITLES[n]:10s} median {statistics.median(ts):.3f} s  (min {min(ts):.3f}, max {max(ts):.3f})")
-        print(f"  all {len(models)} models: median {statistics.median(totals):.3f} s  (min {min(totals):.3f}, max {max(totals):.3f})")
-        figures[str(size)] = {"models": {n: {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts)}
-                                         for n, ts in per.items()},
-                              "all_median_s": statistics.median(totals), "all_min_s": min(totals),
-                              "all_max_s": max(totals), "runs": a.runs}
+        print(
+            f"  all {len(models)} models: median {statistics.median(totals):.3f} s  (min {min(totals):.3f}, max {max(totals):.3f})"
+        )
+        figures[str(size)] = {
+            "models": {
+                n: {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts)} for n, ts in per.items()
+            },
+            "all_median_s": statistics.median(totals),
+            "all_min_s": min(totals),
+            "all_max_s": max(totals),
+            "runs": a.runs,
+        }
     save(a.json, {"sizes": figures})
     return 0
 

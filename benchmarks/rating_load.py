@@ -58,18 +58,36 @@ def make_untrained_checkpoints(folder: str | Path) -> Path:
     return folder
 
 
-def start_app(db: str | Path, checkpoints: str | Path, port: int, crop: int = 64, zoom: int = 1,
-              timeout: float = 300, extra_env: dict | None = None):
+def start_app(
+    db: str | Path,
+    checkpoints: str | Path,
+    port: int,
+    crop: int = 64,
+    zoom: int = 1,
+    timeout: float = 300,
+    extra_env: dict | None = None,
+):
     """Start the standalone rating app in a subprocess and wait until it answers; returns
     ``(process, url, log file)``."""
     env = dict(os.environ)
-    env.update(SR_RATINGS_DB=str(db), SR_CHECKPOINTS=str(checkpoints), SR_RATING_CROP=str(crop),
-               SR_RATING_ZOOM=str(zoom), GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    env.update(
+        SR_RATINGS_DB=str(db),
+        SR_CHECKPOINTS=str(checkpoints),
+        SR_RATING_CROP=str(crop),
+        SR_RATING_ZOOM=str(zoom),
+        GRADIO_ANALYTICS_ENABLED="False",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
     env.update(extra_env or {})
     log = tempfile.NamedTemporaryFile("w+", prefix="rating-app-", suffix=".log", delete=False)  # noqa: SIM115 - returned to the caller, who closes it
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard.rating_tab", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.rating_tab", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_up(proc, url, log, timeout)
@@ -92,13 +110,22 @@ def _wait_up(proc, url, log, timeout):
                 break
             except OSError as e:
                 if time.time() - t0 > timeout:
-                    raise RuntimeError(f"the rating app did not start in {timeout}s:\n{Path(log.name).read_text()[-3000:]}") from e
+                    raise RuntimeError(
+                        f"the rating app did not start in {timeout}s:\n{Path(log.name).read_text()[-3000:]}"
+                    ) from e
                 time.sleep(0.5)
 
 
 @contextmanager
-def launch_app(db: str | Path, checkpoints: str | Path, port: int | None = None, crop: int = 64, zoom: int = 1,
-               timeout: float = 300, extra_env: dict | None = None):
+def launch_app(
+    db: str | Path,
+    checkpoints: str | Path,
+    port: int | None = None,
+    crop: int = 64,
+    zoom: int = 1,
+    timeout: float = 300,
+    extra_env: dict | None = None,
+):
     """Run the standalone rating app in a subprocess; yield its URL; stop it afterwards."""
     proc, url, log = start_app(db, checkpoints, port or free_port(), crop, zoom, timeout, extra_env)
     try:
@@ -122,12 +149,18 @@ def parse(out) -> dict:
     """The client-visible outputs of /rating_start and the vote endpoints, by name."""
     # an update (visibility, or "unchanged") carries the value, if any, under "value"
     key, done, progress, stimulus, status = (x.get("value") if isinstance(x, dict) else x for x in out)
-    return {"key": key, "done": done or "", "progress": progress_of(progress), "stimulus": stimulus or "",
-            "status": status or ""}
+    return {
+        "key": key,
+        "done": done or "",
+        "progress": progress_of(progress),
+        "stimulus": stimulus or "",
+        "status": status or "",
+    }
 
 
-def rater_session(url: str, protocol: str, votes: int, key: str | None = None, seed: int = 0,
-                  participant: str = "") -> dict:
+def rater_session(
+    url: str, protocol: str, votes: int, key: str | None = None, seed: int = 0, participant: str = ""
+) -> dict:
     """One gradio_client session: start (or resume with ``key``), then ``votes`` answers.  Returns
     what the server acknowledged: the session key, the "Saved." count and the last progress."""
     from gradio_client import Client
@@ -164,9 +197,14 @@ def _stored_per_key(db, results) -> tuple[dict, int, int]:
     for v in rows:
         per_rater[v["rater_id"]] = per_rater.get(v["rater_id"], 0) + 1
     per_key = {r["key"]: per_rater.get(s.rater_for_key(r["key"]), 0) for r in results}
-    twice = s._conn().execute(
-        "SELECT COUNT(*) FROM (SELECT a.rater_id, a.protocol, a.stim_key FROM votes v JOIN assignments a "
-        "ON a.token = v.token GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)").fetchone()[0]
+    twice = (
+        s._conn()
+        .execute(
+            "SELECT COUNT(*) FROM (SELECT a.rater_id, a.protocol, a.stim_key FROM votes v JOIN assignments a "
+            "ON a.token = v.token GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)"
+        )
+        .fetchone()[0]
+    )
     s.close()
     return per_key, len(rows), twice + len(rows) - len({v["token"] for v in rows})
 
@@ -196,8 +234,15 @@ def run_load(url: str, raters: int, votes: int, db: str | Path | None = None) ->
     if errors:
         raise errors[0]
     acked = sum(r["acked"] for r in results)
-    out = {"raters": len(results), "votes": acked, "seconds": dt, "votes_per_s": acked / dt, "lost": None,
-           "duplicates": None, "results": results}
+    out = {
+        "raters": len(results),
+        "votes": acked,
+        "seconds": dt,
+        "votes_per_s": acked / dt,
+        "lost": None,
+        "duplicates": None,
+        "results": results,
+    }
     if db is not None:
         per, stored, twice = _stored_per_key(db, results)
         out["stored"] = stored
@@ -206,8 +251,16 @@ def run_load(url: str, raters: int, votes: int, db: str | Path | None = None) ->
     return out
 
 
-def run_kill_test(db: str | Path, checkpoints: str | Path, raters: int = 12, votes: int = 12, kills: int = 3,
-                  every_s: float = 4.0, extra_env: dict | None = None, log=print) -> dict:
+def run_kill_test(
+    db: str | Path,
+    checkpoints: str | Path,
+    raters: int = 12,
+    votes: int = 12,
+    kills: int = 3,
+    every_s: float = 4.0,
+    extra_env: dict | None = None,
+    log=print,
+) -> dict:
     """``raters`` concurrent raters (half MOS, half pairs) give ``votes`` answers each while the
     server is killed with SIGKILL ``kills`` times (every ``every_s`` seconds of voting) and
     restarted on the same port.  A rater whose call fails waits for the server, opens a new
@@ -245,8 +298,9 @@ def run_kill_test(db: str | Path, checkpoints: str | Path, raters: int = 12, vot
                 last = repr(e)[:200]
                 time.sleep(0.5)
         with lock:
-            results.append({"key": key, "protocol": protocol, "acked": acked, "reconnects": reconnects,
-                            "progress": last})
+            results.append(
+                {"key": key, "protocol": protocol, "acked": acked, "reconnects": reconnects, "progress": last}
+            )
 
     t0 = time.time()
     threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(raters)]
@@ -273,10 +327,18 @@ def run_kill_test(db: str | Path, checkpoints: str | Path, raters: int = 12, vot
     dt = time.time() - t0
     per, stored, twice = _stored_per_key(db, results)
     acked = sum(r["acked"] for r in results)
-    return {"raters": len(results), "votes": acked, "stored": stored, "seconds": dt, "kills": kills,
-            "lost": sum(max(0, r["acked"] - per[r["key"]]) for r in results),
-            "unacknowledged_commits": sum(max(0, per[r["key"]] - r["acked"]) for r in results),
-            "duplicates": twice, "reconnects": sum(r["reconnects"] for r in results), "results": results}
+    return {
+        "raters": len(results),
+        "votes": acked,
+        "stored": stored,
+        "seconds": dt,
+        "kills": kills,
+        "lost": sum(max(0, r["acked"] - per[r["key"]]) for r in results),
+        "unacknowledged_commits": sum(max(0, per[r["key"]] - r["acked"]) for r in results),
+        "duplicates": twice,
+        "reconnects": sum(r["reconnects"] for r in results),
+        "results": results,
+    }
 
 
 def main(argv=None) -> int:
@@ -290,8 +352,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     def report(r):
-        print(f"raters {r['raters']}  votes {r['votes']}  time {r['seconds']:.1f}s  votes/s {r['votes_per_s']:.1f}  "
-              f"lost {r['lost'] if r['lost'] is not None else 'n/a (no --db)'}  duplicates {r['duplicates']}")
+        print(
+            f"raters {r['raters']}  votes {r['votes']}  time {r['seconds']:.1f}s  votes/s {r['votes_per_s']:.1f}  "
+            f"lost {r['lost'] if r['lost'] is not None else 'n/a (no --db)'}  duplicates {r['duplicates']}"
+        )
         return 0 if not r["lost"] and not r["duplicates"] else 1
 
     if args.url:
@@ -301,9 +365,11 @@ def main(argv=None) -> int:
         db = Path(tmp) / "ratings.sqlite3"
         if args.kills:
             r = run_kill_test(db, ck, args.raters, args.votes, args.kills)
-            print(f"raters {r['raters']}  votes {r['votes']}  kills {r['kills']}  reconnects {r['reconnects']}  "
-                  f"time {r['seconds']:.1f}s  lost {r['lost']}  duplicates {r['duplicates']}  "
-                  f"committed-unacknowledged {r['unacknowledged_commits']}")
+            print(
+                f"raters {r['raters']}  votes {r['votes']}  kills {r['kills']}  reconnects {r['reconnects']}  "
+                f"time {r['seconds']:.1f}s  lost {r['lost']}  duplicates {r['duplicates']}  "
+                f"committed-unacknowledged {r['unacknowledged_commits']}"
+            )
             return 0 if not r["lost"] and not r["duplicates"] else 1
         with launch_app(db, ck) as url:
             return report(run_load(url, args.raters, args.votes, db))

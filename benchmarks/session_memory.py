@@ -45,8 +45,18 @@ def visit(client, image: Path) -> None:
     from gradio_client import handle_file
 
     client.reset_session()
-    out = client.predict("Astronaut", handle_file(str(image)), UPLOAD_HR, list(MODEL_NAMES), "Images", 96,
-                         "Bicubic", "SRGAN-PL", False, api_name="/compare")
+    out = client.predict(
+        "Astronaut",
+        handle_file(str(image)),
+        UPLOAD_HR,
+        list(MODEL_NAMES),
+        "Images",
+        96,
+        "Bicubic",
+        "SRGAN-PL",
+        False,
+        api_name="/compare",
+    )
     info = out[1 + 4 * 7 + 2]
     if info.get("hr_size") != [SIDE, SIDE]:
         raise RuntimeError(f"wrong compare result: {str(info)[:200]}")
@@ -73,8 +83,15 @@ def main(argv=None) -> int:
         image = tmp / "astronaut_256.png"
         Image.fromarray(data.astronaut()[40 : 40 + SIDE, 140 : 140 + SIDE]).save(image)
         log = tmp / "app.log"
-        proc, url = start_app(log, {"SR_RATING_TABS": "0", "SR_RATINGS_DB": str(tmp / "ratings.sqlite3"),
-                                    "SR_SESSION_TTL_S": str(args.ttl), "SR_TEMP_BASE": str(tmp)})
+        proc, url = start_app(
+            log,
+            {
+                "SR_RATING_TABS": "0",
+                "SR_RATINGS_DB": str(tmp / "ratings.sqlite3"),
+                "SR_SESSION_TTL_S": str(args.ttl),
+                "SR_TEMP_BASE": str(tmp),
+            },
+        )
         failures: list[str] = []
         try:
             wait_ready(proc, url, log)
@@ -90,8 +107,7 @@ def main(argv=None) -> int:
                 except Exception as e:  # noqa: BLE001 - counted and reported
                     failures.append(f"session {i}: {type(e).__name__}: {e}")
                 if (i + 1) % 100 == 0:
-                    print(f"{i + 1} sessions in {time.time() - t0:.0f} s, RSS "
-                          f"{rss_mb(proc.pid, 0):.0f} MB", flush=True)
+                    print(f"{i + 1} sessions in {time.time() - t0:.0f} s, RSS {rss_mb(proc.pid, 0):.0f} MB", flush=True)
             client.reset_session()  # the last visitor leaves too
             client.close()
             wall = time.time() - t0
@@ -103,17 +119,27 @@ def main(argv=None) -> int:
 
     growth = rss_after - rss_once
     res = {
-        "sessions": args.sessions, "failed": len(failures), "failure_examples": failures[:5],
-        "rss_at_ready_mb": round(rss_ready, 1), "rss_fresh_after_work_once_mb": round(rss_once, 1),
-        "rss_after_sessions_mb": round(rss_after, 1), "rss_after_expiry_mb": round(rss_expired, 1),
-        "growth_mb": round(growth, 1), "growth_after_expiry_mb": round(rss_expired - rss_once, 1),
-        "per_session_kb": round(1000 * growth / max(args.sessions - 1, 1), 1), "limit_mb": args.limit_mb,
-        "ok": growth <= args.limit_mb and not failures, "session_ttl_s": args.ttl, "wall_s": round(wall, 1),
+        "sessions": args.sessions,
+        "failed": len(failures),
+        "failure_examples": failures[:5],
+        "rss_at_ready_mb": round(rss_ready, 1),
+        "rss_fresh_after_work_once_mb": round(rss_once, 1),
+        "rss_after_sessions_mb": round(rss_after, 1),
+        "rss_after_expiry_mb": round(rss_expired, 1),
+        "growth_mb": round(growth, 1),
+        "growth_after_expiry_mb": round(rss_expired - rss_once, 1),
+        "per_session_kb": round(1000 * growth / max(args.sessions - 1, 1), 1),
+        "limit_mb": args.limit_mb,
+        "ok": growth <= args.limit_mb and not failures,
+        "session_ttl_s": args.ttl,
+        "wall_s": round(wall, 1),
         "work": f"per session: compare of a {SIDE}x{SIDE} upload (all four models) + one region move",
     }
-    print(f"{args.sessions} sessions in {wall:.0f} s ({len(failures)} failed): RSS fresh {rss_once:.0f} MB, after "
-          f"{rss_after:.0f} MB (+{growth:.0f} MB, {res['per_session_kb']:.0f} kB per session), after expiry "
-          f"{rss_expired:.0f} MB; limit +{args.limit_mb:.0f} MB -> {'OK' if res['ok'] else 'OVER'}")
+    print(
+        f"{args.sessions} sessions in {wall:.0f} s ({len(failures)} failed): RSS fresh {rss_once:.0f} MB, after "
+        f"{rss_after:.0f} MB (+{growth:.0f} MB, {res['per_session_kb']:.0f} kB per session), after expiry "
+        f"{rss_expired:.0f} MB; limit +{args.limit_mb:.0f} MB -> {'OK' if res['ok'] else 'OVER'}"
+    )
     save(args.json, res)
     return 0 if res["ok"] else 1
 

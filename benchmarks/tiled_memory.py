@@ -33,8 +33,19 @@ def make_input(path: Path, size: int) -> None:
 
 def once(src: Path, out: Path, model: str, tile: int, threads: int) -> tuple[float, float]:
     """(seconds, peak RSS bytes) of one CLI run."""
-    cmd = [sys.executable, "-m", "srcore.upscale", str(src), "--model", model, "--out", str(out),
-           "--tile", str(tile), "--no-progress"] + (["--threads", str(threads)] if threads else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "srcore.upscale",
+        str(src),
+        "--model",
+        model,
+        "--out",
+        str(out),
+        "--tile",
+        str(tile),
+        "--no-progress",
+    ] + (["--threads", str(threads)] if threads else [])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ps, peak = psutil.Process(proc.pid), 0
@@ -76,12 +87,25 @@ def main(argv=None) -> int:
         with Image.open(out_file) as im:
             out_size = im.size
     ok = max(peaks) <= 2.5 * GB
-    print(f"{a.size}x{a.size} LR -> {out_size[0]}x{out_size[1]} with {a.model} (tile {a.tile}): "
-          f"median {statistics.median(ts):.1f} s (min {min(ts):.1f}, max {max(ts):.1f}), "
-          f"peak RSS max {max(peaks) / GB:.2f} GB (bar 2.5 GB: {'met' if ok else 'MISSED'}), n={a.runs}")
-    save(a.json, {"size": a.size, "model": a.model, "tile": a.tile, "output": list(out_size), "runs": a.runs,
-                  "seconds": ts, "median_s": statistics.median(ts), "peak_rss_gb": [x / GB for x in peaks],
-                  "max_peak_rss_gb": max(peaks) / GB})
+    print(
+        f"{a.size}x{a.size} LR -> {out_size[0]}x{out_size[1]} with {a.model} (tile {a.tile}): "
+        f"median {statistics.median(ts):.1f} s (min {min(ts):.1f}, max {max(ts):.1f}), "
+        f"peak RSS max {max(peaks) / GB:.2f} GB (bar 2.5 GB: {'met' if ok else 'MISSED'}), n={a.runs}"
+    )
+    save(
+        a.json,
+        {
+            "size": a.size,
+            "model": a.model,
+            "tile": a.tile,
+            "output": list(out_size),
+            "runs": a.runs,
+            "seconds": ts,
+            "median_s": statistics.median(ts),
+            "peak_rss_gb": [x / GB for x in peaks],
+            "max_peak_rss_gb": max(peaks) / GB,
+        },
+    )
     return 0 if ok else 1
 
 

@@ -37,8 +37,20 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(key: str, batch: int, patch: int, train: Path, out: Path, steps: int, warmup: int, workers: int,
-            threads: int, device: str, compile_: bool, channels_last: bool) -> dict:
+def measure(
+    key: str,
+    batch: int,
+    patch: int,
+    train: Path,
+    out: Path,
+    steps: int,
+    warmup: int,
+    workers: int,
+    threads: int,
+    device: str,
+    compile_: bool,
+    channels_last: bool,
+) -> dict:
     import dataclasses
 
     import torch
@@ -56,9 +68,20 @@ def measure(key: str, batch: int, patch: int, train: Path, out: Path, steps: int
     recipe.init_from = None  # speed only: start from the initialisation, no checkpoint needed
     fields = {f.name for f in dataclasses.fields(C.TrainConfig)}
     extra = {k: v for k, v in (("compile", compile_), ("channels_last", channels_last)) if k in fields}
-    cfg = C.TrainConfig(name=key, train_dirs=[str(train)], out_dir=str(out), workers=workers, threads=threads,
-                        device=device, progress=False, log_every=10, save_every=50, val_every=10**9,
-                        picture_every=10**9, **extra)
+    cfg = C.TrainConfig(
+        name=key,
+        train_dirs=[str(train)],
+        out_dir=str(out),
+        workers=workers,
+        threads=threads,
+        device=device,
+        progress=False,
+        log_every=10,
+        save_every=50,
+        val_every=10**9,
+        picture_every=10**9,
+        **extra,
+    )
     tr = Trainer(cfg, recipe)
     memory_format = getattr(tr, "memory_format", torch.contiguous_format)
     # the real run: warm-up steps first (allocator, worker start), then the timed steps
@@ -87,9 +110,15 @@ def measure(key: str, batch: int, patch: int, train: Path, out: Path, steps: int
         step_fn(lr, hr)
     _sync(tr.device)
     compute = time.perf_counter() - t0
-    return {"batch": batch, "patch": patch, "workers": workers, "steps": steps,
-            "images_per_s": batch * steps / real, "compute_images_per_s": batch * steps / compute,
-            "share_outside_compute": max(0.0, 1 - compute / real)}
+    return {
+        "batch": batch,
+        "patch": patch,
+        "workers": workers,
+        "steps": steps,
+        "images_per_s": batch * steps / real,
+        "compute_images_per_s": batch * steps / compute,
+        "share_outside_compute": max(0.0, 1 - compute / real),
+    }
 
 
 SETTINGS = {"srcnn_mse": (16, 96), "srcnn_pl": (8, 64), "srgan_mse": (8, 64), "srgan_pl": (8, 64)}
@@ -117,15 +146,44 @@ def main(argv=None) -> int:
         photos(train)
         for key in a.models:
             batch, patch = a.batch or SETTINGS[key][0], a.patch or SETTINGS[key][1]
-            runs = [measure(key, batch, patch, train, Path(d) / f"{key}{i}", a.steps, a.warmup, a.workers, a.threads,
-                            a.device, a.compile, a.channels_last) for i in range(a.repeats)]
-            f = {k: (statistics.median([r[k] for r in runs]) if isinstance(v, float) else v) for k, v in runs[0].items()}
+            runs = [
+                measure(
+                    key,
+                    batch,
+                    patch,
+                    train,
+                    Path(d) / f"{key}{i}",
+                    a.steps,
+                    a.warmup,
+                    a.workers,
+                    a.threads,
+                    a.device,
+                    a.compile,
+                    a.channels_last,
+                )
+                for i in range(a.repeats)
+            ]
+            f = {
+                k: (statistics.median([r[k] for r in runs]) if isinstance(v, float) else v) for k, v in runs[0].items()
+            }
             figures[key] = f
-            print(f"{key:10s} batch {batch:>2} x {patch} px, {a.workers} workers: {f['images_per_s']:7.1f} images/s "
-                  f"(compute alone {f['compute_images_per_s']:.1f}); outside compute {100 * f['share_outside_compute']:.1f} %",
-                  flush=True)
-    save(a.json, {"device": a.device, "steps": a.steps, "threads": a.threads, "workers": a.workers,
-                  "compile": a.compile, "channels_last": a.channels_last, "models": figures})
+            print(
+                f"{key:10s} batch {batch:>2} x {patch} px, {a.workers} workers: {f['images_per_s']:7.1f} images/s "
+                f"(compute alone {f['compute_images_per_s']:.1f}); outside compute {100 * f['share_outside_compute']:.1f} %",
+                flush=True,
+            )
+    save(
+        a.json,
+        {
+            "device": a.device,
+            "steps": a.steps,
+            "threads": a.threads,
+            "workers": a.workers,
+            "compile": a.compile,
+            "channels_last": a.channels_last,
+            "models": figures,
+        },
+    )
     return 0
 
 

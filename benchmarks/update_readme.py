@@ -26,9 +26,11 @@ def results_block(bench: dict) -> str:
     env = bench.get("environment", {})
     missing = bench.get("unavailable_sets", {})
     note = "".join(f"\n{k}: {v}." for k, v in missing.items())
-    return (f"Generated from `checkpoints/benchmark.json` (`python -m srcore.evaluate`, {env.get('device', '?')}, "
-            f"commit {env.get('git_commit', '?')}) by `python -m benchmarks.update_readme`. "
-            "Y channel and RGB, border 4; LPIPS AlexNet (lower is better).\n\n" + markdown_table(bench) + "\n" + note)
+    return (
+        f"Generated from `checkpoints/benchmark.json` (`python -m srcore.evaluate`, {env.get('device', '?')}, "
+        f"commit {env.get('git_commit', '?')}) by `python -m benchmarks.update_readme`. "
+        "Y channel and RGB, border 4; LPIPS AlexNet (lower is better).\n\n" + markdown_table(bench) + "\n" + note
+    )
 
 
 def _fmt_secs(s) -> str:
@@ -52,31 +54,48 @@ def model_cards(bench: dict | None) -> str:
         init = md.get("init") or {}
         data = md.get("data", {})
         loss = r.get("loss")
-        out.append(f"- Loss: {DESCRIPTIONS[name]}; objective `{format_loss(loss) if isinstance(loss, dict) else loss}`"
-                   + (f", VGG features x {r.get('vgg_feature_scale'):.4g}" if isinstance(loss, dict) and "vgg" in loss else ""))
+        out.append(
+            f"- Loss: {DESCRIPTIONS[name]}; objective `{format_loss(loss) if isinstance(loss, dict) else loss}`"
+            + (f", VGG features x {r.get('vgg_feature_scale'):.4g}" if isinstance(loss, dict) and "vgg" in loss else "")
+        )
         arch = md.get("arch", {})
-        out.append(f"- Network: SRCNN body {arch.get('n1')}-{arch.get('n2')}-{arch.get('n3')}, upsampler "
-                   f"`{arch.get('upsampler')}`, residual over bicubic, LR-consistency step: {arch.get('lr_consistency', False)}")
-        out.append(f"- Recipe: {md.get('steps')} steps (iterations) of batch {r.get('batch')}, HR crops {r.get('patch')} px, "
-                   f"Adam lr {r.get('lr')} betas {r.get('betas')}, {r.get('schedule')} schedule, EMA {r.get('ema_decay')}"
-                   + (f"; fine-tuned from the shared MSE pre-training ({init.get('init_steps')} steps)" if init else ""))
+        out.append(
+            f"- Network: SRCNN body {arch.get('n1')}-{arch.get('n2')}-{arch.get('n3')}, upsampler "
+            f"`{arch.get('upsampler')}`, residual over bicubic, LR-consistency step: {arch.get('lr_consistency', False)}"
+        )
+        out.append(
+            f"- Recipe: {md.get('steps')} steps (iterations) of batch {r.get('batch')}, HR crops {r.get('patch')} px, "
+            f"Adam lr {r.get('lr')} betas {r.get('betas')}, {r.get('schedule')} schedule, EMA {r.get('ema_decay')}"
+            + (f"; fine-tuned from the shared MSE pre-training ({init.get('init_steps')} steps)" if init else "")
+        )
         held = md.get("held_out") or []
-        out.append(f"- Data: {data.get('train_images')} HR images from {', '.join(data.get('train_dirs', []))}, "
-                   f"{data.get('degradation')}; validation on "
-                   + (f"{len(held)} images held out of the training folders ({', '.join(held)})" if held
-                      else ", ".join(data.get("val_dirs", []))))
-        out.append(f"- Hardware: {md.get('hardware')}; training time {_fmt_secs(md.get('train_seconds'))}; "
-                   f"median {md.get('images_per_s')} images/s; commit {md.get('git_commit')}")
+        out.append(
+            f"- Data: {data.get('train_images')} HR images from {', '.join(data.get('train_dirs', []))}, "
+            f"{data.get('degradation')}; validation on "
+            + (
+                f"{len(held)} images held out of the training folders ({', '.join(held)})"
+                if held
+                else ", ".join(data.get("val_dirs", []))
+            )
+        )
+        out.append(
+            f"- Hardware: {md.get('hardware')}; training time {_fmt_secs(md.get('train_seconds'))}; "
+            f"median {md.get('images_per_s')} images/s; commit {md.get('git_commit')}"
+        )
         if bench:
-            rows = ["| set | Y-PSNR | Y-SSIM | RGB-PSNR | LPIPS | phase range | colour bias R, G, B | HF energy |",
-                    "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            rows = [
+                "| set | Y-PSNR | Y-SSIM | RGB-PSNR | LPIPS | phase range | colour bias R, G, B | HF energy |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|",
+            ]
             for s, e in bench["sets"].items():
                 if name in e["models"]:
                     m = e["models"][name]["mean"]
-                    rows.append(f"| {s} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} | {m['psnr_rgb']:.2f} | {m['lpips']:.4f} | "
-                                f"{m.get('phase_range', float('nan')):.2f} | {m.get('bias_r', float('nan')):+.2f}, "
-                                f"{m.get('bias_g', float('nan')):+.2f}, {m.get('bias_b', float('nan')):+.2f} | "
-                                f"{m.get('hf_energy', float('nan')):.2f} |")
+                    rows.append(
+                        f"| {s} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} | {m['psnr_rgb']:.2f} | {m['lpips']:.4f} | "
+                        f"{m.get('phase_range', float('nan')):.2f} | {m.get('bias_r', float('nan')):+.2f}, "
+                        f"{m.get('bias_g', float('nan')):+.2f}, {m.get('bias_b', float('nan')):+.2f} | "
+                        f"{m.get('hf_energy', float('nan')):.2f} |"
+                    )
             out.append("\n" + "\n".join(rows))
         out.append("")
     return "\n".join(out)
@@ -94,8 +113,10 @@ def _src(rec: dict) -> str:
 
 
 def _spread(f: dict, digits: int, n: int | None = None) -> str:
-    return (f"median {f['median_s']:.{digits}f} s (min {f['min_s']:.{digits}f}, max {f['max_s']:.{digits}f}, "
-            f"n={f['n'] if n is None else n})")
+    return (
+        f"median {f['median_s']:.{digits}f} s (min {f['min_s']:.{digits}f}, max {f['max_s']:.{digits}f}, "
+        f"n={f['n'] if n is None else n})"
+    )
 
 
 def performance_block() -> str:
@@ -110,62 +131,97 @@ def performance_block() -> str:
         row("app ready after `python app.py`", _spread(r, 1, len(r["runs_s"])), "≤ 15 s", r)
     r = _load("compare_latency")
     if r:
-        for key, what in (("callback", "full compare of a 512×512 HR image (4 models, bicubic, all metrics), app callback"),
-                          ("core", "the same, compare pipeline only"),
-                          ("e2e_result", "the same through gradio_client: upload to result"),
-                          ("e2e", "the same through gradio_client, all ~30 output images downloaded")):
+        for key, what in (
+            ("callback", "full compare of a 512×512 HR image (4 models, bicubic, all metrics), app callback"),
+            ("core", "the same, compare pipeline only"),
+            ("e2e_result", "the same through gradio_client: upload to result"),
+            ("e2e", "the same through gradio_client, all ~30 output images downloaded"),
+        ):
             if key in r:
                 row(what, _spread(r[key], 2), "≤ 0.7 s when quiet" if key == "callback" else "", r)
         if "models" in r:
-            row("the four generators alone in the same run (the compare's own model time)", _spread(r["models"], 2), "", r)
+            row(
+                "the four generators alone in the same run (the compare's own model time)",
+                _spread(r["models"], 2),
+                "",
+                r,
+            )
         if "callback_over_models" in r:
             row("compare callback ÷ the four models' own time", f"{r['callback_over_models']:.2f}×", "≤ 1.3×", r)
     r = _load("model_latency")
     if r:
         for size, f in r["sizes"].items():
             per = ", ".join(f"{TITLES.get(n, n)} {v['median_s']:.2f} s" for n, v in f["models"].items())
-            row(f"all four models on a {size}×{size} LR image", f"median {f['all_median_s']:.2f} s in total ({per})",
-                {"128": "≤ 1.0 s", "384": "≤ 6 s when quiet"}.get(size, ""), r)
+            row(
+                f"all four models on a {size}×{size} LR image",
+                f"median {f['all_median_s']:.2f} s in total ({per})",
+                {"128": "≤ 1.0 s", "384": "≤ 6 s when quiet"}.get(size, ""),
+                r,
+            )
     r = _load("tiled_memory")
     if r:
-        row(f"tiled upscale of a {r['size']}×{r['size']} LR image ({r['model']}, tile {r['tile']})",
-            f"median {r['median_s']:.0f} s, peak RSS {r['max_peak_rss_gb']:.2f} GB (n={r['runs']})", "≤ 2.5 GB", r)
+        row(
+            f"tiled upscale of a {r['size']}×{r['size']} LR image ({r['model']}, tile {r['tile']})",
+            f"median {r['median_s']:.0f} s, peak RSS {r['max_peak_rss_gb']:.2f} GB (n={r['runs']})",
+            "≤ 2.5 GB",
+            r,
+        )
     for name in ("train_speed", "train_speed_gpu"):
         r = _load(name)
         if r and "images_per_s" in next(iter(r["models"].values()), {}):
-            per = ", ".join(f"{TITLES.get(n, n)} {v['images_per_s']:.1f} img/s (batch {v['batch']}×{v['patch']} px, "
-                            f"{100 * v['share_outside_compute']:.0f} % outside compute)" for n, v in r["models"].items())
-            row(f"training speed on the {r['device'].upper()} ({r['workers']} data workers)", per,
-                "≤ 10 % outside compute (SRCNN-MSE)" if r["device"] == "cpu" else "", r)
+            per = ", ".join(
+                f"{TITLES.get(n, n)} {v['images_per_s']:.1f} img/s (batch {v['batch']}×{v['patch']} px, "
+                f"{100 * v['share_outside_compute']:.0f} % outside compute)"
+                for n, v in r["models"].items()
+            )
+            row(
+                f"training speed on the {r['device'].upper()} ({r['workers']} data workers)",
+                per,
+                "≤ 10 % outside compute (SRCNN-MSE)" if r["device"] == "cpu" else "",
+                r,
+            )
     r = _load("load_test")
     if r:
-        row(f"load: {r['clients']} clients × {r['requests_per_client']} compares of a 256×256 HR upload",
+        row(
+            f"load: {r['clients']} clients × {r['requests_per_client']} compares of a 256×256 HR upload",
             f"{r['completed']} completed, {r['busy']} busy, {r.get('timeouts', 0)} timeouts, {r['failed']} failed; latency p50 "
             f"{r['latency_s']['p50']:.1f} s, p95 {r['latency_s']['p95']:.1f} s (one compare at a time, so mostly "
-            f"queueing); peak RSS {r['peak_rss_mb']:.0f} MB", "none failed, RSS ≤ 4 GB", r)
+            f"queueing); peak RSS {r['peak_rss_mb']:.0f} MB",
+            "none failed, RSS ≤ 4 GB",
+            r,
+        )
     r = _load("overload")
     if r:
-        row(f"overload: {r['clients']} clients at once, one compare each (twice the app's limit of "
+        row(
+            f"overload: {r['clients']} clients at once, one compare each (twice the app's limit of "
             f"{r.get('max_waiting', '?')} waiting)",
             f"{r['completed']} completed, {r['busy']} told busy (N waiting, retry time), {r.get('timeouts', '?')} "
-            f"timeouts, {r['failed']} failed", "0 timeouts, 0 failed", r)
+            f"timeouts, {r['failed']} failed",
+            "0 timeouts, 0 failed",
+            r,
+        )
     r = _load("session_memory")
     if r:
-        row(f"server RSS after {r['sessions']} closed sessions (compare + region move each)",
+        row(
+            f"server RSS after {r['sessions']} closed sessions (compare + region move each)",
             f"+{r['growth_mb']:.0f} MB over a fresh server that did the work once ({r['rss_fresh_after_work_once_mb']:.0f} "
             f"→ {r['rss_after_sessions_mb']:.0f} MB; {r['rss_after_expiry_mb']:.0f} MB after the idle sessions "
-            f"expired)", "≤ +200 MB", r)
+            f"expired)",
+            "≤ +200 MB",
+            r,
+        )
     r = _load("inference_backends")
     if r:
         for size, per in r.get("sizes", {}).items():
             figs = ", ".join(f"{n} {v['four_models_s']:.2f} s ({v['gain_vs_eager']:+.0%})" for n, v in per.items())
-            row(f"four generators on a {size}×{size} LR image by backend", figs,
-                "adopt only > 15 % over eager", r)
+            row(f"four generators on a {size}×{size} LR image by backend", figs, "adopt only > 15 % over eager", r)
     if len(rows) == 2:
         return "No benchmark figures yet (run the scripts in benchmarks/ with --json benchmarks/results/NAME.json)."
-    return ("Generated from `benchmarks/results/*.json` by `python -m benchmarks.update_readme`; each row names "
-            "the script that measured it. Latencies rise with other work on the CPU (the load average is given).\n\n"
-            + "\n".join(rows))
+    return (
+        "Generated from `benchmarks/results/*.json` by `python -m benchmarks.update_readme`; each row names "
+        "the script that measured it. Latencies rise with other work on the CPU (the load average is given).\n\n"
+        + "\n".join(rows)
+    )
 
 
 def replace_block(text: str, name: str, body: str) -> str:

@@ -80,15 +80,19 @@ FIXED = r"""
 def models_section(specs: tuple[ModelSpec, ...] | list[ModelSpec]) -> str:
     """The table of the models shown (the zoo's and any of your own), with each objective as weighted terms."""
     rows = "\n".join(f"| **{s.title}** | `{s.loss_text}` | {s.description} |" for s in specs)
-    return ("## The models\n\nEvery model shares one generator; only the objective differs.\n\n"
-            "| model | objective (weighted terms) | what it is |\n|---|---|---|\n" + rows + "\n")
+    return (
+        "## The models\n\nEvery model shares one generator; only the objective differs.\n\n"
+        "| model | objective (weighted terms) | what it is |\n|---|---|---|\n" + rows + "\n"
+    )
 
 
 def metrics_section() -> str:
     lines = [f"- **{m.label}**{' (' + m.unit + ')' if m.unit else ''} {m.arrow}: {m.description}." for m in METRICS]
-    return ("## The metrics shown\n\n" + "\n".join(lines) + "\n\nArrows: ↑ higher is better, ↓ lower is better, "
-            "→x closest to x is better. In the zoom row the figures are for the selected region only (no border shave). "
-            "The LR input is made from the ground truth by MATLAB-compatible antialiased bicubic ×¼.\n")
+    return (
+        "## The metrics shown\n\n" + "\n".join(lines) + "\n\nArrows: ↑ higher is better, ↓ lower is better, "
+        "→x closest to x is better. In the zoom row the figures are for the selected region only (no border shave). "
+        "The LR input is made from the ground truth by MATLAB-compatible antialiased bicubic ×¼.\n"
+    )
 
 
 def protocol_section(bench: dict | None) -> str:
@@ -100,10 +104,20 @@ def protocol_section(bench: dict | None) -> str:
     preset = proto.get("preset")
     if isinstance(preset, dict):  # srcore.experiment stores the whole preset: show its fields one a line
         proto = {**{k: v for k, v in preset.items() if k != "name"}, **proto, "preset": preset.get("name") or "custom"}
-    labels = {"preset": "preset", "pretrain_steps": "shared MSE pre-training (steps)", "arm_steps": "each arm (steps)",
-              "batch": "batch", "patch": "HR crop (px)", "seed": "seed", "device": "device", "train_dirs": "training data",
-              "held_out": "held-out validation images", "seconds": "time (s)", "stage_seconds": "time per stage (s)",
-              "train_seconds": "training wall time per stage (s; arms two at a time)"}
+    labels = {
+        "preset": "preset",
+        "pretrain_steps": "shared MSE pre-training (steps)",
+        "arm_steps": "each arm (steps)",
+        "batch": "batch",
+        "patch": "HR crop (px)",
+        "seed": "seed",
+        "device": "device",
+        "train_dirs": "training data",
+        "held_out": "held-out validation images",
+        "seconds": "time (s)",
+        "stage_seconds": "time per stage (s)",
+        "train_seconds": "training wall time per stage (s; arms two at a time)",
+    }
     for key, label in labels.items():
         v = proto.get(key)
         if v is None:
@@ -116,8 +130,10 @@ def protocol_section(bench: dict | None) -> str:
     for key, v in proto.items():
         if key not in labels and isinstance(v, (str, int, float)):
             lines.append(f"- **{key}**: {v}")
-    lines.append("\nAll arms start from the same pre-trained weights and see the same data, crops, batches and "
-                 "schedule; only the loss differs. Nothing was selected on the benchmark sets.\n")
+    lines.append(
+        "\nAll arms start from the same pre-trained weights and see the same data, crops, batches and "
+        "schedule; only the loss differs. Nothing was selected on the benchmark sets.\n"
+    )
     return "\n".join(lines)
 
 

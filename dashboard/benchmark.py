@@ -20,12 +20,22 @@ from srcore.zoo import ModelSpec
 BICUBIC = ("bicubic", "Bicubic", "#7f7f7f")
 # x4 Y-channel PSNR / SSIM as published (Dong et al. 2014/2016; bicubic from the same tables).
 PUBLISHED = {
-    "Set5": {"Bicubic (published)": (28.42, 0.8104), "SRCNN (published)": (30.48, 0.8628), "FSRCNN (published)": (30.72, 0.8660)},
-    "Set14": {"Bicubic (published)": (26.00, 0.7027), "SRCNN (published)": (27.49, 0.7503), "FSRCNN (published)": (27.61, 0.7550)},
+    "Set5": {
+        "Bicubic (published)": (28.42, 0.8104),
+        "SRCNN (published)": (30.48, 0.8628),
+        "FSRCNN (published)": (30.72, 0.8660),
+    },
+    "Set14": {
+        "Bicubic (published)": (26.00, 0.7027),
+        "SRCNN (published)": (27.49, 0.7503),
+        "FSRCNN (published)": (27.61, 0.7550),
+    },
 }
-PUBLISHED_SOURCE = ("Published rows: x4 PSNR-Y / SSIM-Y from Dong et al., *Image Super-Resolution Using Deep "
-                    "Convolutional Networks* (SRCNN, TPAMI 2016; ECCV 2014) and *Accelerating the Super-Resolution "
-                    "Convolutional Neural Network* (FSRCNN, ECCV 2016). No LPIPS was published for them.")
+PUBLISHED_SOURCE = (
+    "Published rows: x4 PSNR-Y / SSIM-Y from Dong et al., *Image Super-Resolution Using Deep "
+    "Convolutional Networks* (SRCNN, TPAMI 2016; ECCV 2014) and *Accelerating the Super-Resolution "
+    "Convolutional Neural Network* (FSRCNN, ECCV 2016). No LPIPS was published for them."
+)
 DEGRADATIONS = {"cubic_no_aa": "cubic shrink without antialiasing", "jpeg75": "JPEG quality 75"}
 OURS, THEIRS = "this project", "published (Dong et al.)"
 STAR = " ★"
@@ -77,8 +87,15 @@ def _columns(bench: dict | None) -> tuple[list[Metric], list[tuple[str, Metric]]
 
 def columns(bench: dict | None) -> list[str]:
     main, extra = _columns(bench)
-    return (["Set", "Model", *(header(m) for m in main),
-             *(header(m, f"{DEGRADATIONS.get(n, n)}: ") for n, m in extra), "Images", "Seconds", "Source"])
+    return [
+        "Set",
+        "Model",
+        *(header(m) for m in main),
+        *(header(m, f"{DEGRADATIONS.get(n, n)}: ") for n, m in extra),
+        "Images",
+        "Seconds",
+        "Source",
+    ]
 
 
 def _best(values: dict[str, float], m: Metric) -> str | None:
@@ -137,20 +154,36 @@ def set_figure(bench: dict | None, name: str, specs) -> go.Figure:
         mean = d.get("mean", {})
         if mean.get("psnr_y") is None or mean.get("lpips") is None:
             continue
-        fig.add_trace(go.Scatter(
-            x=[mean["psnr_y"]], y=[mean["lpips"]], mode="markers+text", text=[names.get(k, k)],
-            textposition="top center", name=names.get(k, k), cliponaxis=False,
-            marker=dict(size=13, color=colours.get(k, "#444")),
-            hovertemplate=f"{names.get(k, k)} on {name}<br>PSNR-Y %{{x:.2f}} dB<br>LPIPS %{{y:.4f}}<extra></extra>"))
-    fig.update_layout(**{**LAYOUT, "height": 420, "hovermode": "closest"},
-                      title=f"{name}: better is up and to the right")
+        fig.add_trace(
+            go.Scatter(
+                x=[mean["psnr_y"]],
+                y=[mean["lpips"]],
+                mode="markers+text",
+                text=[names.get(k, k)],
+                textposition="top center",
+                name=names.get(k, k),
+                cliponaxis=False,
+                marker=dict(size=13, color=colours.get(k, "#444")),
+                hovertemplate=f"{names.get(k, k)} on {name}<br>PSNR-Y %{{x:.2f}} dB<br>LPIPS %{{y:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **{**LAYOUT, "height": 420, "hovermode": "closest"}, title=f"{name}: better is up and to the right"
+    )
     fig.update_xaxes(title_text=f"{psnr.label} ({psnr.unit}), higher is better →")
     fig.update_yaxes(title_text=f"{lpips.label}, lower is better ↑ (axis reversed)", autorange="reversed")
     if not fig.data:
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
-        fig.add_annotation(text="no benchmark results yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                           font=dict(size=15))
+        fig.add_annotation(
+            text="no benchmark results yet",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+            font=dict(size=15),
+        )
     return fig
 
 

@@ -29,25 +29,35 @@ class BenchmarkTab:
         data, msg = bench.load(self.folder)
         df = bench.table(data, self.specs)
         names = bench.sets(data)
-        out = {c["note"]: msg or bench.environment_text(data),
-               # every row shown: no scroll box hiding the last sets
-               c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=60 + 40 * len(df))}
+        out = {
+            c["note"]: msg or bench.environment_text(data),
+            # every row shown: no scroll box hiding the last sets
+            c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=60 + 40 * len(df)),
+        }
         for i, plot in enumerate(c["plots"]):
-            out[plot] = (gr.Plot(bench.set_figure(data, names[i], self.specs), visible=True) if i < len(names)
-                         else gr.Plot(None, visible=i == 0 and not names))
+            out[plot] = (
+                gr.Plot(bench.set_figure(data, names[i], self.specs), visible=True)
+                if i < len(names)
+                else gr.Plot(None, visible=i == 0 and not names)
+            )
         return out
 
     def build(self, tab: gr.Tab) -> dict[str, Any]:
         """Lay the tab out inside ``tab`` (already entered) and wire it; returns its components by name."""
         c = self.c
         c["note"] = gr.Markdown()
-        c["table"] = gr.Dataframe(interactive=False, wrap=True, label="Mean scores per test set (x4); ★ best per set",
-                                  elem_id="bench-table")
-        gr.Markdown(bench.PUBLISHED_SOURCE + " Arrows: ↑ higher is better, ↓ lower is better, →x closest to x is better.")
+        c["table"] = gr.Dataframe(
+            interactive=False, wrap=True, label="Mean scores per test set (x4); ★ best per set", elem_id="bench-table"
+        )
+        gr.Markdown(
+            bench.PUBLISHED_SOURCE + " Arrows: ↑ higher is better, ↓ lower is better, →x closest to x is better."
+        )
         c["plots"] = []
         for i in range(0, bench.MAX_SETS, 2):
             with gr.Row():
-                c["plots"] += [gr.Plot(show_label=False, visible=False, elem_id="plot-pd" if i + j == 0 else f"plot-pd-{i + j}")
-                               for j in range(2)]
+                c["plots"] += [
+                    gr.Plot(show_label=False, visible=False, elem_id="plot-pd" if i + j == 0 else f"plot-pd-{i + j}")
+                    for j in range(2)
+                ]
         tab.select(self.outputs, None, [c["note"], c["table"], *c["plots"]], api_visibility="private", queue=False)
         return c

@@ -135,8 +135,14 @@ class CompareTab:
 
         def work():
             try:
-                r = core.run_compare(self.engine, arr, as_lr=as_lr, models=models, source=source,
-                                     on_panel=lambda p, sr, lr, hr: q.put(("panel", p, sr, lr, hr)))
+                r = core.run_compare(
+                    self.engine,
+                    arr,
+                    as_lr=as_lr,
+                    models=models,
+                    source=source,
+                    on_panel=lambda p, sr, lr, hr: q.put(("panel", p, sr, lr, hr)),
+                )
                 q.put(("done", r))
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
                 q.put(("error", e))
@@ -177,7 +183,9 @@ class CompareTab:
                 raise gr.Error(f"Could not use that file: {e}", print_exception=False) from None
             return arr, notes, Path(path).name, mode == UPLOAD_LR
         if example not in self.examples:
-            raise gr.Error(f"unknown example {example!r}; choose one of {', '.join(self.examples)}", print_exception=False)
+            raise gr.Error(
+                f"unknown example {example!r}; choose one of {', '.join(self.examples)}", print_exception=False
+            )
         return self.examples[example], [], example, False
 
     # ---- files (clean PNGs, one folder per result)
@@ -222,8 +230,11 @@ class CompareTab:
         return " · ".join(parts)
 
     def table_headers(self) -> list[str]:
-        whole = [f"{METRIC_BY_KEY[k].label}{' (' + METRIC_BY_KEY[k].unit + ')' if METRIC_BY_KEY[k].unit else ''} "
-                 f"{METRIC_BY_KEY[k].arrow}" for k in PANEL_METRICS]
+        whole = [
+            f"{METRIC_BY_KEY[k].label}{' (' + METRIC_BY_KEY[k].unit + ')' if METRIC_BY_KEY[k].unit else ''} "
+            f"{METRIC_BY_KEY[k].arrow}"
+            for k in PANEL_METRICS
+        ]
         region = [f"Visible region {m.label} {m.arrow}" for m in core.CAPTION_METRICS]
         return ["Panel", *whole, *region, "Best in"]
 
@@ -238,8 +249,14 @@ class CompareTab:
                 continue
             r = rscores.get(p, {})
             marks = [m.label for m in core.CAPTION_METRICS if best.get(m.key) == p]
-            rows.append([self.titles[p], *(_fmt(k, s.get(k)) for k in PANEL_METRICS),
-                         *(_fmt(m.key, r.get(m.key)) for m in core.CAPTION_METRICS), ", ".join(marks)])
+            rows.append(
+                [
+                    self.titles[p],
+                    *(_fmt(k, s.get(k)) for k in PANEL_METRICS),
+                    *(_fmt(m.key, r.get(m.key)) for m in core.CAPTION_METRICS),
+                    ", ".join(marks),
+                ]
+            )
         return rows
 
     def status(self, res: Result | None) -> str:
@@ -247,12 +264,16 @@ class CompareTab:
         if res is not None:
             if res.hr is not None:
                 h, w = res.hr.shape[:2]
-                bits.append(f"**{res.source}**: ground truth {w}×{h}, input {w // 4}×{h // 4}, ×4 by each model "
-                            f"({res.seconds:.2f} s).")
+                bits.append(
+                    f"**{res.source}**: ground truth {w}×{h}, input {w // 4}×{h // 4}, ×4 by each model "
+                    f"({res.seconds:.2f} s)."
+                )
             else:
                 h, w = res.lr.shape[:2]
-                bits.append(f"**{res.source}**: your {w}×{h} image upscaled to {4 * w}×{4 * h} ({res.seconds:.2f} s). "
-                            "No ground truth, so **no reference metrics** (PSNR / SSIM / LPIPS need the original).")
+                bits.append(
+                    f"**{res.source}**: your {w}×{h} image upscaled to {4 * w}×{4 * h} ({res.seconds:.2f} s). "
+                    "No ground truth, so **no reference metrics** (PSNR / SSIM / LPIPS need the original)."
+                )
             bits += [f"Note: {n}." for n in res.notes if "no ground truth" not in n]
         eng = self.engine
         if eng.problems:
@@ -270,8 +291,15 @@ class CompareTab:
     def _key_of(self, title_or_key) -> str:
         return next((k for k, t in self.titles.items() if t == title_or_key), title_or_key)
 
-    def shown(self, res: Result, view: str = VIEW_IMAGES, a: str | None = None, b: str | None = None,
-              progress: str = "", pending: Result | None = None) -> Shown:
+    def shown(
+        self,
+        res: Result,
+        view: str = VIEW_IMAGES,
+        a: str | None = None,
+        b: str | None = None,
+        progress: str = "",
+        pending: Result | None = None,
+    ) -> Shown:
         """The viewer config of ``res`` in ``view`` (``a``/``b``: the panels of the A − B view).
         ``pending``: a comparison still running, whose finished panels replace ``res``'s."""
         cur = pending or res
@@ -284,8 +312,18 @@ class CompareTab:
         def add(key, title, path, scale=1, caption="", stale=False, alt_what=None):
             files[key] = path
             name = Path(path).name if path else None
-            panels.append(viewer.panel(key, title, path, scale=scale, caption=caption, file=name, stale=stale,
-                                       alt=f"{alt_what or title} of {src}" + (" (previous image, updating)" if stale else "")))
+            panels.append(
+                viewer.panel(
+                    key,
+                    title,
+                    path,
+                    scale=scale,
+                    caption=caption,
+                    file=name,
+                    stale=stale,
+                    alt=f"{alt_what or title} of {src}" + (" (previous image, updating)" if stale else ""),
+                )
+            )
 
         keys = [p for p in self.panels if p != "hr" or gt]
         view = view if gt else VIEW_IMAGES
@@ -308,9 +346,19 @@ class CompareTab:
             if view in (VIEW_ABS, VIEW_SIGNED) and p != "hr":
                 signed = view == VIEW_SIGNED
                 kind = f"{p}_{'signed' if signed else 'abs'}err"
-                path = self._file(uid, src, kind, lambda img=img, signed=signed: (viewer.signed_error if signed else viewer.abs_error)(img, cur.hr))
-                add(p, f"{title}: {'SR − HR' if signed else '|SR − HR|'}", path,
-                    caption=self.caption(p, cur, best), alt_what=f"{'signed' if signed else 'absolute'} error map of {title}")
+                path = self._file(
+                    uid,
+                    src,
+                    kind,
+                    lambda img=img, signed=signed: (viewer.signed_error if signed else viewer.abs_error)(img, cur.hr),
+                )
+                add(
+                    p,
+                    f"{title}: {'SR − HR' if signed else '|SR − HR|'}",
+                    path,
+                    caption=self.caption(p, cur, best),
+                    alt_what=f"{'signed' if signed else 'absolute'} error map of {title}",
+                )
                 continue
             add(p, title, self.panel_file(uid, src, p, img), caption=self.caption(p, cur, best))
         colorbar = None
@@ -326,11 +374,23 @@ class CompareTab:
         notes = list(cur.notes if pending is None else [])
         notes = [n for n in notes if "no ground truth" not in n]
         if not gt:
-            notes.insert(0, "No ground truth: this image is only upscaled, so there is no HR panel, no error map "
-                            "and no PSNR / SSIM / LPIPS.")
+            notes.insert(
+                0,
+                "No ground truth: this image is only upscaled, so there is no HR panel, no error map "
+                "and no PSNR / SSIM / LPIPS.",
+            )
         slider = (self._key_of(a) if a else "bicubic", self._key_of(b) if b else self.sr_panels[-1])
-        cfg = viewer.config(id=uid, source=src, width=w, height=h, panels=panels, progress=progress, notes=notes,
-                            colorbar=colorbar, slider=slider)
+        cfg = viewer.config(
+            id=uid,
+            source=src,
+            width=w,
+            height=h,
+            panels=panels,
+            progress=progress,
+            notes=notes,
+            colorbar=colorbar,
+            slider=slider,
+        )
         return Shown(cfg, files)
 
     # ---- region metrics (the rectangle the viewer shows)
@@ -366,16 +426,34 @@ class CompareTab:
             lh, lw = res.lr.shape[:2]
             oh, ow = 4 * lh, 4 * lw
             readme = README.format(
-                source=src, stem=stem, lw=lw, lh=lh, ow=ow, oh=oh,
-                lr_note=("\n                       (made from the ground truth by MATLAB-style bicubic /4)" if res.hr is not None
-                         else "\n                       (your upload, centre-cropped only if it exceeded the limit)"),
+                source=src,
+                stem=stem,
+                lw=lw,
+                lh=lh,
+                ow=ow,
+                oh=oh,
+                lr_note=(
+                    "\n                       (made from the ground truth by MATLAB-style bicubic /4)"
+                    if res.hr is not None
+                    else "\n                       (your upload, centre-cropped only if it exceeded the limit)"
+                ),
                 hr_line=f"{stem}_hr.png          the ground truth ({ow}x{oh} px)\n" if res.hr is not None else "",
-                metrics_line=("PSNR-Y / SSIM-Y (MATLAB Y channel, 8-bit, border 4), PSNR-RGB, LPIPS (AlexNet v0.1) "
-                              "of each output against the ground truth" if res.hr is not None
-                              else "no metrics: there is no ground truth for an upscale-only input"))
-            meta = {"source": src, "lr_size": [lw, lh], "output_size": [ow, oh], "files": [Path(f).name for f in files],
-                    "scores": res.scores, "notes": res.notes,
-                    "convention": "PSNR/SSIM on the MATLAB Y channel, 8-bit, border 4; LPIPS AlexNet v0.1"}
+                metrics_line=(
+                    "PSNR-Y / SSIM-Y (MATLAB Y channel, 8-bit, border 4), PSNR-RGB, LPIPS (AlexNet v0.1) "
+                    "of each output against the ground truth"
+                    if res.hr is not None
+                    else "no metrics: there is no ground truth for an upscale-only input"
+                ),
+            )
+            meta = {
+                "source": src,
+                "lr_size": [lw, lh],
+                "output_size": [ow, oh],
+                "files": [Path(f).name for f in files],
+                "scores": res.scores,
+                "notes": res.notes,
+                "convention": "PSNR/SSIM on the MATLAB Y channel, 8-bit, border 4; LPIPS AlexNet v0.1",
+            }
             tmp = zpath.with_suffix(".part")
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
                 for f in files:
@@ -393,12 +471,15 @@ class CompareTab:
         sh = self.shown(res, view, a, b)
         rs, rect = self.region_scores(res, 0, 0, *res.size[::-1]) if gt else ({}, None)
         return {
-            c["state"]: res, c["status"]: self.status(res), c["viewer"]: sh.config,
+            c["state"]: res,
+            c["status"]: self.status(res),
+            c["viewer"]: sh.config,
             c["table"]: gr.Dataframe(self.metrics_table(res, rs), visible=gt),
             c["region"]: self.region_text(res, rect),
             c["view"]: gr.Radio(visible=gt, value=view if gt else VIEW_IMAGES),
             c["ab"]: gr.Row(visible=gt and view == VIEW_DIFF),
-            c["raw"]: self.info(res), c["downloads"]: self.downloads(res),
+            c["raw"]: self.info(res),
+            c["downloads"]: self.downloads(res),
         }
 
     def region_text(self, res: Result, rect) -> str:
@@ -407,16 +488,25 @@ class CompareTab:
         x, y, w, h = rect
         H, W = res.size
         whole = (w, h) == (W, H)
-        return (f"**Visible region:** {'the whole image' if whole else f'x {x}–{x + w}, y {y}–{y + h} ({w}×{h} output px)'}"
-                " — zoom or pan the viewer and the region columns follow (no border shave).")
+        return (
+            f"**Visible region:** {'the whole image' if whole else f'x {x}–{x + w}, y {y}–{y + h} ({w}×{h} output px)'}"
+            " — zoom or pan the viewer and the region columns follow (no border shave)."
+        )
 
     def info(self, res: Result) -> dict:
-        return _jsonable({
-            "source": res.source, "hr_size": None if res.hr is None else list(res.hr.shape[:2]),
-            "lr_size": list(res.lr.shape[:2]), "panels": [p for p in self.panels if p in res.images],
-            "scores": res.scores, "best": core.best_of(res.scores), "compute_seconds": round(res.seconds, 3),
-            "notes": res.notes,
-            "convention": "PSNR/SSIM on MATLAB Y channel, 8-bit, border 4; LPIPS AlexNet v0.1"})
+        return _jsonable(
+            {
+                "source": res.source,
+                "hr_size": None if res.hr is None else list(res.hr.shape[:2]),
+                "lr_size": list(res.lr.shape[:2]),
+                "panels": [p for p in self.panels if p in res.images],
+                "scores": res.scores,
+                "best": core.best_of(res.scores),
+                "compute_seconds": round(res.seconds, 3),
+                "notes": res.notes,
+                "convention": "PSNR/SSIM on MATLAB Y channel, 8-bit, border 4; LPIPS AlexNet v0.1",
+            }
+        )
 
     def on_compare(self, prev, example, upload, mode, models, view, a, b):
         """Generator: the panels fill in as each model finishes; the previous images stay until replaced."""
@@ -437,8 +527,9 @@ class CompareTab:
             partial.images[p] = sr
             done.append(p)
             nxt = next((n for n in names if n not in done), None)
-            line = (f"{self.titles.get(p, p)} done ({len(done)} of {len(names)}); "
-                    + (f"running {self.titles.get(nxt, nxt)}…" if nxt else "computing the metrics…"))
+            line = f"{self.titles.get(p, p)} done ({len(done)} of {len(names)}); " + (
+                f"running {self.titles.get(nxt, nxt)}…" if nxt else "computing the metrics…"
+            )
             base = prev if isinstance(prev, Result) and getattr(prev, "uid", None) else partial
             sh = self.shown(base, VIEW_IMAGES, a, b, progress=line, pending=partial)
             yield {c["viewer"]: sh.config, c["status"]: line}
@@ -478,8 +569,11 @@ class CompareTab:
 
     def api_models(self) -> dict:
         """What is loaded: the panels ``upscale`` accepts, and the models left out with why."""
-        return {"models": [{"key": k, "title": self.titles[k]} for k in ["bicubic", *self.engine.available]],
-                "missing": dict(self.engine.problems), "refused": dict(self.engine.refused)}
+        return {
+            "models": [{"key": k, "title": self.titles[k]} for k in ["bicubic", *self.engine.available]],
+            "missing": dict(self.engine.problems),
+            "refused": dict(self.engine.refused),
+        }
 
     def api_upscale(self, image, model):
         """x4 of an image file by one model (or "bicubic"): the PNG's path."""
@@ -487,8 +581,10 @@ class CompareTab:
             raise gr.Error("no image given", print_exception=False)
         key = self._key_of(model or "")
         if key != "bicubic" and key not in self.engine.models:
-            raise gr.Error(f"unknown model {model!r}; loaded: {', '.join(['bicubic', *self.engine.available])}",
-                           print_exception=False)
+            raise gr.Error(
+                f"unknown model {model!r}; loaded: {', '.join(['bicubic', *self.engine.available])}",
+                print_exception=False,
+            )
         try:
             arr, _ = core.load_upload(image)
             lr, _, notes = core.prepare_input(arr, as_lr=True)
@@ -503,12 +599,17 @@ class CompareTab:
 
     def api_compare(self, image, example, mode, models):
         """A whole comparison: (named fields as JSON, the downloadable files); the session's state too."""
-        res = self.compute(example or next(iter(EXAMPLE_LOADERS)), image or None, mode or UPLOAD_HR,
-                           models if models else self.engine.available)
+        res = self.compute(
+            example or next(iter(EXAMPLE_LOADERS)),
+            image or None,
+            mode or UPLOAD_HR,
+            models if models else self.engine.available,
+        )
         files = self.downloads(res)
         out = self.info(res)
-        out["files"] = {("zip" if f.endswith(".zip") else Path(f).stem[len(_stem(res.source)) + 1:]): Path(f).name
-                        for f in files}
+        out["files"] = {
+            ("zip" if f.endswith(".zip") else Path(f).stem[len(_stem(res.source)) + 1 :]): Path(f).name for f in files
+        }
         out["status"] = self.status(res)
         return out, files, res
 
@@ -527,40 +628,69 @@ class CompareTab:
         c["state"] = gr.State(init_res)
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=280):
-                c["example"] = gr.Dropdown(list(EXAMPLE_LOADERS), value=first_example, label="Example photo",
-                                           info="scikit-image's bundled photos")
-                c["upload"] = gr.File(label="…or upload your own image (PNG, JPEG, BMP, WebP, TIFF, GIF)",
-                                      file_types=["image"], type="filepath", height=120)
-                c["mode"] = gr.Radio([UPLOAD_HR, UPLOAD_LR], value=UPLOAD_HR, label="The uploaded image is",
-                                     info=f"a low-res input is upscaled whole up to {core.MAX_LR_SIDE} px a side. The "
-                                          "models were trained on LR made by MATLAB-style antialiased bicubic /4; a "
-                                          "quick resize without antialiasing (OpenCV INTER_CUBIC, most editors) or JPEG "
-                                          "input gets over-sharpened (see the Benchmark tab's extra degradations)")
+                c["example"] = gr.Dropdown(
+                    list(EXAMPLE_LOADERS),
+                    value=first_example,
+                    label="Example photo",
+                    info="scikit-image's bundled photos",
+                )
+                c["upload"] = gr.File(
+                    label="…or upload your own image (PNG, JPEG, BMP, WebP, TIFF, GIF)",
+                    file_types=["image"],
+                    type="filepath",
+                    height=120,
+                )
+                c["mode"] = gr.Radio(
+                    [UPLOAD_HR, UPLOAD_LR],
+                    value=UPLOAD_HR,
+                    label="The uploaded image is",
+                    info=f"a low-res input is upscaled whole up to {core.MAX_LR_SIDE} px a side. The "
+                    "models were trained on LR made by MATLAB-style antialiased bicubic /4; a "
+                    "quick resize without antialiasing (OpenCV INTER_CUBIC, most editors) or JPEG "
+                    "input gets over-sharpened (see the Benchmark tab's extra degradations)",
+                )
             with gr.Column(scale=2, min_width=280):
-                c["models"] = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Models to run",
-                                               info="bicubic always runs")
-                c["view"] = gr.Radio([VIEW_IMAGES, VIEW_ABS, VIEW_SIGNED, VIEW_DIFF], value=VIEW_IMAGES,
-                                     label="Panels show", info="error views come with a colour bar")
+                c["models"] = gr.CheckboxGroup(
+                    choices, value=[m for _, m in choices], label="Models to run", info="bicubic always runs"
+                )
+                c["view"] = gr.Radio(
+                    [VIEW_IMAGES, VIEW_ABS, VIEW_SIGNED, VIEW_DIFF],
+                    value=VIEW_IMAGES,
+                    label="Panels show",
+                    info="error views come with a colour bar",
+                )
                 with gr.Row(visible=False) as c["ab"]:
                     c["a"] = gr.Dropdown(panel_choices, value="bicubic", label="A")
                     c["b"] = gr.Dropdown(panel_choices, value=panel_choices[-1][1], label="B")
                 c["run"] = gr.Button("Compare", variant="primary")
             with gr.Column(scale=3, min_width=280):
                 c["status"] = gr.Markdown(self.status(init_res), elem_id="compare-status")
-                gr.Markdown("**How to read it.** PSNR-Y and SSIM-Y (higher is better) reward pixel accuracy; "
-                            "LPIPS (lower is better) tracks perceived similarity; ★ marks the best panel per metric. "
-                            "**Wheel or pinch to zoom, drag to pan** (all panels move together); keys: arrows pan, "
-                            "+ / − zoom, 0 fits. 100 % shows each output pixel on one screen pixel.")
+                gr.Markdown(
+                    "**How to read it.** PSNR-Y and SSIM-Y (higher is better) reward pixel accuracy; "
+                    "LPIPS (lower is better) tracks perceived similarity; ★ marks the best panel per metric. "
+                    "**Wheel or pinch to zoom, drag to pan** (all panels move together); keys: arrows pan, "
+                    "+ / − zoom, 0 fits. 100 % shows each output pixel on one screen pixel."
+                )
         c["viewer"] = viewer.component(None)
         c["region"] = gr.Markdown(elem_id="region-line")
-        c["table"] = gr.Dataframe(headers=self.table_headers(), label="Metrics (whole image: border 4; "
-                                  "visible region: no border)", interactive=False, wrap=True, elem_id="metrics-table")
+        c["table"] = gr.Dataframe(
+            headers=self.table_headers(),
+            label="Metrics (whole image: border 4; visible region: no border)",
+            interactive=False,
+            wrap=True,
+            elem_id="metrics-table",
+        )
         with gr.Row():
-            c["downloads"] = gr.File(label="Downloads: a zip (images, metrics.json, README) and each PNG",
-                                     file_count="multiple", interactive=False, elem_id="downloads")
+            c["downloads"] = gr.File(
+                label="Downloads: a zip (images, metrics.json, README) and each PNG",
+                file_count="multiple",
+                interactive=False,
+                elem_id="downloads",
+            )
             with gr.Column():
-                gr.Markdown("**Panels**\n\n" + "\n".join(f"- **{self.titles[q]}**: {eng.panel_help[q]}"
-                                                         for q in self.panels))
+                gr.Markdown(
+                    "**Panels**\n\n" + "\n".join(f"- **{self.titles[q]}**: {eng.panel_help[q]}" for q in self.panels)
+                )
                 with gr.Accordion("All figures (JSON)", open=False):
                     c["raw"] = gr.JSON()
         with gr.Group(visible=False):  # API-only endpoints (gradio_client), see the README
@@ -581,8 +711,17 @@ class CompareTab:
     def _wire(self) -> None:
         c = self.c
         cmp_in = [c["state"], c["example"], c["upload"], c["mode"], c["models"], c["view"], c["a"], c["b"]]
-        cmp_out = [c["state"], c["status"], c["viewer"], c["table"], c["region"], c["view"], c["ab"], c["raw"],
-                   c["downloads"]]
+        cmp_out = [
+            c["state"],
+            c["status"],
+            c["viewer"],
+            c["table"],
+            c["region"],
+            c["view"],
+            c["ab"],
+            c["raw"],
+            c["downloads"],
+        ]
         # one compare at a time across every trigger (memory stays bounded on a small Space);
         # the cheap view / region updates share a second slot
         # compares wait in dashboard.serving's gate (one runs; past its waiting limit a visitor is told
@@ -593,29 +732,69 @@ class CompareTab:
         view_kw: dict[str, Any] = dict(concurrency_id="view", concurrency_limit=2, show_progress="hidden")
         c["run"].click(on_compare, cmp_in, cmp_out, api_name="compare_live", api_visibility="undocumented", **cmp_kw)
         c["example"].input(lambda: None, None, c["upload"], queue=False, api_visibility="private").then(
-            on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
+            on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw
+        )
         c["upload"].upload(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         c["mode"].input(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         for k in ("view", "a", "b"):
-            c[k].input(self.on_view, [c["state"], c["view"], c["a"], c["b"]], [c["viewer"], c["ab"]],
-                       api_visibility="private", **view_kw)
-        c["viewer"].region(self.on_region, [c["state"]], [c["table"], c["region"]], api_visibility="private",
-                           trigger_mode="always_last", **view_kw)
+            c[k].input(
+                self.on_view,
+                [c["state"], c["view"], c["a"], c["b"]],
+                [c["viewer"], c["ab"]],
+                api_visibility="private",
+                **view_kw,
+            )
+        c["viewer"].region(
+            self.on_region,
+            [c["state"]],
+            [c["table"], c["region"]],
+            api_visibility="private",
+            trigger_mode="always_last",
+            **view_kw,
+        )
         # named API endpoints
-        c["api_btn"].click(serving.gated(self.api_upscale), [c["api_image"], c["api_model"]], c["api_out"],
-                           api_name="upscale", concurrency_id="compare", concurrency_limit=None)
+        c["api_btn"].click(
+            serving.gated(self.api_upscale),
+            [c["api_image"], c["api_model"]],
+            c["api_out"],
+            api_name="upscale",
+            concurrency_id="compare",
+            concurrency_limit=None,
+        )
         c["api_btn2"].click(self.api_models, None, c["api_list"], api_name="models", queue=False)
-        c["api_btn3"].click(serving.gated(self.api_compare), [c["api_image"], c["example"], c["mode"], c["models"]],
-                            [c["api_json"], c["api_files"], c["state"]], api_name="compare", concurrency_id="compare",
-                            concurrency_limit=None)
+        c["api_btn3"].click(
+            serving.gated(self.api_compare),
+            [c["api_image"], c["example"], c["mode"], c["models"]],
+            [c["api_json"], c["api_files"], c["state"]],
+            api_name="compare",
+            concurrency_id="compare",
+            concurrency_limit=None,
+        )
         c["api_btn4"].click(self.on_downloads, c["state"], c["downloads"], api_name="downloads", queue=False)
 
     def wire_load(self, demo: gr.Blocks) -> None:
         """Each page load shows the example named in the URL (``?img=``) with fresh file links."""
         c = self.c
-        demo.load(self.on_load, None, [c["example"], c["state"], c["status"], c["viewer"], c["table"], c["region"],
-                                       c["view"], c["ab"], c["raw"], c["downloads"]], api_visibility="private",
-                  concurrency_id="view", concurrency_limit=2, show_progress="hidden")
+        demo.load(
+            self.on_load,
+            None,
+            [
+                c["example"],
+                c["state"],
+                c["status"],
+                c["viewer"],
+                c["table"],
+                c["region"],
+                c["view"],
+                c["ab"],
+                c["raw"],
+                c["downloads"],
+            ],
+            api_visibility="private",
+            concurrency_id="view",
+            concurrency_limit=2,
+            show_progress="hidden",
+        )
 
     def on_downloads(self, res):
         return {self.c["downloads"]: self.downloads(res)}

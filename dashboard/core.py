@@ -143,8 +143,12 @@ class Engine:
 
     @property
     def panel_help(self) -> dict[str, str]:
-        return {"lr": FIXED_HELP["lr"], "bicubic": FIXED_HELP["bicubic"], **{s.key: s.description for s in self.specs},
-                "hr": FIXED_HELP["hr"]}
+        return {
+            "lr": FIXED_HELP["lr"],
+            "bicubic": FIXED_HELP["bicubic"],
+            **{s.key: s.description for s in self.specs},
+            "hr": FIXED_HELP["hr"],
+        }
 
 
 @dataclass
@@ -188,7 +192,9 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
     if as_lr:
         lr, cropped = _centre_crop(img, MAX_LR_SIDE)
         if cropped:
-            notes.append(f"the input was centre-cropped to {lr.shape[1]}×{lr.shape[0]} (limit {MAX_LR_SIDE} px per side)")
+            notes.append(
+                f"the input was centre-cropped to {lr.shape[1]}×{lr.shape[0]} (limit {MAX_LR_SIDE} px per side)"
+            )
         if min(lr.shape[:2]) < MIN_LR_SIDE:
             raise InputError(f"the image is {img.shape[1]}×{img.shape[0]}; it needs at least {MIN_LR_SIDE} px per side")
         return lr, None, notes
@@ -199,7 +205,11 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
         )
     hr, cropped = _centre_crop(img, MAX_HR_SIDE, SCALE)
     if cropped:
-        why = f"limit {MAX_HR_SIDE} px per side" if max(img.shape[:2]) > MAX_HR_SIDE else f"sides must be multiples of {SCALE}"
+        why = (
+            f"limit {MAX_HR_SIDE} px per side"
+            if max(img.shape[:2]) > MAX_HR_SIDE
+            else f"sides must be multiples of {SCALE}"
+        )
         notes.append(f"the image was centre-cropped to {hr.shape[1]}×{hr.shape[0]} ({why})")
     hr = np.ascontiguousarray(mod_crop(hr, SCALE))
     return downscale_x4(hr), hr, notes
@@ -228,8 +238,9 @@ def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
     return np.concatenate(list(engine.pool.map(strip, range(n))), axis=0)
 
 
-def run_compare(engine: Engine, img: np.ndarray, as_lr: bool = False, models=None, source: str = "",
-                on_panel=None) -> Result:
+def run_compare(
+    engine: Engine, img: np.ndarray, as_lr: bool = False, models=None, source: str = "", on_panel=None
+) -> Result:
     """Upscale with bicubic and the chosen models; score every SR panel against HR.
 
     ``on_panel(name, sr, lr, hr)``, if given, is called as each panel's SR is ready (the models in

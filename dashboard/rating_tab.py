@@ -47,7 +47,10 @@ from srcore.rating.stimuli import MODEL_KEYS, practice_anchors, stimulus_plan
 from srcore.rating.store import RatingError, RatingStore
 
 MOS_LABELS = ("bad", "poor", "fair", "good", "excellent")
-PROTOCOL_CHOICES = [("Score single images (1 = bad ... 5 = excellent)", "mos"), ("Compare two images side by side", "pair")]
+PROTOCOL_CHOICES = [
+    ("Score single images (1 = bad ... 5 = excellent)", "mos"),
+    ("Compare two images side by side", "pair"),
+]
 TITLES = {"bicubic": "Bicubic", **zoo.TITLES, "hr": "HR (original)"}
 CONCURRENCY = 16  # rating events are short SQLite transactions; let many run at once
 STAGE_ID = "sr-stage"
@@ -134,17 +137,21 @@ def _stim_html(s: Served, side: int) -> str:
         imgs = f'<img alt="Image to rate" src="{_data_uri(s.images[0])}">'
         cls = "sr-mos"
     else:
-        imgs = (f'<img alt="Left image" src="{_data_uri(s.images[0])}">'
-                f'<img alt="Right image" src="{_data_uri(s.images[1])}">')
+        imgs = (
+            f'<img alt="Left image" src="{_data_uri(s.images[0])}">'
+            f'<img alt="Right image" src="{_data_uri(s.images[1])}">'
+        )
         cls = "sr-pair"
     return f'<div class="sr-stim {cls}" style="--sr-side: {side}px">{imgs}</div>'
 
 
 def _progress_html(s: Served) -> str:
     pct = 100 * s.done / s.total if s.total else 100
-    return (f'<div class="sr-bar" role="progressbar" aria-valuemin="0" aria-valuemax="{s.total}" '
-            f'aria-valuenow="{s.done}"><div style="width:{pct:.1f}%"></div></div>'
-            f'<div class="sr-progress-text">Progress: {s.progress}</div>')
+    return (
+        f'<div class="sr-bar" role="progressbar" aria-valuemin="0" aria-valuemax="{s.total}" '
+        f'aria-valuenow="{s.done}"><div style="width:{pct:.1f}%"></div></div>'
+        f'<div class="sr-progress-text">Progress: {s.progress}</div>'
+    )
 
 
 N_OUT = 10  # key, session, intro, stage, done, progress, stimulus, mos_row, pair_row, status
@@ -155,13 +162,35 @@ def _render(s: Served, side: int):
     session = {"key": s.key, "protocol": s.protocol, "nonce": s.nonce}
     status = s.message
     if s.finished:
-        done = (f"### {s.message}\n\nYour completion code: **`{s.completion_code}`**\n\n"
-                "Give this code to the organiser if they asked for it. You may now close the page.")
-        return (s.key, session, gr.update(visible=True), gr.update(visible=False), gr.update(visible=True, value=done),
-                _progress_html(s), "", gr.update(), gr.update(), "")
+        done = (
+            f"### {s.message}\n\nYour completion code: **`{s.completion_code}`**\n\n"
+            "Give this code to the organiser if they asked for it. You may now close the page."
+        )
+        return (
+            s.key,
+            session,
+            gr.update(visible=True),
+            gr.update(visible=False),
+            gr.update(visible=True, value=done),
+            _progress_html(s),
+            "",
+            gr.update(),
+            gr.update(),
+            "",
+        )
     mos = s.protocol == "mos"
-    return (s.key, session, gr.update(visible=False), gr.update(visible=True), gr.update(visible=False),
-            _progress_html(s), _stim_html(s, side), gr.update(visible=mos), gr.update(visible=not mos), status)
+    return (
+        s.key,
+        session,
+        gr.update(visible=False),
+        gr.update(visible=True),
+        gr.update(visible=False),
+        _progress_html(s),
+        _stim_html(s, side),
+        gr.update(visible=mos),
+        gr.update(visible=not mos),
+        status,
+    )
 
 
 def _error(msg: str):
@@ -173,8 +202,9 @@ def _intro_error(msg: str):
     return (gr.skip(),) * 4 + (gr.update(visible=True, value=f"**{msg}**"),) + (gr.skip(),) * 5
 
 
-def build_rating_tab(service: RatingService | None = None, models: dict | None = None,
-                     missing: dict[str, str] | None = None) -> dict:
+def build_rating_tab(
+    service: RatingService | None = None, models: dict | None = None, missing: dict[str, str] | None = None
+) -> dict:
     """Create the rating components inside the current Blocks/Tab context; returns them by name
     (an empty dict, with the reason shown, when the store or the stimuli cannot be set up).
     ``models`` / ``missing``: the app's loaded generators and what is wrong with the others."""
@@ -206,35 +236,40 @@ def build_rating_tab(service: RatingService | None = None, models: dict | None =
             "natural detail, artefacts). Your answers are anonymous; you can stop at any time and come back "
             f"later in the same browser to continue.{n_missing}\n\n"
             "Keys: <kbd>1</kbd>-<kbd>5</kbd> give a score, <kbd>←</kbd> / <kbd>→</kbd> choose the left or "
-            "right image, <kbd>↓</kbd> means you can't tell.")
+            "right image, <kbd>↓</kbd> means you can't tell."
+        )
         with gr.Accordion("Practice: what a 1 and a 5 look like", open=True, visible=svc.settings.practice) as practice:
             gr.HTML(
                 '<div style="display:flex;gap:12px;flex-wrap:wrap;justify-content:center">'
                 f'<figure style="margin:0;text-align:center"><img alt="Example of score 1" src="{_data_uri(anchors[0])}" '
                 'style="image-rendering:pixelated;width:min(220px,42vw)"><figcaption>This is a <b>1 (bad)</b>: '
-                'blocky, noisy, no detail.</figcaption></figure>'
+                "blocky, noisy, no detail.</figcaption></figure>"
                 f'<figure style="margin:0;text-align:center"><img alt="Example of score 5" src="{_data_uri(anchors[1])}" '
                 'style="image-rendering:pixelated;width:min(220px,42vw)"><figcaption>This is a <b>5 (excellent)</b>: '
-                'sharp, natural detail.</figcaption></figure></div>'
-                '<p>Most images fall in between. Some items check that you are paying attention.</p>')
+                "sharp, natural detail.</figcaption></figure></div>"
+                "<p>Most images fall in between. Some items check that you are paying attention.</p>"
+            )
         with gr.Row():
             protocol = gr.Radio(PROTOCOL_CHOICES, value="mos", label="Task", scale=3)
-            participant = gr.Textbox(label="Participant or class code (optional)", max_lines=1, max_length=64,
-                                     scale=2)
+            participant = gr.Textbox(label="Participant or class code (optional)", max_lines=1, max_length=64, scale=2)
         start = gr.Button("Start / continue", variant="primary")
     done_md = gr.Markdown("", visible=False)
     with gr.Column(visible=False, elem_id=STAGE_ID) as stage:
         progress = gr.HTML("")
         stim = gr.HTML("")
         with gr.Row(visible=True, equal_height=True) as mos_row:
-            score_btns = [gr.Button(f"{i} {lab}", elem_id=f"sr-mos-{i}", min_width=40, scale=1)
-                          for i, lab in enumerate(MOS_LABELS, start=1)]
+            score_btns = [
+                gr.Button(f"{i} {lab}", elem_id=f"sr-mos-{i}", min_width=40, scale=1)
+                for i, lab in enumerate(MOS_LABELS, start=1)
+            ]
         with gr.Row(visible=False, equal_height=True) as pair_row:
             b_left = gr.Button("← Left", elem_id="sr-left", min_width=40)
             b_tie = gr.Button("↓ Can't tell", elem_id="sr-tie", min_width=40)
             b_right = gr.Button("Right →", elem_id="sr-right", min_width=40)
-        gr.Markdown("Keys: <kbd>1</kbd>-<kbd>5</kbd> score · <kbd>←</kbd> <kbd>→</kbd> left / right · "
-                    "<kbd>↓</kbd> can't tell", elem_classes=["sr-hint"])
+        gr.Markdown(
+            "Keys: <kbd>1</kbd>-<kbd>5</kbd> score · <kbd>←</kbd> <kbd>→</kbd> left / right · <kbd>↓</kbd> can't tell",
+            elem_classes=["sr-hint"],
+        )
         status = gr.Markdown("")
     outputs = [key_store, session, intro, stage, done_md, progress, stim, mos_row, pair_row, status]
 
@@ -255,13 +290,16 @@ def build_rating_tab(service: RatingService | None = None, models: dict | None =
                 if not sess:  # no server-side state: the server restarted, or no session was started
                     resumed = svc.resume(key) if key else None
                     if resumed is None:
-                        return _error("Press \"Start / continue\" first.")
+                        return _error('Press "Start / continue" first.')
                     out = _render(resumed, side)
-                    return out[:-1] + ("**The server was restarted, so your last answer was not saved. "
-                                       "Here is where you stopped - please answer again.**",)
+                    return out[:-1] + (
+                        "**The server was restarted, so your last answer was not saved. "
+                        "Here is where you stopped - please answer again.**",
+                    )
                 return _render(svc.vote(sess["key"], sess["nonce"], answer), side)
             except RatingError as e:
                 return _error(str(e))
+
         return on_vote
 
     def on_load(key):
@@ -274,21 +312,47 @@ def build_rating_tab(service: RatingService | None = None, models: dict | None =
             return (gr.skip(),) * N_OUT + (practice_upd,) + ((gr.skip(),) if tabs is not None else ())
         return _render(s, side) + (practice_upd,) + ((gr.Tabs(selected=tab.id),) if tabs is not None else ())
 
-    start.click(on_start, [protocol, participant, key_store], outputs, api_name="rating_start",
-                concurrency_limit=CONCURRENCY).then(None, js=SCROLL_JS)
+    start.click(
+        on_start, [protocol, participant, key_store], outputs, api_name="rating_start", concurrency_limit=CONCURRENCY
+    ).then(None, js=SCROLL_JS)
     for i, b in enumerate(score_btns, start=1):
-        b.click(make_vote(i), [session, key_store], outputs, api_name=f"rating_score_{i}",
-                concurrency_limit=CONCURRENCY, trigger_mode="once")
+        b.click(
+            make_vote(i),
+            [session, key_store],
+            outputs,
+            api_name=f"rating_score_{i}",
+            concurrency_limit=CONCURRENCY,
+            trigger_mode="once",
+        )
     for b, ans in ((b_left, "left"), (b_tie, "tie"), (b_right, "right")):
-        b.click(make_vote(ans), [session, key_store], outputs, api_name=f"rating_choose_{ans}",
-                concurrency_limit=CONCURRENCY, trigger_mode="once")
+        b.click(
+            make_vote(ans),
+            [session, key_store],
+            outputs,
+            api_name=f"rating_choose_{ans}",
+            concurrency_limit=CONCURRENCY,
+            trigger_mode="once",
+        )
     root = Context.root_block
     if root is not None:  # reopen the Rate tab where the rater was (after a reload or a restart)
-        root.load(on_load, [key_store], outputs + [practice] + ([tabs] if tabs is not None else []),
-                  api_visibility="private").then(None, js=SCROLL_JS)
-    return dict(rater=key_store, session=session, protocol=protocol, participant=participant, start=start,
-                progress=progress, status=status, stimulus=stim, score_buttons=score_btns,
-                choice_buttons=[b_left, b_tie, b_right], done=done_md, stage=stage, intro=intro)
+        root.load(
+            on_load, [key_store], outputs + [practice] + ([tabs] if tabs is not None else []), api_visibility="private"
+        ).then(None, js=SCROLL_JS)
+    return dict(
+        rater=key_store,
+        session=session,
+        protocol=protocol,
+        participant=participant,
+        start=start,
+        progress=progress,
+        status=status,
+        stimulus=stim,
+        score_buttons=score_btns,
+        choice_buttons=[b_left, b_tie, b_right],
+        done=done_md,
+        stage=stage,
+        intro=intro,
+    )
 
 
 # ------------------------------------------------------------------ Results tab
@@ -309,12 +373,24 @@ def _mos_figure(mos: pd.DataFrame):
 
     fig = go.Figure()
     if len(mos):
-        fig.add_bar(x=[_title(m) for m in mos["model"]], y=mos["mos"],
-                    error_y=dict(type="data", symmetric=False, array=(mos["ci_high"] - mos["mos"]).fillna(0),
-                                 arrayminus=(mos["mos"] - mos["ci_low"]).fillna(0)),
-                    text=[f"n={n}" for n in mos["n"]], textposition="inside")
-    fig.update_layout(title="Mean opinion score (95% CI)", yaxis=dict(range=[0, 5.5], title="MOS (1-5)"),
-                      height=380, margin=dict(l=40, r=20, t=50, b=40))
+        fig.add_bar(
+            x=[_title(m) for m in mos["model"]],
+            y=mos["mos"],
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=(mos["ci_high"] - mos["mos"]).fillna(0),
+                arrayminus=(mos["mos"] - mos["ci_low"]).fillna(0),
+            ),
+            text=[f"n={n}" for n in mos["n"]],
+            textposition="inside",
+        )
+    fig.update_layout(
+        title="Mean opinion score (95% CI)",
+        yaxis=dict(range=[0, 5.5], title="MOS (1-5)"),
+        height=380,
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
     return fig
 
 
@@ -324,12 +400,27 @@ def _win_figure(rates: pd.DataFrame, counts: pd.DataFrame):
     fig = go.Figure()
     if len(rates):
         names = [_title(m) for m in rates.index]
-        text = [[("" if n == 0 else f"{r:.2f}<br>n={n}") for r, n in zip(rr, nn)]
-                for rr, nn in zip(rates.to_numpy(), counts.to_numpy())]
-        fig.add_heatmap(z=rates.to_numpy(), x=names, y=names, zmin=0, zmax=1, colorscale="RdBu",
-                        text=text, texttemplate="%{text}", colorbar=dict(title="win rate"))
-    fig.update_layout(title="Pairwise win rate (row beats column; ties = 1/2)", height=420,
-                      yaxis=dict(autorange="reversed"), margin=dict(l=40, r=20, t=50, b=40))
+        text = [
+            [("" if n == 0 else f"{r:.2f}<br>n={n}") for r, n in zip(rr, nn)]
+            for rr, nn in zip(rates.to_numpy(), counts.to_numpy())
+        ]
+        fig.add_heatmap(
+            z=rates.to_numpy(),
+            x=names,
+            y=names,
+            zmin=0,
+            zmax=1,
+            colorscale="RdBu",
+            text=text,
+            texttemplate="%{text}",
+            colorbar=dict(title="win rate"),
+        )
+    fig.update_layout(
+        title="Pairwise win rate (row beats column; ties = 1/2)",
+        height=420,
+        yaxis=dict(autorange="reversed"),
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
     return fig
 
 
@@ -338,11 +429,24 @@ def _bt_figure(bt: pd.DataFrame):
 
     fig = go.Figure()
     if len(bt):
-        fig.add_scatter(x=bt["score"], y=[_title(m) for m in bt["model"]], mode="markers",
-                        error_x=dict(type="data", symmetric=False, array=(bt["ci_high"] - bt["score"]).fillna(0),
-                                     arrayminus=(bt["score"] - bt["ci_low"]).fillna(0)), marker=dict(size=10))
-    fig.update_layout(title="Bradley-Terry score (log-strength, 95% bootstrap CI)", height=360,
-                      xaxis=dict(title="score (0 = average)"), margin=dict(l=40, r=20, t=50, b=40))
+        fig.add_scatter(
+            x=bt["score"],
+            y=[_title(m) for m in bt["model"]],
+            mode="markers",
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=(bt["ci_high"] - bt["score"]).fillna(0),
+                arrayminus=(bt["score"] - bt["ci_low"]).fillna(0),
+            ),
+            marker=dict(size=10),
+        )
+    fig.update_layout(
+        title="Bradley-Terry score (log-strength, 95% bootstrap CI)",
+        height=360,
+        xaxis=dict(title="score (0 = average)"),
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
     return fig
 
 
@@ -362,10 +466,12 @@ def _export_path(stem: str, suffix: str, max_age_s: float = 3600) -> Path:
 
 def _settings_text(s: StudySettings) -> str:
     models = "all available" if s.models is None else ", ".join(_title(m) for m in s.models)
-    return (f"Study **{s.state}** · tasks: {', '.join(PROTOCOL_NAMES[p] for p in s.protocols)} · models: {models} · "
-            f"{s.items} items per session (+1 attention check per {s.attention_every or 'none'}) · crop {s.crop} px · "
-            f"practice {'on' if s.practice else 'off'} · results {'public' if s.results_public else 'private'} "
-            f"after closing · speeders below {s.speeder_s:g} s per vote")
+    return (
+        f"Study **{s.state}** · tasks: {', '.join(PROTOCOL_NAMES[p] for p in s.protocols)} · models: {models} · "
+        f"{s.items} items per session (+1 attention check per {s.attention_every or 'none'}) · crop {s.crop} px · "
+        f"practice {'on' if s.practice else 'off'} · results {'public' if s.results_public else 'private'} "
+        f"after closing · speeders below {s.speeder_s:g} s per vote"
+    )
 
 
 def build_results_tab(service: RatingService | None = None) -> dict:
@@ -375,8 +481,10 @@ def build_results_tab(service: RatingService | None = None) -> dict:
         svc = service or get_service(warm=False)  # results need the store only
     except Exception as e:  # noqa: BLE001 - an unusable database must not take the app down
         return _unavailable("results view", e)
-    gr.Markdown("### Results of the blind assessment\nWhile the study is open, results are for the organiser "
-                "only: enter the organiser token and press **Refresh**.")
+    gr.Markdown(
+        "### Results of the blind assessment\nWhile the study is open, results are for the organiser "
+        "only: enter the organiser token and press **Refresh**."
+    )
     with gr.Row():
         token = gr.Textbox(label="Organiser token", type="password", max_lines=1, scale=2)
         exclude = gr.Checkbox(False, label="Exclude flagged raters (see quality control below)", scale=2)
@@ -386,16 +494,21 @@ def build_results_tab(service: RatingService | None = None) -> dict:
         mos_plot = gr.Plot(label="MOS")
         bt_plot = gr.Plot(label="Bradley-Terry")
     mos_tbl = gr.Dataframe(label="MOS per model", interactive=False)
-    sens_tbl = gr.Dataframe(label="With and without the flagged raters (MOS and Bradley-Terry score)",
-                            interactive=False)
+    sens_tbl = gr.Dataframe(
+        label="With and without the flagged raters (MOS and Bradley-Terry score)", interactive=False
+    )
     img_tbl = gr.Dataframe(label="MOS per image", interactive=False)
     win_plot = gr.Plot(label="Win rates")
     bt_tbl = gr.Dataframe(label="Bradley-Terry scores", interactive=False)
-    sig_tbl = gr.Dataframe(label="Significance (Wilcoxon signed-rank for MOS, sign test for pairs; Holm-corrected)",
-                           interactive=False)
+    sig_tbl = gr.Dataframe(
+        label="Significance (Wilcoxon signed-rank for MOS, sign test for pairs; Holm-corrected)", interactive=False
+    )
     agree_tbl = gr.Dataframe(label="Inter-rater agreement", interactive=False)
-    qc_tbl = gr.Dataframe(label="Rater quality control: attention checks, speeders, straight-liners and the "
-                          "bicubic-vs-original anchors; each flag with its reason", interactive=False)
+    qc_tbl = gr.Dataframe(
+        label="Rater quality control: attention checks, speeders, straight-liners and the "
+        "bicubic-vs-original anchors; each flag with its reason",
+        interactive=False,
+    )
     with gr.Row():
         csv_btn = gr.Button("Export all votes (CSV)")
         csv_file = gr.File(label="votes.csv", interactive=False)
@@ -410,14 +523,26 @@ def build_results_tab(service: RatingService | None = None) -> dict:
 
         res = stats.analyse(svc.store.votes_frame(), exclude=bool(excl), speeder_s=svc.settings.speeder_s)
         flagged = int(res.qc["flagged"].sum()) if len(res.qc) else 0
-        text = (f"**{res.n_votes} votes from {res.n_raters} raters** "
-                f"({flagged} rater(s) flagged{', excluded' if res.excluded_raters else ''}; attention checks "
-                "are not counted as votes).")
+        text = (
+            f"**{res.n_votes} votes from {res.n_raters} raters** "
+            f"({flagged} rater(s) flagged{', excluded' if res.excluded_raters else ''}; attention checks "
+            "are not counted as votes)."
+        )
         qc = res.qc.copy()
         qc["rater_id"] = qc["rater_id"].str[:8] + "..."
-        return (text, _mos_figure(res.mos), _bt_figure(res.bt), _fmt(res.mos), _fmt(res.sensitivity),
-                _fmt(res.mos_images), _win_figure(res.win_rates, res.win_counts), _fmt(res.bt),
-                _fmt(res.significance, 4), _fmt(res.agreement), _fmt(qc))
+        return (
+            text,
+            _mos_figure(res.mos),
+            _bt_figure(res.bt),
+            _fmt(res.mos),
+            _fmt(res.sensitivity),
+            _fmt(res.mos_images),
+            _win_figure(res.win_rates, res.win_counts),
+            _fmt(res.bt),
+            _fmt(res.significance, 4),
+            _fmt(res.agreement),
+            _fmt(qc),
+        )
 
     refresh.click(on_refresh, [exclude, token], outs, api_name="rating_results")
     exclude.change(on_refresh, [exclude, token], outs, api_visibility="private")
@@ -436,16 +561,20 @@ def build_results_tab(service: RatingService | None = None) -> dict:
 
     with gr.Accordion("Organiser", open=False):
         if not svc.organiser_enabled:
-            gr.Markdown("Organiser tools are off. Start the app with `SR_ADMIN_TOKEN=...` to open or close the "
-                        "study, change its settings, see results while it runs, or reset it.")
-            return dict(token=token, refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn,
-                        csv_file=csv_file)
+            gr.Markdown(
+                "Organiser tools are off. Start the app with `SR_ADMIN_TOKEN=...` to open or close the "
+                "study, change its settings, see results while it runs, or reset it."
+            )
+            return dict(
+                token=token, refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn, csv_file=csv_file
+            )
         settings_md = gr.Markdown("Enter the organiser token above, then **Load settings**.")
         choices = [(_title(m), m) for m in MODEL_KEYS]
         with gr.Row():
             st_state = gr.Radio(["open", "closed"], value="open", label="Study")
-            st_protocols = gr.CheckboxGroup([(v, k) for k, v in PROTOCOL_NAMES.items()], value=["mos", "pair"],
-                                            label="Tasks")
+            st_protocols = gr.CheckboxGroup(
+                [(v, k) for k, v in PROTOCOL_NAMES.items()], value=["mos", "pair"], label="Tasks"
+            )
             st_models = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Versions to rate")
         with gr.Row():
             st_items = gr.Number(30, label="Items per session", precision=0, minimum=1)
@@ -462,14 +591,23 @@ def build_results_tab(service: RatingService | None = None) -> dict:
             dl_btn = gr.Button("Download a copy of the database")
             raters_btn = gr.Button("Export raters (CSV: participant and completion codes)")
             db_file = gr.File(label="download", interactive=False)
-        confirm = gr.Textbox(label='Type RESET to confirm deleting every vote and rater')
+        confirm = gr.Textbox(label="Type RESET to confirm deleting every vote and rater")
         reset_btn = gr.Button("Reset all ratings", variant="stop")
         admin_msg = gr.Markdown("")
         fields = [st_state, st_protocols, st_models, st_items, st_crop, st_att, st_speed, st_practice, st_public]
 
         def _values(s: StudySettings):
-            return (s.state, list(s.protocols), list(s.models) if s.models is not None else [m for _, m in choices],
-                    s.items, s.crop, s.attention_every, s.speeder_s, s.practice, s.results_public)
+            return (
+                s.state,
+                list(s.protocols),
+                list(s.models) if s.models is not None else [m for _, m in choices],
+                s.items,
+                s.crop,
+                s.attention_every,
+                s.speeder_s,
+                s.practice,
+                s.results_public,
+            )
 
         def on_load_settings(tok, request: gr.Request):
             try:
@@ -484,12 +622,22 @@ def build_results_tab(service: RatingService | None = None) -> dict:
                 svc.check_admin(tok, _client(request))
                 all_models = set(m for _, m in choices)
                 models = None if set(mods or ()) >= all_models else tuple(mods or ())
-                items, crop, att = (int(x) if isinstance(x, (int, float)) and float(x).is_integer() else x
-                                    for x in (items, crop, att))
-                s = svc.save_settings(StudySettings(
-                    state=state, protocols=tuple(protos or ()), models=models, items=items, crop=crop,
-                    practice=bool(practice), results_public=bool(public), attention_every=att,
-                    speeder_s=float(speed) if isinstance(speed, (int, float)) else speed))
+                items, crop, att = (
+                    int(x) if isinstance(x, (int, float)) and float(x).is_integer() else x for x in (items, crop, att)
+                )
+                s = svc.save_settings(
+                    StudySettings(
+                        state=state,
+                        protocols=tuple(protos or ()),
+                        models=models,
+                        items=items,
+                        crop=crop,
+                        practice=bool(practice),
+                        results_public=bool(public),
+                        attention_every=att,
+                        speeder_s=float(speed) if isinstance(speed, (int, float)) else speed,
+                    )
+                )
             except RatingError as e:
                 return f"**{e}**"
             return "Saved: " + _settings_text(s)
@@ -511,9 +659,13 @@ def build_results_tab(service: RatingService | None = None) -> dict:
             from srcore.rating import stats
 
             qc = stats.rater_quality(svc.store.votes_frame(), speeder_s=svc.settings.speeder_s)
-            df = pd.DataFrame(svc.store.raters()).merge(qc[["rater_id", "votes", "flagged", "reason"]],
-                                                        on="rater_id", how="left") if len(qc) else pd.DataFrame(
-                svc.store.raters())
+            df = (
+                pd.DataFrame(svc.store.raters()).merge(
+                    qc[["rater_id", "votes", "flagged", "reason"]], on="rater_id", how="left"
+                )
+                if len(qc)
+                else pd.DataFrame(svc.store.raters())
+            )
             path = _export_path("raters", ".csv")
             write_text_atomic(path, df.to_csv(index=False))
             return str(path), f"{len(df)} raters exported."
@@ -528,18 +680,42 @@ def build_results_tab(service: RatingService | None = None) -> dict:
             n = svc.store.reset()
             return f"Deleted {n} votes and all raters.", ""
 
-        load_btn.click(on_load_settings, [token], [settings_md] + fields, api_name="rating_admin_settings",
-                       api_visibility="undocumented")
-        save_btn.click(on_save, [token] + fields, [settings_md], api_name="rating_admin_save",
-                       api_visibility="undocumented")
-        dl_btn.click(on_download, [token], [db_file, admin_msg], api_name="rating_admin_download",
-                     api_visibility="undocumented")
-        raters_btn.click(on_raters, [token], [db_file, admin_msg], api_name="rating_admin_raters",
-                         api_visibility="undocumented")
-        reset_btn.click(on_reset, [token, confirm], [admin_msg, confirm], api_name="rating_admin_reset",
-                        api_visibility="undocumented")
-    return dict(token=token, refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn, csv_file=csv_file,
-                download=dl_btn, reset=reset_btn, confirm=confirm, message=admin_msg, save=save_btn)
+        load_btn.click(
+            on_load_settings,
+            [token],
+            [settings_md] + fields,
+            api_name="rating_admin_settings",
+            api_visibility="undocumented",
+        )
+        save_btn.click(
+            on_save, [token] + fields, [settings_md], api_name="rating_admin_save", api_visibility="undocumented"
+        )
+        dl_btn.click(
+            on_download, [token], [db_file, admin_msg], api_name="rating_admin_download", api_visibility="undocumented"
+        )
+        raters_btn.click(
+            on_raters, [token], [db_file, admin_msg], api_name="rating_admin_raters", api_visibility="undocumented"
+        )
+        reset_btn.click(
+            on_reset,
+            [token, confirm],
+            [admin_msg, confirm],
+            api_name="rating_admin_reset",
+            api_visibility="undocumented",
+        )
+    return dict(
+        token=token,
+        refresh=refresh,
+        exclude=exclude,
+        summary=summary,
+        csv_button=csv_btn,
+        csv_file=csv_file,
+        download=dl_btn,
+        reset=reset_btn,
+        confirm=confirm,
+        message=admin_msg,
+        save=save_btn,
+    )
 
 
 # ------------------------------------------------------------------ standalone
@@ -562,8 +738,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     t = time.time()
     svc = get_service()
-    print(f"ratings database ready; stimuli ready in {time.time() - t:.1f}s "
-          f"({len(svc.stimuli.image_ids)} images x {len(svc.stimuli.models)} versions)", flush=True)
+    print(
+        f"ratings database ready; stimuli ready in {time.time() - t:.1f}s "
+        f"({len(svc.stimuli.image_ids)} images x {len(svc.stimuli.models)} versions)",
+        flush=True,
+    )
     demo = build_app(svc)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     demo.launch(server_name=args.host, server_port=args.port, show_error=True, ssr_mode=False)

@@ -45,8 +45,10 @@ class Busy(Exception):
 def busy_text(waiting: int, seconds: float) -> str:
     """The busy message: how many wait and when to come back (rounded up to 5 s)."""
     t = max(5, math.ceil(seconds / 5.0) * 5)
-    return (f"The app is busy: {waiting} compare{'s are' if waiting != 1 else ' is'} waiting. "
-            f"Please try again in about {t} s.")
+    return (
+        f"The app is busy: {waiting} compare{'s are' if waiting != 1 else ' is'} waiting. "
+        f"Please try again in about {t} s."
+    )
 
 
 class ComputeGate:
@@ -213,9 +215,16 @@ class StaticInfoCache:
         if b"cookie" in headers or b"authorization" in headers:
             await self.app(scope, receive, send)
             return
-        key = (scope["path"], scope.get("query_string", b""), scope.get("scheme"), scope.get("root_path", ""),
-               headers.get(b"host"), headers.get(b"x-forwarded-host"), headers.get(b"x-forwarded-proto"),
-               headers.get(b"accept-encoding"))
+        key = (
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("scheme"),
+            scope.get("root_path", ""),
+            headers.get(b"host"),
+            headers.get(b"x-forwarded-host"),
+            headers.get(b"x-forwarded-proto"),
+            headers.get(b"accept-encoding"),
+        )
         hit = self._store.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
             _, status, resp_headers, body = hit

@@ -104,12 +104,15 @@ def run_root() -> Path:
         base.mkdir(parents=True, exist_ok=True)
         removed = clean_stale(base)
         if removed:
-            print(f"removed {len(removed)} temporary folder(s) left by an earlier run that did not exit cleanly",
-                  flush=True)
+            print(
+                f"removed {len(removed)} temporary folder(s) left by an earlier run that did not exit cleanly",
+                flush=True,
+            )
         root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
         pid = os.getpid()
-        (root / MARKER).write_text(json.dumps({"app": APP, "pid": pid, "started": _process_start(pid) or time.time(),
-                                               "created": time.time()}))
+        (root / MARKER).write_text(
+            json.dumps({"app": APP, "pid": pid, "started": _process_start(pid) or time.time(), "created": time.time()})
+        )
         os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
         atexit.register(shutil.rmtree, root, True)
         _root = root

@@ -28,9 +28,16 @@ PRETRAIN_COLOUR = "#7f7f7f"
 AXES = {"steps": "training step (pre-training + fine-tuning)", "images": "training images seen (crops)"}
 VAL_KEYS = ("psnr_y", "ssim_y", "lpips")
 # transparent backgrounds: the page's (light or dark) theme shows through; ui.CSS recolours text in dark mode
-LAYOUT = dict(template="plotly_white", height=420, margin=dict(l=70, r=20, t=70, b=50), hovermode="x unified",
-              legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), title_x=0.01,
-              paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+LAYOUT = dict(
+    template="plotly_white",
+    height=420,
+    margin=dict(l=70, r=20, t=70, b=50),
+    hovermode="x unified",
+    legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+    title_x=0.01,
+    paper_bgcolor="rgba(0,0,0,0)",
+    plot_bgcolor="rgba(0,0,0,0)",
+)
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,11 @@ def load_runs(specs: tuple[ModelSpec, ...] | list[ModelSpec], folder: Path) -> d
 
 def _nearest_train(run: Run, step: int) -> dict:
     """The images_seen of ``run``'s last train record at or before ``step`` scaled to ``step`` (or none)."""
-    recs = [r for r in run.records if r.get("kind") == "train" and r.get("images_seen") is not None
-            and int(r.get("step", 0)) <= step]
+    recs = [
+        r
+        for r in run.records
+        if r.get("kind") == "train" and r.get("images_seen") is not None and int(r.get("step", 0)) <= step
+    ]
     if not recs:
         return {}
     r = recs[-1]
@@ -133,8 +143,11 @@ def status_text(runs: dict[str, Run], specs) -> str:
             continue
         total = (run.meta.get("recipe") or {}).get("steps")
         start = f", starting after {run.offset_steps:,} pre-training steps" if run.offset_steps else ""
-        lines.append(f"- **{s.title}** ({s.loss_text}): {run.last_step:,} steps logged"
-                     + (f" of {total:,}" if total else "") + start)
+        lines.append(
+            f"- **{s.title}** ({s.loss_text}): {run.last_step:,} steps logged"
+            + (f" of {total:,}" if total else "")
+            + start
+        )
     return "\n".join(lines)
 
 
@@ -185,23 +198,55 @@ def loss_figure(runs: dict[str, Run], models, log: bool, alpha: float, axis: str
     shown = _shown(runs, models)
     if not shown:
         return _empty("Generator losses", "not trained yet: no training history found")
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("MSE term (train ─, val ●)", "VGG term (train ─, val ●)",
-                                                        "Adversarial term −log D(G(x))"))
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=("MSE term (train ─, val ●)", "VGG term (train ─, val ●)", "Adversarial term −log D(G(x))"),
+    )
     for run in shown:
         for col, (key, _) in enumerate(CONTENT, start=1):
             k = vgg_units(run.records) if key == "vgg" else 1.0
             x, y = run.series("train", key, axis, k)
             if x:
-                fig.add_trace(go.Scatter(x=x, y=smooth(y, alpha), name=f"{run.title} train", line=dict(color=run.colour),
-                                         legendgroup=run.key), 1, col)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=smooth(y, alpha),
+                        name=f"{run.title} train",
+                        line=dict(color=run.colour),
+                        legendgroup=run.key,
+                    ),
+                    1,
+                    col,
+                )
             x, y = run.series("val", f"val_{key}", axis, k)
             if x:
-                fig.add_trace(go.Scatter(x=x, y=y, name=f"{run.title} val", mode="lines+markers",
-                                         line=dict(color=run.colour, dash="dot"), legendgroup=run.key), 1, col)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=y,
+                        name=f"{run.title} val",
+                        mode="lines+markers",
+                        line=dict(color=run.colour, dash="dot"),
+                        legendgroup=run.key,
+                    ),
+                    1,
+                    col,
+                )
         x, y = run.series("train", "adv", axis)
         if x:
-            fig.add_trace(go.Scatter(x=x, y=smooth(y, alpha), name=f"{run.title} adv", line=dict(color=run.colour),
-                                     legendgroup=run.key, showlegend=False), 1, 3)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=smooth(y, alpha),
+                    name=f"{run.title} adv",
+                    line=dict(color=run.colour),
+                    legendgroup=run.key,
+                    showlegend=False,
+                ),
+                1,
+                3,
+            )
     fig.update_layout(title="Generator loss terms", **LAYOUT)
     fig.update_xaxes(title_text=AXES[axis])
     for col, (_, unit) in enumerate(CONTENT, start=1):
@@ -225,8 +270,9 @@ def disc_figure(runs: dict[str, Run], models, log: bool, alpha: float, axis: str
         x, y = run.series("train", "d_real", axis)
         fig.add_trace(go.Scatter(x=x, y=smooth(y, alpha), name=f"{run.title} D(real)", line=dict(color=c)), 1, 2)
         x, y = run.series("train", "d_fake", axis)
-        fig.add_trace(go.Scatter(x=x, y=smooth(y, alpha), name=f"{run.title} D(fake)", line=dict(color=c, dash="dash")),
-                      1, 2)
+        fig.add_trace(
+            go.Scatter(x=x, y=smooth(y, alpha), name=f"{run.title} D(fake)", line=dict(color=c, dash="dash")), 1, 2
+        )
     fig.update_layout(title="Discriminator (adversarial models)", **LAYOUT)
     fig.update_xaxes(title_text=AXES[axis])
     fig.update_yaxes(title_text="binary cross-entropy (nats)", row=1, col=1)
@@ -246,16 +292,28 @@ def val_figure(runs: dict[str, Run], models, axis: str = "steps") -> go.Figure:
     for run in shown:
         for i, m in enumerate(metrics):
             x, y = run.series("val", m.key, axis)
-            fig.add_trace(go.Scatter(x=x, y=y, name=run.title, mode="lines+markers", line=dict(color=run.colour),
-                                     legendgroup=run.key, showlegend=i == 0), 1, i + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    name=run.title,
+                    mode="lines+markers",
+                    line=dict(color=run.colour),
+                    legendgroup=run.key,
+                    showlegend=i == 0,
+                ),
+                1,
+                i + 1,
+            )
     held = next((r.meta.get("held_out") for r in shown if r.meta.get("held_out")), None)
     where = f" ({len(held)} images held out of the training folder)" if isinstance(held, list) else ""
     fig.update_layout(title=f"Validation metrics over training{where}", **LAYOUT)
     fig.update_xaxes(title_text=AXES[axis])
     for i, m in enumerate(metrics):
         better = "higher" if m.higher_is_better else "lower"
-        fig.update_yaxes(title_text=f"{m.label}{' (' + m.unit + ')' if m.unit else ''}, {better} is better",
-                         row=1, col=i + 1)
+        fig.update_yaxes(
+            title_text=f"{m.label}{' (' + m.unit + ')' if m.unit else ''}, {better} is better", row=1, col=i + 1
+        )
     return fig
 
 
@@ -287,7 +345,9 @@ def _first(v):
 
 def report_figure(specs, folder: Path, models, log: bool, alpha: float) -> go.Figure:
     """The report's own generator-loss curves (201 iterations of batch 10), for reference."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Report: generator loss, train", "Report: generator loss, test"))
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Report: generator loss, train", "Report: generator loss, test")
+    )
     found = False
     for s in specs:
         d = load_report(folder, s.key) if s.key in models else None
@@ -296,9 +356,18 @@ def report_figure(specs, folder: Path, models, log: bool, alpha: float) -> go.Fi
         found = True
         for col, part in ((1, "train"), (2, "test")):
             y = [_first(v) for v in (d.get(part) or {}).get("generator") or []]
-            fig.add_trace(go.Scatter(x=list(range(len(y))), y=smooth(y, alpha), name=f"{s.title} (report)",
-                                     line=dict(color=s.colour, dash="dash"), legendgroup=s.key, showlegend=col == 1),
-                          1, col)
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(len(y))),
+                    y=smooth(y, alpha),
+                    name=f"{s.title} (report)",
+                    line=dict(color=s.colour, dash="dash"),
+                    legendgroup=s.key,
+                    showlegend=col == 1,
+                ),
+                1,
+                col,
+            )
     if not found:
         return _empty("Report curves", "report histories not found in checkpoints/report_histories/")
     fig.update_layout(title="The report's own runs (its units: [-1, 1] pixels, unnormalised VGG features)", **LAYOUT)

@@ -49,8 +49,10 @@ class TrainingTab:
             c["loss"]: training.loss_figure(runs, models, log, alpha, axis),
             c["disc"]: training.disc_figure(runs, models, log, alpha, axis),
             c["val"]: training.val_figure(runs, models, axis),
-            c["report"]: gr.Plot(training.report_figure(self.specs, self.folder, models, log, alpha) if overlay else None,
-                                 visible=bool(overlay)),
+            c["report"]: gr.Plot(
+                training.report_figure(self.specs, self.folder, models, log, alpha) if overlay else None,
+                visible=bool(overlay),
+            ),
             c["step"]: gr.Slider(minimum=0, maximum=max(maxstep, 1), value=step, interactive=bool(steps)),
             c["crop"]: gr.Dropdown(choices=crops, value=crop),
             **self.pictures(pics, step, crop),
@@ -68,14 +70,17 @@ class TrainingTab:
         hr = progress.reference(self.folder, self.keys, crop, "hr")
         factor = progress.display_factor(hr or next((p for p, _ in at.values() if p), None))
         out = {
-            imgs["lr"]: gr.Image(value=progress.enlarged(progress.reference(self.folder, self.keys, crop, "lr"),
-                                                         factor * SCALE),
-                                 label=f"LR input (nearest ×{factor * SCALE})"),
+            imgs["lr"]: gr.Image(
+                value=progress.enlarged(progress.reference(self.folder, self.keys, crop, "lr"), factor * SCALE),
+                label=f"LR input (nearest ×{factor * SCALE})",
+            ),
             imgs["hr"]: gr.Image(value=progress.enlarged(hr, factor), label=f"HR original (nearest ×{factor})"),
         }
         for k in self.keys:
             path, s = at[k]
-            label = f"{self.titles[k]} · step {s:,} (nearest ×{factor})" if path else f"{self.titles[k]} · not trained yet"
+            label = (
+                f"{self.titles[k]} · step {s:,} (nearest ×{factor})" if path else f"{self.titles[k]} · not trained yet"
+            )
             out[imgs[k]] = gr.Image(value=progress.enlarged(path, factor), label=label)
         return out
 
@@ -86,11 +91,14 @@ class TrainingTab:
     def build(self, tab: gr.Tab) -> dict[str, Any]:
         """Lay the tab out inside ``tab`` (already entered) and wire it; returns its components by name."""
         c = self.c
-        gr.Markdown("Loss curves and validation metrics logged while training (hover for values). All models start "
-                    "from one shared MSE pre-training (grey), drawn once; each model's curve begins where it ended.")
+        gr.Markdown(
+            "Loss curves and validation metrics logged while training (hover for values). All models start "
+            "from one shared MSE pre-training (grey), drawn once; each model's curve begins where it ended."
+        )
         with gr.Row():
-            c["models"] = gr.CheckboxGroup([(s.title, s.key) for s in self.specs], value=[s.key for s in self.specs],
-                                           label="Models")
+            c["models"] = gr.CheckboxGroup(
+                [(s.title, s.key) for s in self.specs], value=[s.key for s in self.specs], label="Models"
+            )
             c["axis"] = gr.Radio(AXIS_CHOICES, value="steps", label="x axis")
             c["log"] = gr.Checkbox(True, label="Log-scale losses")
             c["alpha"] = gr.Slider(0, 0.99, value=0.6, step=0.01, label="Smoothing (moving average)")
@@ -103,16 +111,27 @@ class TrainingTab:
         c["report"] = gr.Plot(show_label=False, visible=False, elem_id="plot-report")
         gr.Markdown("### Progress pictures: the same validation crop through training (nearest-neighbour, real pixels)")
         with gr.Row():
-            c["step"] = gr.Slider(0, 1, value=0, step=1,
-                                  label="Training step, counted from the start of the pre-training (latest picture at or before it)")
+            c["step"] = gr.Slider(
+                0,
+                1,
+                value=0,
+                step=1,
+                label="Training step, counted from the start of the pre-training (latest picture at or before it)",
+            )
             c["crop"] = gr.Dropdown([], label="Validation crop")
         c["imgs"] = {}
         panels = ["lr", *self.keys, "hr"]
         for i in range(0, len(panels), 4):
             with gr.Row(equal_height=False):
                 for k in panels[i : i + 4]:
-                    c["imgs"][k] = gr.Image(label=self.titles.get(k, k.upper()), height=280, interactive=False,
-                                            format="png", elem_classes=["panel-img"], elem_id=f"progress-{k}")
+                    c["imgs"][k] = gr.Image(
+                        label=self.titles.get(k, k.upper()),
+                        height=280,
+                        interactive=False,
+                        format="png",
+                        elem_classes=["panel-img"],
+                        elem_id=f"progress-{k}",
+                    )
         t_in = [c[k] for k in ("models", "log", "alpha", "overlay", "axis", "step", "crop")]
         t_out = [c[k] for k in ("status", "loss", "disc", "val", "report", "step", "crop")] + list(c["imgs"].values())
         for trig in (tab.select, c["reload"].click):

@@ -19,8 +19,10 @@ from dashboard.settings import Settings
 from dashboard.training_tab import TrainingTab
 
 TITLE = "Super-resolution ×4: what the loss does to an image"
-TAGLINE = ("One network, four training losses (MSE, VGG perceptual, and each with a GAN): the same low-resolution "
-           "input upscaled ×4 by each, side by side with bicubic and the original, with PSNR / SSIM / LPIPS.")
+TAGLINE = (
+    "One network, four training losses (MSE, VGG perceptual, and each with a GAN): the same low-resolution "
+    "input upscaled ×4 by each, side by side with bicubic and the original, with PSNR / SSIM / LPIPS."
+)
 
 CSS = """
 .panel-caption { min-height: 2.6em; font-size: 0.92em; }
@@ -37,8 +39,9 @@ CSS = """
 """
 
 
-def build_demo(engine: Engine | None = None, initial: Result | None = None,
-               settings: Settings | None = None) -> gr.Blocks:
+def build_demo(
+    engine: Engine | None = None, initial: Result | None = None, settings: Settings | None = None
+) -> gr.Blocks:
     """The app; ``initial`` is an already computed comparison of the first example (all models).
     ``settings`` default to the engine's (or the environment's, read once here)."""
     settings = settings or (engine.settings if engine is not None else Settings.from_env())
@@ -80,15 +83,31 @@ def _rating_tabs(engine: Engine) -> None:
 def theme() -> gr.themes.Base:
     """Gradio's Soft theme with every text colour at 4.5:1 contrast or more (light and dark)."""
     return gr.themes.Soft().set(
-        block_title_text_color="*primary_800", block_label_text_color="*primary_800",
-        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
-        color_accent="*primary_700", link_text_color="*secondary_800", link_text_color_dark="*secondary_300",
-        button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",
-        checkbox_label_background_fill_selected="*primary_600", checkbox_background_color_selected="*primary_600",
-        slider_color="*primary_600")
+        block_title_text_color="*primary_800",
+        block_label_text_color="*primary_800",
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_300",
+        color_accent="*primary_700",
+        link_text_color="*secondary_800",
+        link_text_color_dark="*secondary_300",
+        button_primary_background_fill="*primary_600",
+        button_primary_background_fill_hover="*primary_700",
+        checkbox_label_background_fill_selected="*primary_600",
+        checkbox_background_color_selected="*primary_600",
+        slider_color="*primary_600",
+    )
 
 
 def launch_kwargs() -> dict:
-    return dict(max_file_size=MAX_FILE_SIZE, css=CSS + viewer.CSS, theme=theme(), js=viewer.A11Y_JS, show_error=True,
-                ssr_mode=False, footer_links=["api", "settings"], max_threads=serving.GRADIO_MAX_THREADS,
-                state_session_capacity=serving.SESSION_CAPACITY, app_kwargs=serving.app_kwargs())
+    return dict(
+        max_file_size=MAX_FILE_SIZE,
+        css=CSS + viewer.CSS,
+        theme=theme(),
+        js=viewer.A11Y_JS,
+        show_error=True,
+        ssr_mode=False,
+        footer_links=["api", "settings"],
+        max_threads=serving.GRADIO_MAX_THREADS,
+        state_session_capacity=serving.SESSION_CAPACITY,
+        app_kwargs=serving.app_kwargs(),
+    )

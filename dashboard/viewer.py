@@ -33,26 +33,71 @@ def file_url(path: str | Path) -> str:
 
 def component(value: dict | None = None, elem_id: str = "viewer") -> gr.HTML:
     """The viewer block (call inside a Blocks context); its ``region`` event gives the visible rectangle."""
-    return gr.HTML(json.dumps(value) if value is not None else "", html_template='<div class="srv-host"></div>',
-                   js_on_load=MOUNT, elem_id=elem_id, apply_default_css=False, padding=False, container=False)
+    return gr.HTML(
+        json.dumps(value) if value is not None else "",
+        html_template='<div class="srv-host"></div>',
+        js_on_load=MOUNT,
+        elem_id=elem_id,
+        apply_default_css=False,
+        padding=False,
+        container=False,
+    )
 
 
-def panel(key: str, title: str, path: str | Path | None, *, scale: int = 1, caption: str = "", alt: str = "",
-          file: str | None = None, stale: bool = False, size: tuple[int, int] | None = None) -> dict:
+def panel(
+    key: str,
+    title: str,
+    path: str | Path | None,
+    *,
+    scale: int = 1,
+    caption: str = "",
+    alt: str = "",
+    file: str | None = None,
+    stale: bool = False,
+    size: tuple[int, int] | None = None,
+) -> dict:
     """One panel entry: ``scale`` output pixels per image pixel (4 for the LR input shown nearest x4)."""
-    return {"key": key, "title": title, "url": file_url(path) if path else None, "scale": int(scale),
-            "caption": caption, "alt": alt or title, "file": file, "stale": bool(stale),
-            "w": size[1] if size else None, "h": size[0] if size else None}
+    return {
+        "key": key,
+        "title": title,
+        "url": file_url(path) if path else None,
+        "scale": int(scale),
+        "caption": caption,
+        "alt": alt or title,
+        "file": file,
+        "stale": bool(stale),
+        "w": size[1] if size else None,
+        "h": size[0] if size else None,
+    }
 
 
-def config(*, id: str, source: str, width: int, height: int, panels: list[dict], progress: str = "",
-           notes: list[str] | None = None, colorbar: dict | None = None, slider: tuple[str, str] | None = None) -> str:
+def config(
+    *,
+    id: str,
+    source: str,
+    width: int,
+    height: int,
+    panels: list[dict],
+    progress: str = "",
+    notes: list[str] | None = None,
+    colorbar: dict | None = None,
+    slider: tuple[str, str] | None = None,
+) -> str:
     """The viewer's value: a JSON string (``width`` / ``height`` of the x4 output grid)."""
-    return json.dumps({
-        "id": id, "source": source, "width": int(width), "height": int(height), "panels": panels,
-        "progress": progress, "notes": list(notes or []), "colorbar": colorbar,
-        "slider_left": slider[0] if slider else None, "slider_right": slider[1] if slider else None,
-    })
+    return json.dumps(
+        {
+            "id": id,
+            "source": source,
+            "width": int(width),
+            "height": int(height),
+            "panels": panels,
+            "progress": progress,
+            "notes": list(notes or []),
+            "colorbar": colorbar,
+            "slider_left": slider[0] if slider else None,
+            "slider_right": slider[1] if slider else None,
+        }
+    )
 
 
 # ------------------------------------------------------------------ error pictures and colour bars
@@ -62,7 +107,9 @@ def _lut(name: str) -> np.ndarray:
     from plotly.colors import sample_colorscale
 
     cols = sample_colorscale(name, [i / 255 for i in range(256)])
-    return np.array([[int(round(float(v))) for v in c[c.index("(") + 1 : -1].split(",")[:3]] for c in cols], dtype=np.uint8)
+    return np.array(
+        [[int(round(float(v))) for v in c[c.index("(") + 1 : -1].split(",")[:3]] for c in cols], dtype=np.uint8
+    )
 
 
 _LUTS: dict[str, np.ndarray] = {}

@@ -119,8 +119,9 @@ def _unflatten_optimizer(prefix: str, tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta[prefix]["param_groups"]}
 
 
-def snapshot_train_state(modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any],
-                         extra: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def snapshot_train_state(
+    modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any], extra: dict[str, Any]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Private CPU copies of everything a training state holds, so it can be written in the
     background while training goes on (``write_train_state``)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -153,14 +154,16 @@ def write_train_state(path: str | Path, tensors: dict[str, torch.Tensor], meta: 
         save_file(tensors, str(tmp), metadata={"json": json.dumps(meta)})
 
 
-def save_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any],
-                     extra: dict[str, Any]) -> None:
+def save_train_state(
+    path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any], extra: dict[str, Any]
+) -> None:
     """Write modules, optimiser/scheduler states, RNG states and ``extra`` (JSON) in one atomic file."""
     write_train_state(path, *snapshot_train_state(modules, optimizers, extra))
 
 
-def load_train_state(path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any],
-                     data: bytes | None = None) -> dict:
+def load_train_state(
+    path: str | Path, modules: dict[str, torch.nn.Module | None], optimizers: dict[str, Any], data: bytes | None = None
+) -> dict:
     """Restore what ``save_train_state`` wrote (from ``path``, or from its bytes ``data`` as
     broadcast by rank 0 under DDP); returns its ``extra`` dict."""
     path = Path(path)

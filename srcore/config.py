@@ -54,7 +54,9 @@ class Recipe:
         if unknown or not self.loss:
             raise ValueError(f"unknown loss term(s) {unknown}; choose from {', '.join(LOSS_TERMS)}")
         if not any(LOSS_TERMS[k].content for k in self.loss):
-            raise ValueError(f"loss {format_loss(self.loss)} has no content term ({', '.join(k for k, t in LOSS_TERMS.items() if t.content)})")
+            raise ValueError(
+                f"loss {format_loss(self.loss)} has no content term ({', '.join(k for k, t in LOSS_TERMS.items() if t.content)})"
+            )
         if self.patch % 4:
             raise ValueError("patch must be a multiple of 4")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -84,8 +86,17 @@ class Recipe:
 def report_recipe(loss: dict[str, float]) -> Recipe:
     """The report's settings for a loss: Adam 2e-4, beta1 0.5, batch 10, 256/64 resized images, 201 iterations."""
     return Recipe(
-        loss=dict(loss), steps=201, batch=10, patch=256, lr=2e-4, betas=(0.5, 0.999), lr_d=2e-4,
-        schedule="constant", warmup=0, data="seed", ema_decay=0.0,
+        loss=dict(loss),
+        steps=201,
+        batch=10,
+        patch=256,
+        lr=2e-4,
+        betas=(0.5, 0.999),
+        lr_d=2e-4,
+        schedule="constant",
+        warmup=0,
+        data="seed",
+        ema_decay=0.0,
     )
 
 
@@ -94,8 +105,16 @@ def finetune_recipe(loss: dict[str, float], init_from: str | None = None) -> Rec
     if set(loss) == {"mse"} and init_from is None:
         return Recipe(loss=dict(loss), steps=20000, batch=16, patch=96, lr=5e-4)
     return Recipe(
-        loss=dict(loss), init_from=init_from, steps=2000, batch=8, patch=96, lr=1e-4,
-        lr_d=1e-4, warmup=50, ema_decay=0.99, vgg_feature_scale=SRGAN_VGG_SCALE,
+        loss=dict(loss),
+        init_from=init_from,
+        steps=2000,
+        batch=8,
+        patch=96,
+        lr=1e-4,
+        lr_d=1e-4,
+        warmup=50,
+        ema_decay=0.99,
+        vgg_feature_scale=SRGAN_VGG_SCALE,
     )
 
 

@@ -58,8 +58,13 @@ def split_holdout(files: list[Path], n: int) -> tuple[list[Path], list[Path]]:
     return [p for p in files if p not in held], [p for p in files if p in held]
 
 
-def load_pairs(dirs: list[str | Path] | None = None, seed_preset: bool = False, progress: bool = True,
-               min_side: int = 16, files: list[Path] | None = None) -> list[tuple[np.ndarray, np.ndarray, str]]:
+def load_pairs(
+    dirs: list[str | Path] | None = None,
+    seed_preset: bool = False,
+    progress: bool = True,
+    min_side: int = 16,
+    files: list[Path] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """(HR, LR, name) for every image in ``dirs`` (or ``files``); HR mod-cropped to 4 (or resized
     to 256 for seed).  Images with a side below ``min_side`` (e.g. smaller than the training
     crop) are skipped with a one-line note on stderr, never a crash later in batching."""
@@ -69,16 +74,22 @@ def load_pairs(dirs: list[str | Path] | None = None, seed_preset: bool = False, 
         hr = load_image(p).array
         hr = imresize_uint8(hr, size=(256, 256)) if seed_preset else mod_crop(hr, 4)
         if min(hr.shape[:2]) < min_side:
-            print(f"note: skipping {p.name} ({hr.shape[1]}x{hr.shape[0]}): smaller than the {min_side} px crop",
-                  file=sys.stderr)
+            print(
+                f"note: skipping {p.name} ({hr.shape[1]}x{hr.shape[0]}): smaller than the {min_side} px crop",
+                file=sys.stderr,
+            )
             continue
         out.append((hr, downscale_x4(hr), p.stem))
     if not out:
-        raise FileNotFoundError(f"no image of at least {min_side} px a side in {', '.join(sorted({str(p.parent) for p in files}))}")
+        raise FileNotFoundError(
+            f"no image of at least {min_side} px a side in {', '.join(sorted({str(p.parent) for p in files}))}"
+        )
     return out
 
 
-def augment(hr: np.ndarray, lr: np.ndarray, rng: np.random.Generator, rotate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def augment(
+    hr: np.ndarray, lr: np.ndarray, rng: np.random.Generator, rotate: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     if rng.random() < 0.5:
         hr, lr = hr[:, ::-1], lr[:, ::-1]
     if rotate:
@@ -92,7 +103,9 @@ def augment(hr: np.ndarray, lr: np.ndarray, rng: np.random.Generator, rotate: bo
 class CropDataset(Dataset):
     """Random aligned (HR, LR) crops; ``len`` = images x crops_per_image (one epoch)."""
 
-    def __init__(self, pairs: list, patch: int, crops_per_image: int = 8, augment: bool = True, seed_preset: bool = False):
+    def __init__(
+        self, pairs: list, patch: int, crops_per_image: int = 8, augment: bool = True, seed_preset: bool = False
+    ):
         self.pairs = pairs
         self.patch = patch
         self.crops = crops_per_image

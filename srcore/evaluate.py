@@ -72,11 +72,18 @@ def lpips_numpy(model: LPIPS, device: str):
     def fn(a: np.ndarray, b: np.ndarray) -> float:
         with torch.inference_mode():
             return float(model(to_tensor(a).unsqueeze(0).to(device), to_tensor(b).unsqueeze(0).to(device)))
+
     return fn
 
 
-def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile: int | None = DEFAULT_TILE,
-             progress: bool = True, degradations: bool = True) -> dict:
+def evaluate(
+    sets: dict[str, Path],
+    models: list[str],
+    device: str = "cpu",
+    tile: int | None = DEFAULT_TILE,
+    progress: bool = True,
+    degradations: bool = True,
+) -> dict:
     """Evaluate ``models`` on ``sets`` ({name: folder}); returns the benchmark dict."""
     files_by_set = {name: list_images(folder) for name, folder in sets.items()}  # fail early on a bad folder
     lp = LPIPS().to(device)
@@ -91,17 +98,36 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
             gens[m], md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
             model_md = md.get("model")
             info = model_md if isinstance(model_md, dict) else {}
-            meta[m] = {"title": TITLES.get(m) or info.get("title", m), "checkpoint": str(checkpoint_path(m).name),
-                       "steps": md.get("steps"), "recipe": md.get("recipe"), "init": md.get("init"),
-                       "hardware": md.get("hardware"), "train_seconds": md.get("train_seconds"),
-                       "git_commit": md.get("git_commit"), "held_out": md.get("held_out")}
+            meta[m] = {
+                "title": TITLES.get(m) or info.get("title", m),
+                "checkpoint": str(checkpoint_path(m).name),
+                "steps": md.get("steps"),
+                "recipe": md.get("recipe"),
+                "init": md.get("init"),
+                "hardware": md.get("hardware"),
+                "train_seconds": md.get("train_seconds"),
+                "git_commit": md.get("git_commit"),
+                "held_out": md.get("held_out"),
+            }
         meta[m]["flat_phase_range"] = flat_phase_range(lambda lr, g=gens[m]: upscale(g, lr, device=device, tile=tile))
-    out: dict = {"scale": 4, "convention": "Y channel of MATLAB rgb2ycbcr (BT.601) and RGB; HR mod-cropped to 4; "
-                 "4-pixel border shaved; LR by MATLAB-style antialiased bicubic x4; LPIPS v0.1 AlexNet on the shaved RGB",
-                 "metrics": {m.key: {"label": m.label, "unit": m.unit, "higher_is_better": m.higher_is_better,
-                                     "target": m.target, "description": m.description} for m in METRICS},
-                 "degradations": {k: d for k, (d, _) in DEGRADATIONS.items()} if degradations else {},
-                 "sets": {}, "models": meta}
+    out: dict = {
+        "scale": 4,
+        "convention": "Y channel of MATLAB rgb2ycbcr (BT.601) and RGB; HR mod-cropped to 4; "
+        "4-pixel border shaved; LR by MATLAB-style antialiased bicubic x4; LPIPS v0.1 AlexNet on the shaved RGB",
+        "metrics": {
+            m.key: {
+                "label": m.label,
+                "unit": m.unit,
+                "higher_is_better": m.higher_is_better,
+                "target": m.target,
+                "description": m.description,
+            }
+            for m in METRICS
+        },
+        "degradations": {k: d for k, (d, _) in DEGRADATIONS.items()} if degradations else {},
+        "sets": {},
+        "models": meta,
+    }
     for set_name, folder in sets.items():
         files = files_by_set[set_name]
         if not files:
@@ -113,8 +139,9 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
             lrs.update({k: [fn(hr) for hr in hrs] for k, (_, fn) in DEGRADATIONS.items()})
         for m in models:
             per, secs = {}, 0.0
-            for f, hr, lr in tqdm(list(zip(files, hrs, lrs["standard"])), desc=f"{set_name} {m}", disable=not progress,
-                                  leave=False):
+            for f, hr, lr in tqdm(
+                list(zip(files, hrs, lrs["standard"])), desc=f"{set_name} {m}", disable=not progress, leave=False
+            ):
                 t0 = time.perf_counter()
                 sr = upscale(gens[m], lr, device=device, tile=tile)
                 secs += time.perf_counter() - t0
@@ -124,19 +151,29 @@ def evaluate(sets: dict[str, Path], models: list[str], device: str = "cpu", tile
             if degradations:
                 res["degradations"] = {}
                 for d in DEGRADATIONS:
-                    vals = [score(upscale(gens[m], lr, device=device, tile=tile), hr, lpips_fn=lp_fn, keys=DEGRADATION_KEYS)
-                            for hr, lr in zip(hrs, lrs[d])]
+                    vals = [
+                        score(upscale(gens[m], lr, device=device, tile=tile), hr, lpips_fn=lp_fn, keys=DEGRADATION_KEYS)
+                        for hr, lr in zip(hrs, lrs[d])
+                    ]
                     res["degradations"][d] = {k: float(np.mean([v[k] for v in vals])) for k in DEGRADATION_KEYS}
             entry["models"][m] = res
         out["sets"][set_name] = entry
     out["differences"] = {
-        f"{a} - {b}": {s: {k: e["models"][a]["mean"][k] - e["models"][b]["mean"][k] for k in ("psnr_y", "lpips", "hf_energy")}
-                       for s, e in out["sets"].items()}
-        for a, b in adversarial_pairs(models)}
+        f"{a} - {b}": {
+            s: {k: e["models"][a]["mean"][k] - e["models"][b]["mean"][k] for k in ("psnr_y", "lpips", "hf_energy")}
+            for s, e in out["sets"].items()
+        }
+        for a, b in adversarial_pairs(models)
+    }
     out["environment"] = {
-        "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-        "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads",
-        "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name(0)
+        if device.startswith("cuda")
+        else f"CPU, {torch.get_num_threads()} threads",
+        "git_commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     return out
 
@@ -149,8 +186,13 @@ def markdown_table(bench: dict) -> str:
     extra degradations' Y-PSNR (the README's results table)."""
     cols = [m for m in METRICS if m.key in TABLE_KEYS]
     degs = list(bench.get("degradations", {}))
-    head = ["set", "model", *(f"{m.label}{' (' + m.unit + ')' if m.unit else ''} {m.arrow}" for m in cols),
-            "max abs colour bias", *(f"PSNR (Y) {d} ↑" for d in degs)]
+    head = [
+        "set",
+        "model",
+        *(f"{m.label}{' (' + m.unit + ')' if m.unit else ''} {m.arrow}" for m in cols),
+        "max abs colour bias",
+        *(f"PSNR (Y) {d} ↑" for d in degs),
+    ]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for s, e in bench["sets"].items():
         for m, r in e["models"].items():
@@ -172,13 +214,23 @@ def _parse_set(s: str) -> tuple[str, Path]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m srcore.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m srcore.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--set", action="append", required=True, metavar="NAME=DIR", help="HR image folder (repeatable)")
-    p.add_argument("--model", action="append", default=None,
-                   help="zoo name, .safetensors path or 'bicubic' (repeatable; default: bicubic and the four models)")
-    p.add_argument("--missing", action="append", default=[], metavar="NAME=REASON",
-                   help="record a benchmark set that could not be evaluated, and why (repeatable)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="zoo name, .safetensors path or 'bicubic' (repeatable; default: bicubic and the four models)",
+    )
+    p.add_argument(
+        "--missing",
+        action="append",
+        default=[],
+        metavar="NAME=REASON",
+        help="record a benchmark set that could not be evaluated, and why (repeatable)",
+    )
     p.add_argument("--json", default=None, help="write the results here (e.g. checkpoints/benchmark.json)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side for large images (0: never tile)")
@@ -189,8 +241,9 @@ def main(argv=None) -> int:
     models = a.model or ["bicubic", *MODEL_NAMES]
     sets = dict(_parse_set(s) for s in a.set)
     try:
-        bench = evaluate(sets, models, a.device, a.tile or None, progress=not a.no_progress,
-                         degradations=not a.no_degradations)
+        bench = evaluate(
+            sets, models, a.device, a.tile or None, progress=not a.no_progress, degradations=not a.no_degradations
+        )
         if a.protocol:
             bench["protocol"] = json.loads(Path(a.protocol).read_text())
     except (FileNotFoundError, ImageLoadError, CheckpointError, KeyError, json.JSONDecodeError) as e:

@@ -63,42 +63,147 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
-        name="cpu", pretrain_steps=10000, pretrain_batch=16, pretrain_patch=96, pretrain_lr=5e-4,
-        arm_steps=800, arm_batch=8, arm_patch=64, arm_lr=1e-4, arm_lr_d=1e-4, arm_warmup=50, arm_ema=0.99,
-        vgg_feature_scale=SRGAN_VGG_SCALE, holdout=8, val_max_side=192, val_every=1000, picture_every=200,
-        workers=1, parallel_arms=2, threads=0,
+        name="cpu",
+        pretrain_steps=10000,
+        pretrain_batch=16,
+        pretrain_patch=96,
+        pretrain_lr=5e-4,
+        arm_steps=800,
+        arm_batch=8,
+        arm_patch=64,
+        arm_lr=1e-4,
+        arm_lr_d=1e-4,
+        arm_warmup=50,
+        arm_ema=0.99,
+        vgg_feature_scale=SRGAN_VGG_SCALE,
+        holdout=8,
+        val_max_side=192,
+        val_every=1000,
+        picture_every=200,
+        workers=1,
+        parallel_arms=2,
+        threads=0,
         note="sized for a 2-core CPU: about 2 hours in all; the pre-training uses both cores, the arms one each, two at a time",
     ),
     "gpu": Preset(
-        name="gpu", pretrain_steps=60000, pretrain_batch=16, pretrain_patch=96, pretrain_lr=5e-4,
-        arm_steps=4000, arm_batch=16, arm_patch=96, arm_lr=1e-4, arm_lr_d=1e-4, arm_warmup=100, arm_ema=0.99,
-        vgg_feature_scale=SRGAN_VGG_SCALE, holdout=8, val_max_side=192, val_every=2000, picture_every=1000,
-        workers=4, parallel_arms=1, threads=0,
+        name="gpu",
+        pretrain_steps=60000,
+        pretrain_batch=16,
+        pretrain_patch=96,
+        pretrain_lr=5e-4,
+        arm_steps=4000,
+        arm_batch=16,
+        arm_patch=96,
+        arm_lr=1e-4,
+        arm_lr_d=1e-4,
+        arm_warmup=100,
+        arm_ema=0.99,
+        vgg_feature_scale=SRGAN_VGG_SCALE,
+        holdout=8,
+        val_max_side=192,
+        val_every=2000,
+        picture_every=1000,
+        workers=4,
+        parallel_arms=1,
+        threads=0,
         note="sized for one H100/H200 from measured per-step times (benchmarks/train_speed.py); see the README",
     ),
     "smoke": Preset(
-        name="smoke", pretrain_steps=3, pretrain_batch=2, pretrain_patch=32, pretrain_lr=5e-4,
-        arm_steps=2, arm_batch=2, arm_patch=32, arm_lr=1e-4, arm_lr_d=1e-4, arm_warmup=1, arm_ema=0.99,
-        vgg_feature_scale=SRGAN_VGG_SCALE, holdout=1, val_max_side=64, val_every=2, picture_every=2,
-        workers=0, parallel_arms=2, threads=1,
+        name="smoke",
+        pretrain_steps=3,
+        pretrain_batch=2,
+        pretrain_patch=32,
+        pretrain_lr=5e-4,
+        arm_steps=2,
+        arm_batch=2,
+        arm_patch=32,
+        arm_lr=1e-4,
+        arm_lr_d=1e-4,
+        arm_warmup=1,
+        arm_ema=0.99,
+        vgg_feature_scale=SRGAN_VGG_SCALE,
+        holdout=1,
+        val_max_side=64,
+        val_every=2,
+        picture_every=2,
+        workers=0,
+        parallel_arms=2,
+        threads=1,
         note="for tests: runs every stage of the protocol in a minute; trains nothing useful",
     ),
 }
 PRETRAIN = "pretrain"
 
 
-def _train_cmd(key: str, loss: dict[str, float], run: Path, preset: Preset, train_dirs: list[str], *, steps: int,
-               batch: int, patch: int, lr: float, warmup: int, ema: float, init_from: str | None,
-               title: str, description: str, parallel: bool) -> list[str]:
-    cmd = [sys.executable, "-m", "srcore.train", key, "--resume", "--out", str(run),
-           "--export", str(run / "generator.safetensors"),
-           "--loss", ",".join(f"{k}={w:g}" for k, w in loss.items()), "--title", title, "--description", description,
-           "--steps", str(steps), "--batch", str(batch), "--patch", str(patch), "--lr", str(lr),
-           "--lr-d", str(preset.arm_lr_d), "--warmup", str(warmup), "--ema-decay", str(ema),
-           "--vgg-feature-scale", str(preset.vgg_feature_scale), "--schedule", "cosine",
-           "--holdout", str(preset.holdout), "--val-max-side", str(preset.val_max_side),
-           "--val-every", str(preset.val_every), "--picture-every", str(preset.picture_every),
-           "--save-every", "200", "--log-every", "10", "--workers", str(preset.workers), "--seed", str(preset.seed)]
+def _train_cmd(
+    key: str,
+    loss: dict[str, float],
+    run: Path,
+    preset: Preset,
+    train_dirs: list[str],
+    *,
+    steps: int,
+    batch: int,
+    patch: int,
+    lr: float,
+    warmup: int,
+    ema: float,
+    init_from: str | None,
+    title: str,
+    description: str,
+    parallel: bool,
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "srcore.train",
+        key,
+        "--resume",
+        "--out",
+        str(run),
+        "--export",
+        str(run / "generator.safetensors"),
+        "--loss",
+        ",".join(f"{k}={w:g}" for k, w in loss.items()),
+        "--title",
+        title,
+        "--description",
+        description,
+        "--steps",
+        str(steps),
+        "--batch",
+        str(batch),
+        "--patch",
+        str(patch),
+        "--lr",
+        str(lr),
+        "--lr-d",
+        str(preset.arm_lr_d),
+        "--warmup",
+        str(warmup),
+        "--ema-decay",
+        str(ema),
+        "--vgg-feature-scale",
+        str(preset.vgg_feature_scale),
+        "--schedule",
+        "cosine",
+        "--holdout",
+        str(preset.holdout),
+        "--val-max-side",
+        str(preset.val_max_side),
+        "--val-every",
+        str(preset.val_every),
+        "--picture-every",
+        str(preset.picture_every),
+        "--save-every",
+        "200",
+        "--log-every",
+        "10",
+        "--workers",
+        str(preset.workers),
+        "--seed",
+        str(preset.seed),
+    ]
     for d in train_dirs:
         cmd += ["--train-dir", d]
     if init_from:
@@ -139,28 +244,54 @@ def _wait(procs: dict[str, subprocess.Popen]) -> None:
                 print(f"[{time.strftime('%H:%M:%S')}] {name}: done", flush=True)
         time.sleep(2)
     if failed:
-        raise RuntimeError(f"stage {failed[0]} failed (exit {failed[1]}); see its log; re-run the same command to resume")
+        raise RuntimeError(
+            f"stage {failed[0]} failed (exit {failed[1]}); see its log; re-run the same command to resume"
+        )
 
 
-def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: dict[str, str],
-                   checkpoints: Path, arms: tuple[ModelSpec, ...] = MODELS, publish: bool = True) -> dict:
+def run_experiment(
+    preset: Preset,
+    out: Path,
+    train_dirs: list[str],
+    eval_sets: dict[str, str],
+    checkpoints: Path,
+    arms: tuple[ModelSpec, ...] = MODELS,
+    publish: bool = True,
+) -> dict:
     """Run (or resume) every stage; returns the protocol record written to ``out/protocol.json``."""
     out.mkdir(parents=True, exist_ok=True)
     proto_path = out / "protocol.json"
     proto = json.loads(proto_path.read_text()) if proto_path.is_file() else {}
     if proto.get("preset") and proto["preset"] != asdict(preset):
         raise ValueError(f"{out} holds an experiment with another preset; use a new --out folder")
-    proto.update(preset=asdict(preset), train_dirs=train_dirs, arms=[m.key for m in arms],
-                 started=proto.get("started", time.strftime("%Y-%m-%d %H:%M:%S %Z")))
+    proto.update(
+        preset=asdict(preset),
+        train_dirs=train_dirs,
+        arms=[m.key for m in arms],
+        started=proto.get("started", time.strftime("%Y-%m-%d %H:%M:%S %Z")),
+    )
     write_text_atomic(proto_path, json.dumps(proto, indent=1))
 
     pre_run = out / PRETRAIN
     pre_export = pre_run / "generator.safetensors"
     if not pre_export.is_file():
-        cmd = _train_cmd(PRETRAIN, {"mse": 1.0}, pre_run, preset, train_dirs, steps=preset.pretrain_steps,
-                         batch=preset.pretrain_batch, patch=preset.pretrain_patch, lr=preset.pretrain_lr, warmup=200,
-                         ema=0.999, init_from=None, title="MSE pre-training",
-                         description="shared MSE pre-training of every arm", parallel=False)
+        cmd = _train_cmd(
+            PRETRAIN,
+            {"mse": 1.0},
+            pre_run,
+            preset,
+            train_dirs,
+            steps=preset.pretrain_steps,
+            batch=preset.pretrain_batch,
+            patch=preset.pretrain_patch,
+            lr=preset.pretrain_lr,
+            warmup=200,
+            ema=0.999,
+            init_from=None,
+            title="MSE pre-training",
+            description="shared MSE pre-training of every arm",
+            parallel=False,
+        )
         _wait({PRETRAIN: _run_stage(PRETRAIN, cmd, out / "logs" / f"{PRETRAIN}.log")})
 
     todo = [m for m in arms if not (out / "arms" / m.key / "generator.safetensors").is_file()]
@@ -173,9 +304,23 @@ def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: 
         while todo and len(running) < lanes:
             m = todo.pop(0)
             run = out / "arms" / m.key
-            cmd = _train_cmd(m.key, m.loss, run, preset, train_dirs, steps=preset.arm_steps, batch=preset.arm_batch,
-                             patch=preset.arm_patch, lr=preset.arm_lr, warmup=preset.arm_warmup, ema=preset.arm_ema,
-                             init_from=str(pre_export), title=m.title, description=m.description, parallel=lanes > 1)
+            cmd = _train_cmd(
+                m.key,
+                m.loss,
+                run,
+                preset,
+                train_dirs,
+                steps=preset.arm_steps,
+                batch=preset.arm_batch,
+                patch=preset.arm_patch,
+                lr=preset.arm_lr,
+                warmup=preset.arm_warmup,
+                ema=preset.arm_ema,
+                init_from=str(pre_export),
+                title=m.title,
+                description=m.description,
+                parallel=lanes > 1,
+            )
             running[m.key] = _run_stage(m.key, cmd, out / "logs" / f"{m.key}.log")
         finished = {k: p for k, p in running.items() if p.poll() is not None}
         for k in finished:
@@ -197,8 +342,16 @@ def run_experiment(preset: Preset, out: Path, train_dirs: list[str], eval_sets: 
     if publish:
         publish_results(out, checkpoints, arms)
         t2 = time.time()
-        cmd = [sys.executable, "-m", "srcore.evaluate", "--json", str(checkpoints / "benchmark.json"),
-               "--protocol", str(proto_path), "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "srcore.evaluate",
+            "--json",
+            str(checkpoints / "benchmark.json"),
+            "--protocol",
+            str(proto_path),
+            "--no-progress",
+        ]
         for name, folder in eval_sets.items():
             cmd += ["--set", f"{name}={folder}"]
         p = _run_stage("evaluate", cmd, out / "logs" / "evaluate.log", env={"SR_CHECKPOINTS": str(checkpoints)})
@@ -262,13 +415,18 @@ def _copy_pictures(src: Path, dst: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m srcore.experiment", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m srcore.experiment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--out", default="runs/exp", help="run folder (every stage's state, history, logs)")
     shared = paths.REPO_ROOT.parent / "shared" / "data"
-    p.add_argument("--train-dir", action="append", default=None,
-                   help=f"HR training folder (repeatable; default: {shared / 'train'}/*)")
+    p.add_argument(
+        "--train-dir",
+        action="append",
+        default=None,
+        help=f"HR training folder (repeatable; default: {shared / 'train'}/*)",
+    )
     p.add_argument("--eval-dir", default=str(shared / "eval"), help="folder of benchmark sets (Set5, Set14, Kodak24)")
     p.add_argument("--checkpoints", default=str(paths.CHECKPOINTS), help="where to publish the results")
     p.add_argument("--no-publish", action="store_true", help="train only; publish nothing")
@@ -292,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no benchmark sets in {eval_root}; give --eval-dir or --no-publish", file=sys.stderr)
         return 2
     try:
-        proto = run_experiment(preset, Path(a.out), train_dirs, eval_sets, Path(a.checkpoints), publish=not a.no_publish)
+        proto = run_experiment(
+            preset, Path(a.out), train_dirs, eval_sets, Path(a.checkpoints), publish=not a.no_publish
+        )
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

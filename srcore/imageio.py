@@ -21,8 +21,15 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 MAX_PIXELS = 40_000_000  # far below Pillow's own bomb limit; callers may set lower caps
 EXIF_ORIENTATION = 0x0112
-_ORIENTATION_WORDS = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down", 5: "rotated and mirrored",
-                      6: "rotated 90° clockwise", 7: "rotated and mirrored", 8: "rotated 90° counter-clockwise"}
+_ORIENTATION_WORDS = {
+    2: "mirrored",
+    3: "rotated 180°",
+    4: "flipped upside down",
+    5: "rotated and mirrored",
+    6: "rotated 90° clockwise",
+    7: "rotated and mirrored",
+    8: "rotated 90° counter-clockwise",
+}
 
 
 class ImageLoadError(ValueError):
@@ -87,8 +94,10 @@ def float_to_unit(arr: np.ndarray, notes: list[str]) -> np.ndarray:
         notes.append("float image with whole-number values up to 255 read as 8-bit levels")
         return a / 255.0
     over = int((a > 1.0).sum())
-    notes.append(f"HDR float image (values up to {hi:.3g}; {_pct(over, a.size)} above 1.0) tone-mapped to 8 bits "
-                 f"(extended Reinhard, white point {hi:.3g})")
+    notes.append(
+        f"HDR float image (values up to {hi:.3g}; {_pct(over, a.size)} above 1.0) tone-mapped to 8 bits "
+        f"(extended Reinhard, white point {hi:.3g})"
+    )
     return a * (1.0 + a / (hi * hi)) / (1.0 + a)
 
 
@@ -120,7 +129,9 @@ def _to_uint8_rgb(im: Image.Image, notes: list[str], raw: str) -> np.ndarray:
             notes.append(f"{kind} grayscale image (values up to {peak:.0f}) read as 8-bit levels")
             return _gray3(arr / 255.0)
         if peak <= 65535:
-            notes.append(f"{kind} grayscale image (values up to {peak:.0f}) read as 16-bit levels and converted to 8 bits")
+            notes.append(
+                f"{kind} grayscale image (values up to {peak:.0f}) read as 16-bit levels and converted to 8 bits"
+            )
             return _gray3(arr / 65535.0)
         notes.append(f"{kind} grayscale image scaled to 8 bits by its largest value ({peak:.0f})")
         return _gray3(arr / peak)
@@ -200,7 +211,9 @@ def load_image(src: str | Path | bytes | Image.Image | np.ndarray, max_pixels: i
         if frames > 1:
             im.seek(0)
     except Exception:  # noqa: BLE001 - Pillow's frame parsers raise many kinds of error on bad data
-        raise ImageLoadError("the image file is damaged or truncated (a frame after the first cannot be read)") from None
+        raise ImageLoadError(
+            "the image file is damaged or truncated (a frame after the first cannot be read)"
+        ) from None
     if frames > 1:
         notes.append("animated image: the first frame is used")
     im = _exif_transpose(im, notes)
@@ -221,8 +234,9 @@ def _array_to_rgb8(arr: np.ndarray, notes: list[str]) -> np.ndarray:
     elif a.dtype == bool:
         a = a.astype(np.uint8) * 255
     elif a.dtype.kind in "iu" and a.dtype.itemsize > 1 and a.size and a.max() > 255:
-        raise ImageLoadError(f"a {a.dtype} array with values above 255 has no known bit depth; "
-                             "convert it to uint8 or uint16 first")
+        raise ImageLoadError(
+            f"a {a.dtype} array with values above 255 has no known bit depth; convert it to uint8 or uint16 first"
+        )
     a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2:
         a = a[..., None]

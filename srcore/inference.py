@@ -46,11 +46,16 @@ def _tiled_sr(model: Generator, h: int, w: int, window, tile: int, pad: int | No
     for (y0, y1, x0, x1), (ya, yb, xa, xb) in jobs:
         sr = model(window(ya, yb, xa, xb))
         oy, ox = 4 * (y0 - ya), 4 * (x0 - xa)
-        yield len(jobs), (slice(4 * y0, 4 * y1), slice(4 * x0, 4 * x1)), \
-            sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)]
+        yield (
+            len(jobs),
+            (slice(4 * y0, 4 * y1), slice(4 * x0, 4 * x1)),
+            sr[:, :, oy : oy + 4 * (y1 - y0), ox : ox + 4 * (x1 - x0)],
+        )
 
 
-def sr_tensor(model: Generator, lr: torch.Tensor, tile: int | None = DEFAULT_TILE, pad: int | None = None) -> torch.Tensor:
+def sr_tensor(
+    model: Generator, lr: torch.Tensor, tile: int | None = DEFAULT_TILE, pad: int | None = None
+) -> torch.Tensor:
     """(1, 3, h, w) LR in [0, 1] -> (1, 3, 4h, 4w) SR, tiled when h or w exceeds ``tile``."""
     _, _, h, w = lr.shape
     if not tile or (h <= tile and w <= tile):
@@ -61,8 +66,14 @@ def sr_tensor(model: Generator, lr: torch.Tensor, tile: int | None = DEFAULT_TIL
     return out
 
 
-def sr_uint8(model: Generator, lr: np.ndarray, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE,
-             pad: int | None = None, progress=None) -> np.ndarray:
+def sr_uint8(
+    model: Generator,
+    lr: np.ndarray,
+    device: str | torch.device = "cpu",
+    tile: int | None = DEFAULT_TILE,
+    pad: int | None = None,
+    progress=None,
+) -> np.ndarray:
     """HxWx3 uint8 LR -> 4Hx4Wx3 uint8 SR, tile by tile straight into the 8-bit output.
 
     Peak memory is the output (48 bytes per LR pixel) plus one tile's activations, so a 2048x2048
@@ -83,8 +94,9 @@ def sr_uint8(model: Generator, lr: np.ndarray, device: str | torch.device = "cpu
     return out
 
 
-def upscale(model: Generator | None, img, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE,
-            progress=None) -> np.ndarray:
+def upscale(
+    model: Generator | None, img, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE, progress=None
+) -> np.ndarray:
     """x4 SR of an image (PIL, path, bytes or array of any mode) as HxWx3 uint8.
 
     ``model=None`` gives the MATLAB-style bicubic baseline; ``progress`` as in ``sr_uint8``.

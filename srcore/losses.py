@@ -40,9 +40,9 @@ def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """(b) the discriminator maximises log D(HR) + log(1 - D(G(LR))); we minimise the negative."""
-    return F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + F.binary_cross_entropy_with_logits(
-        fake_logits, torch.zeros_like(fake_logits)
-    )
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 class GeneratorLoss(nn.Module):

@@ -112,8 +112,16 @@ def hf_energy(sr: np.ndarray, hr: np.ndarray, border: int = SCALE) -> float:
     return float(_high_pass_energy(a) / eb) if eb > 0 else float("nan")
 
 
-FLAT_COLOURS = ((128, 128, 128), (200, 60, 50), (40, 90, 170), (225, 190, 160), (30, 30, 30), (235, 235, 225),
-                (90, 140, 60), (250, 210, 40))
+FLAT_COLOURS = (
+    (128, 128, 128),
+    (200, 60, 50),
+    (40, 90, 170),
+    (225, 190, 160),
+    (30, 30, 30),
+    (235, 235, 225),
+    (90, 140, 60),
+    (250, 210, 40),
+)
 
 
 def flat_phase_range(upscale_fn, lr_side: int = 24) -> float:
@@ -146,7 +154,9 @@ class Metric:
 
     @property
     def arrow(self) -> str:
-        return {True: "↑", False: "↓", None: "→" + (f"{self.target:g}" if self.target is not None else "")}[self.higher_is_better]
+        return {True: "↑", False: "↓", None: "→" + (f"{self.target:g}" if self.target is not None else "")}[
+            self.higher_is_better
+        ]
 
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` is better than ``b``."""
@@ -161,13 +171,26 @@ METRICS: tuple[Metric, ...] = (
     Metric("ssim_y", "SSIM (Y)", "", True, ".4f", "SSIM on the Y channel, Gaussian window, 4-px border shaved"),
     Metric("psnr_rgb", "PSNR (RGB)", "dB", True, ".2f", "PSNR over R, G and B, 4-px border shaved"),
     Metric("lpips", "LPIPS", "", False, ".4f", "learned perceptual distance (AlexNet v0.1); lower looks closer"),
-    Metric("phase_range", "Phase range", "grey levels", False, ".2f",
-           "range over the 16 x4 output phases of the mean SR - HR (max over channels): a 4x4 pattern"),
+    Metric(
+        "phase_range",
+        "Phase range",
+        "grey levels",
+        False,
+        ".2f",
+        "range over the 16 x4 output phases of the mean SR - HR (max over channels): a 4x4 pattern",
+    ),
     Metric("bias_r", "Bias R", "grey levels", None, "+.2f", "mean SR - HR, red channel (colour cast)", 0.0),
     Metric("bias_g", "Bias G", "grey levels", None, "+.2f", "mean SR - HR, green channel (colour cast)", 0.0),
     Metric("bias_b", "Bias B", "grey levels", None, "+.2f", "mean SR - HR, blue channel (colour cast)", 0.0),
-    Metric("hf_energy", "HF energy", "x HR", None, ".2f",
-           "high-frequency energy relative to the original (Y): below 1 smoother, above 1 more texture", 1.0),
+    Metric(
+        "hf_energy",
+        "HF energy",
+        "x HR",
+        None,
+        ".2f",
+        "high-frequency energy relative to the original (Y): below 1 smoother, above 1 more texture",
+        1.0,
+    ),
 )
 METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
 PANEL_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips")  # the per-image readouts of the compare view

@@ -11,4 +11,3 @@ VGG16_WEIGHTS = CHECKPOINTS / "vgg16_relu3_3.safetensors"
 VGG19_WEIGHTS = CHECKPOINTS / "vgg19_relu3_4.safetensors"  # optional, user-supplied
 ALEXNET_WEIGHTS = CHECKPOINTS / "alexnet_features.safetensors"
 LPIPS_LIN_WEIGHTS = CHECKPOINTS / "lpips_alex_lin.safetensors"
-

@@ -18,9 +18,7 @@ import torch
 def _cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
     ax2, ax3 = ax**2, ax**3
-    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * (
-        (ax > 1) & (ax <= 2)
-    )
+    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
 
 
 @functools.lru_cache(maxsize=64)
@@ -112,7 +110,11 @@ def _cubic_sample_matrix(in_len: int, out_len: int, a: float = -0.75) -> np.ndar
     for k in range(4):
         idx = left + k
         d = np.abs(u - idx)
-        w = np.where(d <= 1, (a + 2) * d**3 - (a + 3) * d**2 + 1, np.where(d < 2, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0))
+        w = np.where(
+            d <= 1,
+            (a + 2) * d**3 - (a + 3) * d**2 + 1,
+            np.where(d < 2, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0),
+        )
         np.add.at(mat, (np.arange(out_len), np.clip(idx, 0, in_len - 1)), w)
     return mat
 

@@ -92,8 +92,14 @@ def _die_with_parent() -> None:
 class Trainer:
     """Holds the networks, optimisers and data of one run; ``run()`` trains to the recipe's steps."""
 
-    def __init__(self, cfg: TrainConfig, recipe: Recipe, arch: str = "default", resume: bool = False,
-                 model_info: dict | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        recipe: Recipe,
+        arch: str = "default",
+        resume: bool = False,
+        model_info: dict | None = None,
+    ):
         self.cfg, self.recipe = cfg, recipe
         self.model_info = model_info or {"key": cfg.name, "title": cfg.name, "loss": recipe.loss}
         self.out = Path(cfg.out_dir)
@@ -141,7 +147,9 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=recipe.lr_d, betas=recipe.betas) if self.D else None
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor) if self.opt_d is not None else None
+        self.sched_d = (
+            torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor) if self.opt_d is not None else None
+        )
         self.G_train: torch.nn.Module = self.G
         self.D_train: torch.nn.Module | None = self.D
         if cfg.compile:
@@ -157,8 +165,12 @@ class Trainer:
 
         seed_preset = recipe.data == "seed"
         train_files, held_files = split_holdout(image_files(cfg.train_dirs), cfg.holdout)
-        self.train_pairs = load_pairs(files=train_files, seed_preset=seed_preset, progress=cfg.progress and self.main,
-                                      min_side=16 if seed_preset else recipe.patch)
+        self.train_pairs = load_pairs(
+            files=train_files,
+            seed_preset=seed_preset,
+            progress=cfg.progress and self.main,
+            min_side=16 if seed_preset else recipe.patch,
+        )
         self.dataset = CropDataset(self.train_pairs, recipe.patch, recipe.crops_per_image, recipe.augment, seed_preset)
         self.dataset.set_epoch(0, cfg.seed)
         self.val_pairs, self.val_set_of = [], []
@@ -199,12 +211,17 @@ class Trainer:
     def _loader(self) -> DataLoader:
         """One loader for the rest of the run: batches from the current step on, persistent
         workers (forked once, not every epoch), prefetching, pinned memory on GPU."""
-        sampler = EpochBatches(len(self.dataset), self.recipe.batch, self.cfg.seed, self.step, self.recipe.steps,
-                               self.rank, self.world)
+        sampler = EpochBatches(
+            len(self.dataset), self.recipe.batch, self.cfg.seed, self.step, self.recipe.steps, self.rank, self.world
+        )
         w = self.cfg.workers
         return DataLoader(
-            self.dataset, batch_sampler=sampler, num_workers=w, persistent_workers=w > 0,
-            prefetch_factor=4 if w else None, pin_memory=self.device.type == "cuda",
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=w,
+            persistent_workers=w > 0,
+            prefetch_factor=4 if w else None,
+            pin_memory=self.device.type == "cuda",
             worker_init_fn=_worker_init if w else None,
         )
 
@@ -227,9 +244,14 @@ class Trainer:
         if not self.main:
             return
         self.wait_for_save()
-        extra = {"step": self.step, "wall": self.wall_before + (time.time() - self.t_start),
-                 "recipe": self.recipe.to_dict(), "name": self.cfg.name, "init": self.init_note,
-                 "model": self.model_info}
+        extra = {
+            "step": self.step,
+            "wall": self.wall_before + (time.time() - self.t_start),
+            "recipe": self.recipe.to_dict(),
+            "name": self.cfg.name,
+            "init": self.init_note,
+            "model": self.model_info,
+        }
         snap = snapshot_train_state(self.state_modules(), self.state_optims(), extra)
 
         def write() -> None:
@@ -265,8 +287,11 @@ class Trainer:
             dist.broadcast(n, 0)
             if int(n) == 0:
                 return False
-            buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self._comm_device) if self.main else \
-                torch.empty(int(n), dtype=torch.uint8, device=self._comm_device)
+            buf = (
+                torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self._comm_device)
+                if self.main
+                else torch.empty(int(n), dtype=torch.uint8, device=self._comm_device)
+            )
             dist.broadcast(buf, 0)
             data = bytes(buf.cpu().numpy()) if not self.main else data
         elif not path.is_file():
@@ -301,8 +326,12 @@ class Trainer:
             if self.loss.vgg is not None:
                 vggs.append(float(self.loss.vgg(sr_c, hr_t)))
         self.G.train()
-        rec = {"psnr_y": float(np.mean(ps)), "ssim_y": float(np.mean(ss)), "lpips": float(np.mean(lp)),
-               "val_mse": float(np.mean(mses))}
+        rec = {
+            "psnr_y": float(np.mean(ps)),
+            "ssim_y": float(np.mean(ss)),
+            "lpips": float(np.mean(lp)),
+            "val_mse": float(np.mean(mses)),
+        }
         if vggs:
             rec["val_vgg"] = float(np.mean(vggs))
         sets = np.array(self.val_set_of)
@@ -356,8 +385,11 @@ class Trainer:
             d_loss.backward()
             self.opt_d.step()
             self.sched_d.step()
-            rec.update(d_loss=d_loss.detach(), d_real=torch.sigmoid(real.detach().float()).mean(),
-                       d_fake=torch.sigmoid(fake.detach().float()).mean())
+            rec.update(
+                d_loss=d_loss.detach(),
+                d_real=torch.sigmoid(real.detach().float()).mean(),
+                d_fake=torch.sigmoid(fake.detach().float()).mean(),
+            )
         with ac:
             # the G step's D forward: no DDP wrapper (D is not updated from it, so no gradient sync)
             fake_g = self.D_plain(sr).float() if self.D_plain is not None else None
@@ -393,15 +425,31 @@ class Trainer:
         self.t_start = time.time()
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            if self.step == 0:  # a fresh run replaces any history left in the folder (e.g. killed before its first save)
+            if (
+                self.step == 0
+            ):  # a fresh run replaces any history left in the folder (e.g. killed before its first save)
                 write_text_atomic(self.hist_path, "")
-                history.append(self.hist_path, {
-                    "kind": "meta", "step": 0, "name": cfg.name, "model": self.model_info, "recipe": r.to_dict(),
-                    "arch": self.G.cfg.to_dict(), "train_images": len(self.train_pairs), "train_dirs": cfg.train_dirs,
-                    "val_images": len(self.val_pairs), "val_dirs": cfg.val_dirs, "held_out": self.held_out,
-                    "device": str(self.device), "world_size": self.world,
-                    "batches_per_epoch": self.batches_per_epoch, "images_per_step": r.batch * self.world,
-                    "init": self.init_note})
+                history.append(
+                    self.hist_path,
+                    {
+                        "kind": "meta",
+                        "step": 0,
+                        "name": cfg.name,
+                        "model": self.model_info,
+                        "recipe": r.to_dict(),
+                        "arch": self.G.cfg.to_dict(),
+                        "train_images": len(self.train_pairs),
+                        "train_dirs": cfg.train_dirs,
+                        "val_images": len(self.val_pairs),
+                        "val_dirs": cfg.val_dirs,
+                        "held_out": self.held_out,
+                        "device": str(self.device),
+                        "world_size": self.world,
+                        "batches_per_epoch": self.batches_per_epoch,
+                        "images_per_step": r.batch * self.world,
+                        "init": self.init_note,
+                    },
+                )
                 if self.val_pairs:
                     history.append(self.hist_path, {"kind": "val", "step": 0, "epoch": 0.0, **self.validate()})
                     history.append(self.hist_path, {"kind": "picture", "step": 0, "files": self.save_pictures()})
@@ -411,7 +459,13 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         n_acc = 0
         t_log, n_img = time.time(), 0
-        bar = tqdm(total=r.steps, initial=self.step, desc=cfg.name, disable=not (cfg.progress and self.main), dynamic_ncols=True)
+        bar = tqdm(
+            total=r.steps,
+            initial=self.step,
+            desc=cfg.name,
+            disable=not (cfg.progress and self.main),
+            dynamic_ncols=True,
+        )
         try:
             if self.step < r.steps and not self.stop_requested:
                 self._loader_iter = iter(self._loader())
@@ -429,21 +483,35 @@ class Trainer:
                         line = self._read_means(sums, n_acc)
                         dt = time.time() - t_log
                         if self.main:
-                            history.append(self.hist_path, {
-                                "kind": "train", "step": self.step, "epoch": self.step / self.batches_per_epoch,
-                                "images_seen": self.step * r.batch * self.world,
-                                "lr": self.opt_g.param_groups[0]["lr"], **line, "images_per_s": n_img / max(dt, 1e-9),
-                                "wall": self.wall_before + time.time() - self.t_start})
-                            bar.set_postfix({k: f"{v:.4g}" for k, v in line.items() if k in ("g_loss", "d_real", "d_fake")})
+                            history.append(
+                                self.hist_path,
+                                {
+                                    "kind": "train",
+                                    "step": self.step,
+                                    "epoch": self.step / self.batches_per_epoch,
+                                    "images_seen": self.step * r.batch * self.world,
+                                    "lr": self.opt_g.param_groups[0]["lr"],
+                                    **line,
+                                    "images_per_s": n_img / max(dt, 1e-9),
+                                    "wall": self.wall_before + time.time() - self.t_start,
+                                },
+                            )
+                            bar.set_postfix(
+                                {k: f"{v:.4g}" for k, v in line.items() if k in ("g_loss", "d_real", "d_fake")}
+                            )
                         sums, n_acc, t_log, n_img = {}, 0, time.time(), 0
                     if self.main and self.val_pairs and (self.step % cfg.val_every == 0 or self.step == r.steps):
                         val = self.validate()
                         self.last_val = (self.step, val)
-                        history.append(self.hist_path, {"kind": "val", "step": self.step,
-                                                        "epoch": self.step / self.batches_per_epoch, **val})
+                        history.append(
+                            self.hist_path,
+                            {"kind": "val", "step": self.step, "epoch": self.step / self.batches_per_epoch, **val},
+                        )
                         bar.write(f"step {self.step}: " + ", ".join(f"{k} {x:.4f}" for k, x in val.items()))
                     if self.main and self.val_pairs and (self.step % cfg.picture_every == 0 or self.step == r.steps):
-                        history.append(self.hist_path, {"kind": "picture", "step": self.step, "files": self.save_pictures()})
+                        history.append(
+                            self.hist_path, {"kind": "picture", "step": self.step, "files": self.save_pictures()}
+                        )
                     if self.step % cfg.save_every == 0 or self.step == r.steps:
                         self.save_state(wait=self.step == r.steps)
                     if self.step >= r.steps or self.stop_requested:
@@ -451,8 +519,10 @@ class Trainer:
             if self.stop_requested:
                 self.save_state(wait=True)
                 if self.main:
-                    print(f"stopped at step {self.step}; state saved to {self.out / STATE_FILE} (resume with --resume)",
-                          file=sys.stderr)
+                    print(
+                        f"stopped at step {self.step}; state saved to {self.out / STATE_FILE} (resume with --resume)",
+                        file=sys.stderr,
+                    )
         finally:
             self._stop_loader()
             self.wait_for_save()
@@ -474,36 +544,71 @@ class Trainer:
         hist = history.read(self.hist_path)
         wall = max((h.get("wall", 0) for h in hist if h.get("kind") == "train"), default=0.0)
         speed = [h["images_per_s"] for h in hist if h.get("kind") == "train" and "images_per_s" in h]
-        hardware = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        hardware = (
+            torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        )
         return save_generator(
-            model, path, name=self.cfg.name, recipe=self.recipe.to_dict(), steps=self.step,
-            data={"train_dirs": [Path(d).name for d in self.cfg.train_dirs], "train_images": len(self.train_pairs),
-                  "val_dirs": [Path(d).name for d in self.cfg.val_dirs], "degradation": "MATLAB bicubic x4"},
-            metrics=final_metrics or {}, hardware=hardware, world_size=self.world, train_seconds=round(wall, 1),
-            images_per_s=round(float(np.median(speed)), 2) if speed else None, init=self.init_note,
-            ema=self.ema is not None, model=self.model_info, held_out=self.held_out,
+            model,
+            path,
+            name=self.cfg.name,
+            recipe=self.recipe.to_dict(),
+            steps=self.step,
+            data={
+                "train_dirs": [Path(d).name for d in self.cfg.train_dirs],
+                "train_images": len(self.train_pairs),
+                "val_dirs": [Path(d).name for d in self.cfg.val_dirs],
+                "degradation": "MATLAB bicubic x4",
+            },
+            metrics=final_metrics or {},
+            hardware=hardware,
+            world_size=self.world,
+            train_seconds=round(wall, 1),
+            images_per_s=round(float(np.median(speed)), 2) if speed else None,
+            init=self.init_note,
+            ema=self.ema is not None,
+            model=self.model_info,
+            held_out=self.held_out,
         )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m srcore.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m srcore.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("name", help=f"model key: one of the table ({', '.join(BY_KEY)}) or a new name with --loss")
     p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
     p.add_argument("--val-dir", action="append", default=[], help="folder of HR validation images (repeatable)")
-    p.add_argument("--holdout", type=int, default=0,
-                   help="hold out this many training images (chosen by name hash) for validation")
+    p.add_argument(
+        "--holdout", type=int, default=0, help="hold out this many training images (chosen by name hash) for validation"
+    )
     p.add_argument("--out", default=None, help="run folder (state, history, pictures); default runs/NAME")
     p.add_argument("--export", default=None, help="write the final generator here (.safetensors)")
-    p.add_argument("--recipe", choices=["finetune", "report"], default="finetune",
-                   help="finetune (default: MSE from scratch, other losses fine-tuned) or report (the report's settings)")
+    p.add_argument(
+        "--recipe",
+        choices=["finetune", "report"],
+        default="finetune",
+        help="finetune (default: MSE from scratch, other losses fine-tuned) or report (the report's settings)",
+    )
     p.add_argument("--arch", choices=["default", "seed"], default="default", help="seed: the report's network")
     p.add_argument("--resume", action="store_true", help="continue from RUN/state.safetensors if present")
-    p.add_argument("--loss", default=None, help='objective as weighted terms, e.g. "vgg=1,adv=1e-3" (default: the table\'s)')
+    p.add_argument(
+        "--loss", default=None, help='objective as weighted terms, e.g. "vgg=1,adv=1e-3" (default: the table\'s)'
+    )
     p.add_argument("--title", default=None, help="display title of a new model (default: its name)")
     p.add_argument("--description", default=None, help="one line on what a new model is")
-    for k, t in (("steps", int), ("batch", int), ("patch", int), ("lr", float), ("lr-d", float),
-                 ("ema-decay", float), ("warmup", int), ("crops-per-image", int), ("vgg-feature-scale", float)):
+    for k, t in (
+        ("steps", int),
+        ("batch", int),
+        ("patch", int),
+        ("lr", float),
+        ("lr-d", float),
+        ("ema-decay", float),
+        ("warmup", int),
+        ("crops-per-image", int),
+        ("vgg-feature-scale", float),
+    ):
         p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
     p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
@@ -533,17 +638,47 @@ def build(a: argparse.Namespace) -> tuple[TrainConfig, Recipe, dict]:
     loss = parse_loss(a.loss) if a.loss else dict(known.loss)  # type: ignore[union-attr]
     base = report_recipe(loss) if a.recipe == "report" else finetune_recipe(loss, a.init_from)
     recipe = base.updated(
-        steps=a.steps, batch=a.batch, patch=a.patch, lr=a.lr, lr_d=a.lr_d, ema_decay=a.ema_decay, warmup=a.warmup,
-        crops_per_image=a.crops_per_image, init_from=a.init_from, schedule=a.schedule,
-        vgg_feature_scale=a.vgg_feature_scale)
-    info = {"key": a.name, "title": a.title or (known.title if known else a.name), "loss": recipe.loss,
-            "description": a.description or (known.description if known else format_loss(recipe.loss))}
-    cfg = TrainConfig(name=a.name, train_dirs=a.train_dir, val_dirs=a.val_dir, out_dir=a.out or f"runs/{a.name}",
-                      export=a.export, save_every=a.save_every, val_every=a.val_every, picture_every=a.picture_every,
-                      log_every=a.log_every, workers=a.workers, seed=a.seed, device=a.device, amp=not a.no_amp,
-                      deterministic=a.deterministic, threads=a.threads, val_max_side=a.val_max_side,
-                      progress=not a.no_progress, holdout=a.holdout, channels_last=a.channels_last, compile=a.compile,
-                      cudnn_benchmark=not a.no_cudnn_benchmark)
+        steps=a.steps,
+        batch=a.batch,
+        patch=a.patch,
+        lr=a.lr,
+        lr_d=a.lr_d,
+        ema_decay=a.ema_decay,
+        warmup=a.warmup,
+        crops_per_image=a.crops_per_image,
+        init_from=a.init_from,
+        schedule=a.schedule,
+        vgg_feature_scale=a.vgg_feature_scale,
+    )
+    info = {
+        "key": a.name,
+        "title": a.title or (known.title if known else a.name),
+        "loss": recipe.loss,
+        "description": a.description or (known.description if known else format_loss(recipe.loss)),
+    }
+    cfg = TrainConfig(
+        name=a.name,
+        train_dirs=a.train_dir,
+        val_dirs=a.val_dir,
+        out_dir=a.out or f"runs/{a.name}",
+        export=a.export,
+        save_every=a.save_every,
+        val_every=a.val_every,
+        picture_every=a.picture_every,
+        log_every=a.log_every,
+        workers=a.workers,
+        seed=a.seed,
+        device=a.device,
+        amp=not a.no_amp,
+        deterministic=a.deterministic,
+        threads=a.threads,
+        val_max_side=a.val_max_side,
+        progress=not a.no_progress,
+        holdout=a.holdout,
+        channels_last=a.channels_last,
+        compile=a.compile,
+        cudnn_benchmark=not a.no_cudnn_benchmark,
+    )
     return cfg, recipe, info
 
 

@@ -48,7 +48,8 @@ def check_size(h: int, w: int, max_output_mp: float) -> None:
         lr_mp = max_output_mp / (SCALE * SCALE)
         raise UpscaleError(
             f"the image is {w}x{h}; x4 would make {SCALE * w}x{SCALE * h} ({out_mp:.0f} MP), above the limit of "
-            f"{max_output_mp:g} MP output (inputs up to {lr_mp:.2f} MP); crop it, or raise --max-output-mp")
+            f"{max_output_mp:g} MP output (inputs up to {lr_mp:.2f} MP); crop it, or raise --max-output-mp"
+        )
 
 
 def inputs(paths: list[str]) -> list[Path]:
@@ -111,8 +112,16 @@ def _write_new(dst: Path, save) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def upscale_file(src: Path, models: dict, out_dir: Path, tile: int | None, device: str, max_output_mp: float,
-                 progress: bool = True, stem: str | None = None) -> tuple[list[Path], list[str]]:
+def upscale_file(
+    src: Path,
+    models: dict,
+    out_dir: Path,
+    tile: int | None,
+    device: str,
+    max_output_mp: float,
+    progress: bool = True,
+    stem: str | None = None,
+) -> tuple[list[Path], list[str]]:
     """Upscale one file with every model; returns (written files, notes about the input).
 
     Outputs are named from ``stem`` (default: the input's) and never replace an existing file."""
@@ -137,21 +146,32 @@ def upscale_file(src: Path, models: dict, out_dir: Path, tile: int | None, devic
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m srcore.upscale", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m srcore.upscale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("inputs", nargs="+", help="image files or folders of images")
-    p.add_argument("--model", action="append", default=None,
-                   help=f"{', '.join(MODEL_NAMES)}, bicubic, all, or a .safetensors checkpoint (repeatable; "
-                        "default srgan_pl)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help=f"{', '.join(MODEL_NAMES)}, bicubic, all, or a .safetensors checkpoint (repeatable; default srgan_pl)",
+    )
     p.add_argument("--out", default="upscaled", help="output folder (default ./upscaled)")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side in px (0 = whole image at once)")
-    p.add_argument("--max-output-mp", type=float, default=DEFAULT_MAX_OUTPUT_MP,
-                   help="refuse inputs whose x4 output is larger (megapixels)")
+    p.add_argument(
+        "--max-output-mp",
+        type=float,
+        default=DEFAULT_MAX_OUTPUT_MP,
+        help="refuse inputs whose x4 output is larger (megapixels)",
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-rename", action="store_true",
-                   help="when an output name is taken, stop before writing anything (default: add -2, -3, ... to the stem)")
+    p.add_argument(
+        "--no-rename",
+        action="store_true",
+        help="when an output name is taken, stop before writing anything (default: add -2, -3, ... to the stem)",
+    )
     return p.parse_args(argv)
 
 
@@ -168,8 +188,11 @@ def main(argv=None) -> int:
             models[n] = None
             continue
         if n not in MODEL_NAMES and not n.endswith(".safetensors"):
-            print(f"error: unknown model {n!r}; choose from {', '.join(MODEL_NAMES)}, bicubic, all, "
-                  "or give a .safetensors checkpoint", file=sys.stderr)
+            print(
+                f"error: unknown model {n!r}; choose from {', '.join(MODEL_NAMES)}, bicubic, all, "
+                "or give a .safetensors checkpoint",
+                file=sys.stderr,
+            )
             return 2
         try:
             models[Path(n).stem if n.endswith(".safetensors") else n] = load_generator(n, a.device)
@@ -195,14 +218,25 @@ def main(argv=None) -> int:
         print(f"stopped before writing anything: {len(clashes)} output name(s) taken (--no-rename)", file=sys.stderr)
         return 2
     for src, why in clashes.items():
-        print(f"renamed: {src}: {why}; writing {out_dir / output_name(stems[src], next(iter(models)))}"
-              f"{' (and the other models likewise)' if len(models) > 1 else ''}", file=sys.stderr)
+        print(
+            f"renamed: {src}: {why}; writing {out_dir / output_name(stems[src], next(iter(models)))}"
+            f"{' (and the other models likewise)' if len(models) > 1 else ''}",
+            file=sys.stderr,
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     for src in files:
         try:
-            written, notes = upscale_file(src, models, out_dir, a.tile or None, a.device, a.max_output_mp,
-                                          progress=not a.no_progress, stem=stems[src])
+            written, notes = upscale_file(
+                src,
+                models,
+                out_dir,
+                a.tile or None,
+                a.device,
+                a.max_output_mp,
+                progress=not a.no_progress,
+                stem=stems[src],
+            )
         except (ImageLoadError, UpscaleError) as e:
             failed += 1
             print(f"skipped {src}: {e}", file=sys.stderr)
@@ -217,8 +251,11 @@ def main(argv=None) -> int:
         print(f"{failed} of {len(files)} input(s) could not be upscaled", file=sys.stderr)
         return 1
     if clashes:
-        print(f"{len(clashes)} input(s) written under a numbered name (their usual name was taken; nothing was "
-              f"overwritten)", file=sys.stderr)
+        print(
+            f"{len(clashes)} input(s) written under a numbered name (their usual name was taken; nothing was "
+            f"overwritten)",
+            file=sys.stderr,
+        )
         return EXIT_RENAMED
     return 0
 

@@ -51,8 +51,13 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("srcnn_mse", "SRCNN-MSE", "#1f77b4", {"mse": 1.0}, "pixel-wise MSE loss (eq. c)"),
     ModelSpec("srcnn_pl", "SRCNN-PL", "#2ca02c", {"vgg": 1.0}, "VGG feature loss before the 3rd max-pool (eq. f)"),
     ModelSpec("srgan_mse", "SRGAN-MSE", "#ff7f0e", {"mse": 1.0, "adv": 1e-3}, "MSE + 1e-3 x adversarial loss (eq. m)"),
-    ModelSpec("srgan_pl", "SRGAN-PL", "#d62728", {"vgg": 1.0, "adv": 1e-3},
-              "VGG feature loss + 1e-3 x adversarial loss (eq. g)"),
+    ModelSpec(
+        "srgan_pl",
+        "SRGAN-PL",
+        "#d62728",
+        {"vgg": 1.0, "adv": 1e-3},
+        "VGG feature loss + 1e-3 x adversarial loss (eq. g)",
+    ),
 )
 BY_KEY: dict[str, ModelSpec] = {m.key: m for m in MODELS}
 MODEL_NAMES: tuple[str, ...] = tuple(BY_KEY)
@@ -104,7 +109,8 @@ def _spec_from_metadata(path: Path, meta: dict, taken: set[str], colour: str) ->
     if not isinstance(info, dict) or not isinstance(info.get("loss"), dict) or not info["loss"]:
         raise CheckpointError(
             f"{path.name}: its metadata has no 'model' entry with a title and a loss, so it cannot be shown "
-            "(train it with `python -m srcore.train NAME --loss ... --title ...`, which writes one)")
+            "(train it with `python -m srcore.train NAME --loss ... --title ...`, which writes one)"
+        )
     key = str(info.get("key") or path.stem)
     if key in taken or key in RESERVED_KEYS:
         key = path.stem if path.stem not in taken and path.stem not in RESERVED_KEYS else f"{path.stem}_{len(taken)}"
@@ -145,8 +151,9 @@ def discover(folder: str | Path, extra: tuple[str | Path, ...] = ()) -> Discover
     return Discovery(tuple(specs), refused)
 
 
-def load_specs(specs: tuple[ModelSpec, ...] | list[ModelSpec], folder: str | Path | None = None,
-               device: str = "cpu") -> tuple[dict[str, Generator], dict[str, str]]:
+def load_specs(
+    specs: tuple[ModelSpec, ...] | list[ModelSpec], folder: str | Path | None = None, device: str = "cpu"
+) -> tuple[dict[str, Generator], dict[str, str]]:
     """Load every model of ``specs`` from ``folder`` (default: the checkpoints folder) that is intact;
     return (models, {key: why it is missing}) so the app runs with the others."""
     base = Path(folder) if folder is not None else paths.CHECKPOINTS
@@ -183,5 +190,18 @@ def load_available(names=MODEL_NAMES, device: str = "cpu") -> tuple[dict[str, Ge
     return models, problems
 
 
-__all__ = ["GENERATOR", "SEED_GENERATOR", "MODELS", "ModelSpec", "Discovery", "spec", "entry", "discover", "load_specs",
-           "load_generator", "load_available", "checkpoint_path", "Generator"]
+__all__ = [
+    "GENERATOR",
+    "SEED_GENERATOR",
+    "MODELS",
+    "ModelSpec",
+    "Discovery",
+    "spec",
+    "entry",
+    "discover",
+    "load_specs",
+    "load_generator",
+    "load_available",
+    "checkpoint_path",
+    "Generator",
+]

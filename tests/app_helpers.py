@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = MODEL_NAMES
 PERCEPTUAL = ("vgg16_relu3_3.safetensors", "alexnet_features.safetensors", "lpips_alex_lin.safetensors")
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def checkpoint_dir(tmp_root: Path) -> Path:
@@ -53,8 +59,9 @@ def checkpoint_dir(tmp_root: Path) -> Path:
 
 def launch(ckpt: Path, log: Path, timeout: float = 300, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``python app.py`` on a free port; return (process, url) once the API answers."""
-    proc, url = _process.start_app(log, {"SR_CHECKPOINTS": str(ckpt), "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3"),
-                                         **(extra_env or {})})
+    proc, url = _process.start_app(
+        log, {"SR_CHECKPOINTS": str(ckpt), "SR_RATINGS_DB": str(log.parent / "ratings.sqlite3"), **(extra_env or {})}
+    )
     try:
         _process.wait_ready(proc, url, log, timeout=timeout, interval=0.5, must_contain=None)
     except (RuntimeError, TimeoutError):

@@ -51,12 +51,37 @@ def subprocess_env() -> dict:
 
 def train_cmd(name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4) -> list[str]:
     return [
-        sys.executable, "-m", "srcore.train", name, "--train-dir", str(train_dir), "--out", str(out),
-        "--steps", str(steps), "--batch", "2", "--patch", "32", "--workers", "0", "--threads", "1",
-        "--no-progress", *extra,
+        sys.executable,
+        "-m",
+        "srcore.train",
+        name,
+        "--train-dir",
+        str(train_dir),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--batch",
+        "2",
+        "--patch",
+        "32",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--no-progress",
+        *extra,
     ]
 
 
-def run_train(name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(train_cmd(name, train_dir, out, *extra, steps=steps), cwd=REPO, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=timeout)
+def run_train(
+    name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        train_cmd(name, train_dir, out, *extra, steps=steps),
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -102,8 +102,9 @@ def test_models_and_upscale_endpoints(client, models, tmp_path):
     sr = read(out)
     assert sr.shape == (160, 208, 3)
     assert np.abs(sr.astype(int) - upscale(models["srgan_pl"], lr).astype(int)).max() <= 1
-    np.testing.assert_array_equal(read(client.predict(handle_file(str(path)), "Bicubic", api_name="/upscale")),
-                                  upscale(None, lr))
+    np.testing.assert_array_equal(
+        read(client.predict(handle_file(str(path)), "Bicubic", api_name="/upscale")), upscale(None, lr)
+    )
     with pytest.raises(AppError) as ei:
         client.predict(handle_file(str(path)), "no_such_model", api_name="/upscale")
     assert "unknown model" in str(ei.value) and "srgan_pl" in str(ei.value)

@@ -116,8 +116,11 @@ def test_still_serving_after_bad_inputs(app_server, client):
         assert set(r["info"]["scores"]) == {"bicubic", *MODELS}
     # the only tracebacks allowed in the server log are Gradio's own report of its file-type check
     # (a gr.Error raised in gr.File.preprocess, which Gradio logs; the client gets the plain message)
-    errors = [b for b in logged_exceptions(log.read_text(errors="replace"))
-              if not b.startswith("gradio.exceptions.Error: \"Invalid file type")]
+    errors = [
+        b
+        for b in logged_exceptions(log.read_text(errors="replace"))
+        if not b.startswith('gradio.exceptions.Error: "Invalid file type')
+    ]
     assert errors == [], errors
 
 

@@ -43,5 +43,7 @@ def test_published_bicubic_figures(name):
 
 
 def test_bsd100_not_available():
-    pytest.skip("BSD100 (published bicubic 25.96 dB / 0.6675) is not available offline; only 68 of its images "
-                "exist here (train/BSD68), so its published figure cannot be checked")
+    pytest.skip(
+        "BSD100 (published bicubic 25.96 dB / 0.6675) is not available offline; only 68 of its images "
+        "exist here (train/BSD68), so its published figure cannot be checked"
+    )

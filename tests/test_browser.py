@@ -23,8 +23,10 @@ ARTIFACTS = ROOT / "tests" / "_artifacts"
 
 pytestmark = [
     pytest.mark.timeout(900),
-    pytest.mark.skipif(not Path(CHROMIUM).is_file(),
-                       reason=f"{CHROMIUM} not installed (apt-get install -y chromium); no browser is downloaded"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).is_file(),
+        reason=f"{CHROMIUM} not installed (apt-get install -y chromium); no browser is downloaded",
+    ),
 ]
 
 
@@ -119,8 +121,10 @@ def test_panels_fill_in_as_models_finish(page):
                                              ready: c.panels.filter(p => p.url && !p.stale).map(p => p.key)}); set(c); }; }""")
     page.get_by_label("Example photo").click()
     page.get_by_role("option", name="Coffee").click()
-    page.wait_for_function("() => document.querySelector('.srv-host')._srv.cfg.source === 'Coffee' "
-                           "&& !document.querySelector('.srv-host')._srv.cfg.progress")
+    page.wait_for_function(
+        "() => document.querySelector('.srv-host')._srv.cfg.source === 'Coffee' "
+        "&& !document.querySelector('.srv-host')._srv.cfg.progress"
+    )
     seen = page.evaluate("() => window.__seen")
     steps = [s for s in seen if s["progress"]]
     assert steps, seen
@@ -189,8 +193,9 @@ def test_no_serious_accessibility_violations_on_any_tab(page):
 def test_phone_layout_and_dark_mode(page, app_url):
     """390x844 phone: nothing wider than the screen, the grid two-up, file names whole; dark theme."""
     browser = page.context.browser
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
-                              has_touch=True)
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
+    )
     pg = ctx.new_page()
     pg.set_default_timeout(180_000)
     pg.goto(app_url, wait_until="load")
@@ -216,8 +221,10 @@ def test_phone_layout_and_dark_mode(page, app_url):
     pg.goto(app_url + "?__theme=dark", wait_until="load")
     pg.wait_for_selector(".srv-grid canvas")
     wait_idle(pg)
-    assert pg.evaluate("document.body.classList.contains('dark') || document.documentElement.classList.contains('dark')"
-                       " || !!document.querySelector('.dark')")
+    assert pg.evaluate(
+        "document.body.classList.contains('dark') || document.documentElement.classList.contains('dark')"
+        " || !!document.querySelector('.dark')"
+    )
     pg.screenshot(path=str(ROOT / "docs" / "screenshot-dark.png"))
     ctx.close()
 

@@ -33,8 +33,15 @@ def _perturbed(cfg=SMALL, seed=0) -> Generator:
 
 def test_generator_round_trip(tmp_path):
     g = _perturbed()
-    path = save_generator(g, tmp_path / "g.safetensors", name="srcnn_mse", steps=123, recipe={"loss": "mse"},
-                          metrics={"psnr_y": 27.5}, note="plain string")
+    path = save_generator(
+        g,
+        tmp_path / "g.safetensors",
+        name="srcnn_mse",
+        steps=123,
+        recipe={"loss": "mse"},
+        metrics={"psnr_y": 27.5},
+        note="plain string",
+    )
     assert path.is_file()
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary file
     g2, meta = load_generator_file(path)
@@ -95,7 +102,9 @@ def test_foreign_and_bad_safetensors(tmp_path):
         load_generator_file(other)
     # right format tag, wrong tensors
     bad = tmp_path / "bad.safetensors"
-    save_file({"w": torch.zeros(3)}, str(bad), metadata={"format": "srcore-generator-v1", "arch": json.dumps(SMALL.to_dict())})
+    save_file(
+        {"w": torch.zeros(3)}, str(bad), metadata={"format": "srcore-generator-v1", "arch": json.dumps(SMALL.to_dict())}
+    )
     with pytest.raises(CheckpointError, match=str(bad)):
         load_generator_file(bad)
     # non-finite weights are refused
@@ -146,17 +155,25 @@ def test_train_state_round_trip(tmp_path):
         _step(g, d, og, od, sg, sd, x)
     path = tmp_path / "state.safetensors"
     torch.manual_seed(42)
-    save_train_state(path, {"G": g, "D": d, "EMA": None}, {"g": og, "d": od, "sched_g": sg, "sched_d": sd, "none": None},
-                     {"step": 3, "wall": 1.5, "nested": {"a": [1, 2]}})
+    save_train_state(
+        path,
+        {"G": g, "D": d, "EMA": None},
+        {"g": og, "d": od, "sched_g": sg, "sched_d": sd, "none": None},
+        {"step": 3, "wall": 1.5, "nested": {"a": [1, 2]}},
+    )
     want_rand = torch.rand(5)
 
     g2, d2, og2, od2, sg2, sd2 = _train_objects(1)  # different init
     torch.manual_seed(7)
-    extra = load_train_state(path, {"G": g2, "D": d2, "EMA": None}, {"g": og2, "d": od2, "sched_g": sg2, "sched_d": sd2})
+    extra = load_train_state(
+        path, {"G": g2, "D": d2, "EMA": None}, {"g": og2, "d": od2, "sched_g": sg2, "sched_d": sd2}
+    )
     assert extra == {"step": 3, "wall": 1.5, "nested": {"a": [1, 2]}}
     torch.testing.assert_close(torch.rand(5), want_rand, rtol=0, atol=0)  # RNG state restored
-    for a, b in zip(list(g.state_dict().values()) + list(d.state_dict().values()),
-                    list(g2.state_dict().values()) + list(d2.state_dict().values())):
+    for a, b in zip(
+        list(g.state_dict().values()) + list(d.state_dict().values()),
+        list(g2.state_dict().values()) + list(d2.state_dict().values()),
+    ):
         assert torch.equal(a, b)
     for o1, o2 in ((og, og2), (od, od2)):
         s1, s2 = o1.state_dict(), o2.state_dict()

@@ -18,8 +18,10 @@ from srcore.checkpoint import load_generator_file
 
 pytestmark = [
     pytest.mark.timeout(240),
-    pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
-                       reason="torch.distributed with the gloo backend is not available in this torch build"),
+    pytest.mark.skipif(
+        not (dist.is_available() and dist.is_gloo_available()),
+        reason="torch.distributed with the gloo backend is not available in this torch build",
+    ),
 ]
 
 # Runs srcore.train.main unchanged; afterwards every rank writes its own generator weights so the
@@ -46,10 +48,37 @@ def test_ddp_gloo_two_processes(tmp_path):
     driver = tmp_path / "ddp_driver.py"
     driver.write_text(DRIVER)
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", str(driver),
-           "srcnn_mse", "--train-dir", str(data), "--out", str(out), "--steps", "4", "--batch", "2", "--patch", "32",
-           "--workers", "0", "--threads", "1", "--no-progress", "--log-every", "1", "--ema-decay", "0",
-           "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        str(driver),
+        "srcnn_mse",
+        "--train-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--steps",
+        "4",
+        "--batch",
+        "2",
+        "--patch",
+        "32",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--log-every",
+        "1",
+        "--ema-decay",
+        "0",
+        "--device",
+        "cpu",
+    ]
     r = subprocess.run(cmd, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=220)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     meta = history.read(out / "history.jsonl")[0]
@@ -83,9 +112,32 @@ def _torchrun(driver: Path, *args: str) -> list[str]:
 
 
 def _args(data: Path, out: Path, steps: int, batch: int, *extra: str) -> list[str]:
-    return ["srcnn_mse", "--train-dir", str(data), "--out", str(out), "--steps", str(steps), "--batch", str(batch),
-            "--patch", "32", "--workers", "0", "--threads", "1", "--no-progress", "--log-every", "1",
-            "--device", "cpu", "--deterministic", "--seed", "3", *extra]
+    return [
+        "srcnn_mse",
+        "--train-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--batch",
+        str(batch),
+        "--patch",
+        "32",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--log-every",
+        "1",
+        "--device",
+        "cpu",
+        "--deterministic",
+        "--seed",
+        "3",
+        *extra,
+    ]
 
 
 def test_ddp_logged_loss_is_the_global_batch_mean(tmp_path):
@@ -93,11 +145,23 @@ def test_ddp_logged_loss_is_the_global_batch_mean(tmp_path):
     data = make_image_dir(tmp_path / "imgs", n=4, size=(64, 64))
     driver = tmp_path / "ddp_driver.py"
     driver.write_text(DRIVER)
-    r = subprocess.run(_torchrun(driver, *_args(data, tmp_path / "ddp", 1, 2)), cwd=REPO, env=subprocess_env(),
-                       capture_output=True, text=True, timeout=220)
+    r = subprocess.run(
+        _torchrun(driver, *_args(data, tmp_path / "ddp", 1, 2)),
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=220,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    r1 = subprocess.run([sys.executable, "-m", "srcore.train", *_args(data, tmp_path / "one", 1, 4)], cwd=REPO,
-                        env=subprocess_env(), capture_output=True, text=True, timeout=220)
+    r1 = subprocess.run(
+        [sys.executable, "-m", "srcore.train", *_args(data, tmp_path / "one", 1, 4)],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=220,
+    )
     assert r1.returncode == 0, r1.stderr[-3000:]
     ddp = [h for h in history.read(tmp_path / "ddp" / "history.jsonl") if h["kind"] == "train"][0]
     one = [h for h in history.read(tmp_path / "one" / "history.jsonl") if h["kind"] == "train"][0]
@@ -117,20 +181,33 @@ def test_kill9_of_the_launcher_ends_the_ranks_and_resume_is_identical(tmp_path):
     driver = tmp_path / "ddp_driver.py"
     driver.write_text(DRIVER)
     steps = 60
-    ref = subprocess.run(_torchrun(driver, *_args(data, tmp_path / "ref", steps, 2, "--save-every", "1000")), cwd=REPO,
-                         env=subprocess_env(), capture_output=True, text=True, timeout=400)
+    ref = subprocess.run(
+        _torchrun(driver, *_args(data, tmp_path / "ref", steps, 2, "--save-every", "1000")),
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert ref.returncode == 0, ref.stderr[-3000:]
 
     out = tmp_path / "run"
-    launcher = subprocess.Popen(_torchrun(driver, *_args(data, out, steps, 2, "--save-every", "5")), cwd=REPO,
-                                env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+    launcher = subprocess.Popen(
+        _torchrun(driver, *_args(data, out, steps, 2, "--save-every", "5")),
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not (out / "state.safetensors").is_file():
             time.sleep(0.2)
         assert (out / "state.safetensors").is_file(), "no state was saved"
-        ranks = [p for p in psutil.Process(launcher.pid).children(recursive=True) if "ddp_driver" in " ".join(p.cmdline())]
+        ranks = [
+            p for p in psutil.Process(launcher.pid).children(recursive=True) if "ddp_driver" in " ".join(p.cmdline())
+        ]
         assert len(ranks) == 2
         os.kill(launcher.pid, signal.SIGKILL)
         launcher.wait(30)
@@ -139,8 +216,14 @@ def test_kill9_of_the_launcher_ends_the_ranks_and_resume_is_identical(tmp_path):
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
-    resumed = subprocess.run(_torchrun(driver, *_args(data, out, steps, 2, "--save-every", "5", "--resume")), cwd=REPO,
-                             env=subprocess_env(), capture_output=True, text=True, timeout=400)
+    resumed = subprocess.run(
+        _torchrun(driver, *_args(data, out, steps, 2, "--save-every", "5", "--resume")),
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed srcnn_mse at step" in resumed.stderr
     a = load_file(str(tmp_path / "ref" / "srcnn_mse.safetensors"))

@@ -17,8 +17,10 @@ from srcore.experiment import PRESETS
 from srcore.paths import ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS, VGG16_WEIGHTS
 from srcore.zoo import MODELS
 
-pytestmark = [pytest.mark.timeout(1500),
-              pytest.mark.skipif(not VGG16_WEIGHTS.is_file(), reason="perceptual weights missing from checkpoints/")]
+pytestmark = [
+    pytest.mark.timeout(1500),
+    pytest.mark.skipif(not VGG16_WEIGHTS.is_file(), reason="perceptual weights missing from checkpoints/"),
+]
 
 
 def test_presets_fix_equal_arms_before_training():
@@ -36,8 +38,21 @@ def test_smoke_experiment_runs_every_stage_and_resumes(tmp_path):
     for f in (VGG16_WEIGHTS, ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS):
         shutil.copy(f, ck / f.name)
     out = tmp_path / "exp"
-    cmd = [sys.executable, "-m", "srcore.experiment", "--preset", "smoke", "--out", str(out), "--train-dir", str(train),
-           "--eval-dir", str(tmp_path / "eval"), "--checkpoints", str(ck)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "srcore.experiment",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--train-dir",
+        str(train),
+        "--eval-dir",
+        str(tmp_path / "eval"),
+        "--checkpoints",
+        str(ck),
+    ]
     env = {**subprocess_env(), "SR_CHECKPOINTS": str(ck)}
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -83,7 +98,23 @@ def test_experiment_refuses_another_preset_in_the_same_folder(tmp_path):
     out = tmp_path / "exp"
     out.mkdir()
     (out / "protocol.json").write_text(json.dumps({"preset": {"name": "cpu"}}))
-    r = subprocess.run([sys.executable, "-m", "srcore.experiment", "--preset", "smoke", "--out", str(out),
-                        "--train-dir", str(make_image_dir(tmp_path / "t", n=2, size=(64, 64))), "--no-publish"],
-                       cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "srcore.experiment",
+            "--preset",
+            "smoke",
+            "--out",
+            str(out),
+            "--train-dir",
+            str(make_image_dir(tmp_path / "t", n=2, size=(64, 64))),
+            "--no-publish",
+        ],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 1 and "another preset" in r.stderr

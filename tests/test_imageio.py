@@ -122,11 +122,14 @@ def test_webp_and_tiff(tmp_path):
     np.testing.assert_array_equal(load_image(_save(Image.fromarray(a), tmp_path / "a.bmp")).array, a)
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"", "empty"),
-    (b"this is not an image at all, just some text\n" * 10, "not an image"),
-    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "not an image"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"", "empty"),
+        (b"this is not an image at all, just some text\n" * 10, "not an image"),
+        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "not an image"),
+    ],
+)
 def test_bad_bytes(tmp_path, data, match):
     p = tmp_path / "bad.png"
     p.write_bytes(data)

@@ -27,11 +27,14 @@ def _random_ish(cfg: GeneratorConfig, seed: int = 0) -> Generator:
     return g.eval()
 
 
-@pytest.mark.parametrize("cfg", [
-    GeneratorConfig(n1=16, n2=8, n3=8),
-    GeneratorConfig(n1=16, n2=8, n3=8, k2=1, residual=False),
-    GeneratorConfig(n1=16, n2=8, upsampler="nearest", residual=False),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        GeneratorConfig(n1=16, n2=8, n3=8),
+        GeneratorConfig(n1=16, n2=8, n3=8, k2=1, residual=False),
+        GeneratorConfig(n1=16, n2=8, upsampler="nearest", residual=False),
+    ],
+)
 def test_tiled_equals_untiled(cfg):
     g = _random_ish(cfg)
     lr = torch.rand(1, 3, 70, 50)
@@ -66,7 +69,11 @@ def test_uint8_tiles_equal_untiled_with_a_shipped_model():
         for tile in (64, 37):
             tiled = sr_uint8(g, lr, tile=tile)
             d = np.abs(tiled - whole)
-            assert tiled.shape == (600, 520, 3) and d.max() <= 1 and (d > 0).mean() < 1e-4, (tile, d.max(), (d > 0).mean())
+            assert tiled.shape == (600, 520, 3) and d.max() <= 1 and (d > 0).mean() < 1e-4, (
+                tile,
+                d.max(),
+                (d > 0).mean(),
+            )
         seams = np.abs(sr_uint8(g, lr, tile=64, pad=0) - whole)
     assert seams.max() > 1
 

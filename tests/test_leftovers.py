@@ -69,7 +69,9 @@ def test_kill_9_then_restart_leaves_nothing_of_the_first_run(tmp_path):
         left = sorted(str(p) for p in first if p.exists())
         assert left == [], f"{len(left)} of run 1's {len(first)} files remain: {left[:5]}"
         assert not roots[0].exists()
-        assert (decoy / "keep.txt").is_file() and (other / "keep.txt").is_file() and (forged / tempfiles.MARKER).is_file()
+        assert (
+            (decoy / "keep.txt").is_file() and (other / "keep.txt").is_file() and (forged / tempfiles.MARKER).is_file()
+        )
         assert "removed 1 temporary folder(s) left by an earlier run" in (tmp_path / "run2.log").read_text()
     finally:
         stop(proc2)

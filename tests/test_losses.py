@@ -46,8 +46,11 @@ def test_discriminator_loss_formula():
 
 def test_model_table_holds_the_reports_four_objectives():
     assert {m.key: m.loss for m in MODELS} == {
-        "srcnn_mse": {"mse": 1.0}, "srcnn_pl": {"vgg": 1.0},
-        "srgan_mse": {"mse": 1.0, "adv": 1e-3}, "srgan_pl": {"vgg": 1.0, "adv": 1e-3}}
+        "srcnn_mse": {"mse": 1.0},
+        "srcnn_pl": {"vgg": 1.0},
+        "srgan_mse": {"mse": 1.0, "adv": 1e-3},
+        "srgan_pl": {"vgg": 1.0, "adv": 1e-3},
+    }
     for m in MODELS:
         for rec in (report_recipe(m.loss), finetune_recipe(m.loss, "x")):
             assert rec.loss == m.loss
@@ -169,8 +172,9 @@ def test_trainer_generator_step_does_not_update_discriminator(tmp_path):
     from srcore.train import Trainer
 
     data = make_image_dir(tmp_path / "imgs", n=2, size=(64, 64))
-    cfg = TrainConfig(name="srgan_pl", train_dirs=[str(data)], out_dir=str(tmp_path / "run"), workers=0, progress=False,
-                      threads=1)
+    cfg = TrainConfig(
+        name="srgan_pl", train_dirs=[str(data)], out_dir=str(tmp_path / "run"), workers=0, progress=False, threads=1
+    )
     tr = Trainer(cfg, Recipe(loss={"vgg": 1.0, "adv": 1e-3}, batch=2, patch=32, ema_decay=0.0, warmup=0))
     lr, hr = next(iter(tr._loader()))
     snap = {}

@@ -12,8 +12,10 @@ from srcore import paths
 
 pytestmark = [
     pytest.mark.timeout(120),
-    pytest.mark.skipif(not paths.ALEXNET_WEIGHTS.is_file() or not paths.LPIPS_LIN_WEIGHTS.is_file(),
-                       reason="LPIPS weights missing from checkpoints/"),
+    pytest.mark.skipif(
+        not paths.ALEXNET_WEIGHTS.is_file() or not paths.LPIPS_LIN_WEIGHTS.is_file(),
+        reason="LPIPS weights missing from checkpoints/",
+    ),
 ]
 
 

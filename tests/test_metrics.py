@@ -57,7 +57,9 @@ def test_y_coefficients():
     rgb = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]], np.uint8)
     y = rgb_to_y(rgb)[0]
     np.testing.assert_allclose(
-        y, [16, 235, 16 + 65.481, 16 + 128.553, 16 + 24.966, 16 + (65.481 * 10 + 128.553 * 20 + 24.966 * 30) / 255], atol=1e-9
+        y,
+        [16, 235, 16 + 65.481, 16 + 128.553, 16 + 24.966, 16 + (65.481 * 10 + 128.553 * 20 + 24.966 * 30) / 255],
+        atol=1e-9,
     )
     gray = _rand((5, 5))
     np.testing.assert_array_equal(rgb_to_y(gray), gray.astype(np.float64))  # already one channel
@@ -102,7 +104,12 @@ def test_ssim_matches_scikit_image(seed):
     kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
     ref_y = structural_similarity(_y_ref(sr)[4:-4, 4:-4], _y_ref(hr)[4:-4, 4:-4], **kw)
     assert ssim(sr, hr) == pytest.approx(ref_y, abs=1e-10)
-    ref_rgb = np.mean([structural_similarity(sr[4:-4, 4:-4, c].astype(float), hr[4:-4, 4:-4, c].astype(float), **kw) for c in range(3)])
+    ref_rgb = np.mean(
+        [
+            structural_similarity(sr[4:-4, 4:-4, c].astype(float), hr[4:-4, 4:-4, c].astype(float), **kw)
+            for c in range(3)
+        ]
+    )
     assert ssim(sr, hr, y_channel=False) == pytest.approx(ref_rgb, abs=1e-10)
     assert 0 < ssim(sr, hr) < 1
 

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.timeout(60)
 SMALL = GeneratorConfig(n1=16, n2=8, n3=8)
 
 
-@pytest.mark.parametrize("cfg", [SMALL, GeneratorConfig(n1=16, n2=8, n3=8, residual=False),
-                                 GeneratorConfig(n1=16, n2=8, upsampler="nearest", residual=False)])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        SMALL,
+        GeneratorConfig(n1=16, n2=8, n3=8, residual=False),
+        GeneratorConfig(n1=16, n2=8, upsampler="nearest", residual=False),
+    ],
+)
 @pytest.mark.parametrize("hw", [(12, 12), (13, 7)])
 def test_output_shape_x4(cfg, hw):
     g = Generator(cfg)

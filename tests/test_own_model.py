@@ -31,16 +31,37 @@ def folder(tmp_path_factory):
     for f in PERCEPTUAL:
         if (REPO / "checkpoints" / f).is_file():
             shutil.copy(REPO / "checkpoints" / f, d)
-    r = run_train("tiny_l1", make_image_dir(root / "train", n=3), root / "run", "--loss", "mse=1", "--title", "Tiny MSE",
-                  "--export", str(d / "tiny_l1.safetensors"), steps=3, timeout=600)
+    r = run_train(
+        "tiny_l1",
+        make_image_dir(root / "train", n=3),
+        root / "run",
+        "--loss",
+        "mse=1",
+        "--title",
+        "Tiny MSE",
+        "--export",
+        str(d / "tiny_l1.safetensors"),
+        steps=3,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     save_generator(Generator(GENERATOR), d / "anonymous.safetensors", name="anonymous")  # no 'model' entry
     hist = d / "history"
     hist.mkdir()
     shutil.copy(root / "run" / "history.jsonl", hist / "tiny_l1.jsonl")
     mean = {"psnr_y": 25.0, "ssim_y": 0.7, "psnr_rgb": 24.0, "lpips": 0.3}
-    (d / "benchmark.json").write_text(json.dumps({"sets": {"Set5": {"images": ["a"], "models": {
-        k: {"mean": mean} for k in ("bicubic", *(m.key for m in MODELS), "tiny_l1")}}}}))
+    (d / "benchmark.json").write_text(
+        json.dumps(
+            {
+                "sets": {
+                    "Set5": {
+                        "images": ["a"],
+                        "models": {k: {"mean": mean} for k in ("bicubic", *(m.key for m in MODELS), "tiny_l1")},
+                    }
+                }
+            }
+        )
+    )
     return d
 
 

@@ -33,7 +33,7 @@ def setup(tmp_path_factory):
     for name in ("astronaut", "coffee", "chelsea"):
         a = getattr(skimage.data, name)()
         h, w = a.shape[:2]
-        Image.fromarray(a[h // 2 - 80:h // 2 + 80, w // 2 - 80:w // 2 + 80]).save(images / f"{name}.png")
+        Image.fromarray(a[h // 2 - 80 : h // 2 + 80, w // 2 - 80 : w // 2 + 80]).save(images / f"{name}.png")
     return tmp / "ratings.sqlite3", ck, {"SR_RATING_IMAGES": str(images)}
 
 
@@ -66,8 +66,10 @@ def test_concurrent_sessions_blindness_and_restart(setup):
     with rl.launch_app(db, ck, extra_env=env) as url:
         # --- many concurrent sessions: every acknowledged vote stored exactly once
         r = rl.run_load(url, raters=10, votes=6, db=db)
-        print(f"\nrating app load: raters {r['raters']}  votes {r['votes']}  {r['seconds']:.1f}s  "
-              f"votes/s {r['votes_per_s']:.1f}  lost {r['lost']}  duplicates {r['duplicates']}")
+        print(
+            f"\nrating app load: raters {r['raters']}  votes {r['votes']}  {r['seconds']:.1f}s  "
+            f"votes/s {r['votes_per_s']:.1f}  lost {r['lost']}  duplicates {r['duplicates']}"
+        )
         assert r["raters"] == 10 and r["votes"] == 60 == r["stored"]
         assert r["lost"] == 0 and r["duplicates"] == 0
         assert all(x["progress"][0] == 6 for x in r["results"])
@@ -101,8 +103,13 @@ def test_concurrent_sessions_blindness_and_restart(setup):
         s = _store(db)
         rid = s.rater_for_key(key)
         assert len([v for v in s.votes() if v["rater_id"] == rid]) == 7 and s.count_votes() == 67
-        shown = s._conn().execute(
-            "SELECT COUNT(*), COUNT(DISTINCT stim_key || protocol) FROM assignments WHERE rater_id = ?", (rid,)).fetchone()
+        shown = (
+            s._conn()
+            .execute(
+                "SELECT COUNT(*), COUNT(DISTINCT stim_key || protocol) FROM assignments WHERE rater_id = ?", (rid,)
+            )
+            .fetchone()
+        )
         assert shown[0] == shown[1]  # no stimulus twice
 
         # --- organiser: a wrong token gets nothing; reset needs the typed confirmation
@@ -131,9 +138,11 @@ def test_kill_9_three_times_under_12_raters_loses_nothing(setup, tmp_path):
     _, ck, env = setup
     db = tmp_path / "kill.sqlite3"
     r = rl.run_kill_test(db, ck, raters=12, votes=8, kills=3, every_s=3.0, extra_env=env)
-    print(f"\nkill -9 x{r['kills']}: raters {r['raters']}  acknowledged {r['votes']}  stored {r['stored']}  "
-          f"reconnects {r['reconnects']}  lost {r['lost']}  duplicates {r['duplicates']}  "
-          f"committed-unacknowledged {r['unacknowledged_commits']}  {r['seconds']:.0f}s")
+    print(
+        f"\nkill -9 x{r['kills']}: raters {r['raters']}  acknowledged {r['votes']}  stored {r['stored']}  "
+        f"reconnects {r['reconnects']}  lost {r['lost']}  duplicates {r['duplicates']}  "
+        f"committed-unacknowledged {r['unacknowledged_commits']}  {r['seconds']:.0f}s"
+    )
     assert r["raters"] == 12 and r["votes"] == 12 * 8
     assert r["lost"] == 0 and r["duplicates"] == 0
     assert r["reconnects"] >= 3  # the kills did hit raters in flight
@@ -183,9 +192,9 @@ def test_stimuli_same_centre_crop_of_every_version(small_stimuli):
         full_sr = to_uint8(models["srgan_pl"](to_tensor(lr).unsqueeze(0)))
     crops = st.crops["astro"]
     assert all(c.shape == (32, 32, 3) and c.dtype == np.uint8 for c in crops.values())
-    assert np.array_equal(crops["hr"], hr[y0:y0 + 32, x0:x0 + 32])
-    assert np.array_equal(crops["bicubic"], bicubic_x4(lr)[y0:y0 + 32, x0:x0 + 32])  # window == whole image
-    assert np.abs(crops["srgan_pl"].astype(int) - full_sr[y0:y0 + 32, x0:x0 + 32]).max() <= 1
+    assert np.array_equal(crops["hr"], hr[y0 : y0 + 32, x0 : x0 + 32])
+    assert np.array_equal(crops["bicubic"], bicubic_x4(lr)[y0 : y0 + 32, x0 : x0 + 32])  # window == whole image
+    assert np.abs(crops["srgan_pl"].astype(int) - full_sr[y0 : y0 + 32, x0 : x0 + 32]).max() <= 1
     assert st.image("astro", "hr").shape == (64, 64, 3)  # shown 2x with nearest-neighbour pixels
 
 

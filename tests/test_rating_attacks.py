@@ -40,7 +40,7 @@ def app(tmp_path_factory):
     for name in ("astronaut", "coffee", "chelsea"):
         a = getattr(skimage.data, name)()
         h, w = a.shape[:2]
-        Image.fromarray(a[h // 2 - 48:h // 2 + 48, w // 2 - 48:w // 2 + 48]).save(images / f"{name}.png")
+        Image.fromarray(a[h // 2 - 48 : h // 2 + 48, w // 2 - 48 : w // 2 + 48]).save(images / f"{name}.png")
     db = tmp / "ratings.sqlite3"
     env = {"SR_RATING_IMAGES": str(images), "SR_ADMIN_TOKEN": TOKEN, "SR_RATING_ITEMS": "8"}
     with rl.launch_app(db, ck, extra_env=env) as url:
@@ -61,8 +61,11 @@ def _store(db):
 
 def _raw(url: str, api: str, data: list) -> list:
     """One call through Gradio's plain HTTP API (POST, then read the event stream)."""
-    req = urllib.request.Request(f"{url}gradio_api/call/{api}", data=json.dumps({"data": data}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}gradio_api/call/{api}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     event = json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
     text = urllib.request.urlopen(f"{url}gradio_api/call/{api}/{event}", timeout=60).read().decode()
     events = re.findall(r"event: (\w+)\ndata: (.*)", text)
@@ -74,8 +77,17 @@ def _admin(c, **changes):
     """Save study settings as the organiser (the rest as loaded)."""
     out = c.predict(TOKEN, api_name="/rating_admin_settings")
     state, protos, models, items, crop, att, speed, practice, public = out[1:]
-    vals = dict(state=state, protos=protos, models=models, items=items, crop=crop, att=att, speed=speed,
-                practice=practice, public=public)
+    vals = dict(
+        state=state,
+        protos=protos,
+        models=models,
+        items=items,
+        crop=crop,
+        att=att,
+        speed=speed,
+        practice=practice,
+        public=public,
+    )
     vals.update(changes)
     msg = c.predict(TOKEN, *vals.values(), api_name="/rating_admin_save")
     assert msg.startswith("Saved"), msg
@@ -135,9 +147,15 @@ def test_nonce_replay_and_parallel_votes_store_one_vote(app):
     outs = [rl.parse(j.result(timeout=60)) for j in jobs]
     s = _store(db)
     rid = s.rater_for_key(key)
-    rows = s._conn().execute(
-        "SELECT a.token, COUNT(v.token) FROM assignments a LEFT JOIN votes v ON v.token = a.token "
-        "WHERE a.rater_id = ? GROUP BY a.token", (rid,)).fetchall()
+    rows = (
+        s._conn()
+        .execute(
+            "SELECT a.token, COUNT(v.token) FROM assignments a LEFT JOIN votes v ON v.token = a.token "
+            "WHERE a.rater_id = ? GROUP BY a.token",
+            (rid,),
+        )
+        .fetchall()
+    )
     # every vote went to a stimulus that was served, and every stimulus holds at most one vote:
     # the six parallel answers stored one vote on the one stimulus served before them, and at most
     # the one stimulus after it (an answer that came after the first reply)
@@ -189,6 +207,7 @@ def test_image_names_unlinkable_and_dom_blind(app):
 
     def pixels(src):
         return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
+
     # ...though the pixels are the same: each of rater A's images is one of rater B's
     b = [pixels(s) for s in srcs[1]]
     assert all(any(np.array_equal(pixels(s), x) for x in b) for s in srcs[0])
@@ -196,8 +215,10 @@ def test_image_names_unlinkable_and_dom_blind(app):
     assert alts == {"Image to rate"}
     stripped = [re.sub(r'src="data:[^"]+"', "", h) for hs in seen for h in hs]
     assert not [h for h in stripped if NAMES.search(h)]
-    page = urllib.request.urlopen(url, timeout=30).read().decode() + urllib.request.urlopen(
-        url + "config", timeout=30).read().decode()
+    page = (
+        urllib.request.urlopen(url, timeout=30).read().decode()
+        + urllib.request.urlopen(url + "config", timeout=30).read().decode()
+    )
     assert not re.search(r"astronaut|coffee\.png|chelsea|srgan_pl\.safetensors", page)
 
 
@@ -214,12 +235,19 @@ def test_plan_not_predictable_from_public_code(app):
 
     s = _store(db)
     rid = s.rater_for_key(key)
-    served = [(r[0], r[1]) for r in s._conn().execute(
-        "SELECT image_id, model_a FROM assignments WHERE rater_id = ? AND kind = 'test' ORDER BY created", (rid,))]
+    served = [
+        (r[0], r[1])
+        for r in s._conn().execute(
+            "SELECT image_id, model_a FROM assignments WHERE rater_id = ? AND kind = 'test' ORDER BY created", (rid,)
+        )
+    ]
     s.close()
     # everything public: the image names (the organiser's folder), the versions, the code
-    st = StimulusSet(crops={i: {} for i in ("astronaut", "chelsea", "coffee")},
-                     models=("bicubic", "srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl", "hr"), crop=64)
+    st = StimulusSet(
+        crops={i: {} for i in ("astronaut", "chelsea", "coffee")},
+        models=("bicubic", "srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl", "hr"),
+        crop=64,
+    )
     guesses = [[(i, m[0]) for i, m, *_ in st.plan(rid, "mos", length=8, secret=secret)] for secret in ("", rid, "0")]
     assert len(served) == 8
     assert all(g != served for g in guesses)
@@ -281,9 +309,15 @@ def test_speeder_and_attention_failer_flagged_with_reasons(app):
     key = out["key"]
     rid = s.rater_for_key(key)
     while "complete" not in out["done"]:
-        a = s._conn().execute(
-            "SELECT a.kind, a.model_a FROM assignments a LEFT JOIN votes v ON v.token = a.token "
-            "WHERE a.rater_id = ? AND v.token IS NULL", (rid,)).fetchone()
+        a = (
+            s._conn()
+            .execute(
+                "SELECT a.kind, a.model_a FROM assignments a LEFT JOIN votes v ON v.token = a.token "
+                "WHERE a.rater_id = ? AND v.token IS NULL",
+                (rid,),
+            )
+            .fetchone()
+        )
         time.sleep(1.3)  # not a speeder
         if a[0] == "attention":  # always picks the degraded side of an attention check
             ans = "left" if a[1] == "degraded" else "right"
@@ -309,7 +343,7 @@ def test_organiser_token_throttled(app):
     wrong = [i for i, a in enumerate(answers) if "Wrong organiser token" in a]
     # earlier tests in this module spent 2 of the 5 wrong tokens allowed a minute
     assert wrong == list(range(len(wrong))) and 1 <= len(wrong) <= 5, answers
-    assert all("Too many wrong organiser tokens" in a for a in answers[len(wrong):])
+    assert all("Too many wrong organiser tokens" in a for a in answers[len(wrong) :])
     # now even the right token waits, so guessing cannot go on at speed
     assert "Too many" in c.predict(TOKEN, api_name="/rating_admin_settings")[0]
     assert "Too many" in _raw(url, "rating_results", [False, TOKEN])[0]

@@ -16,8 +16,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SECRET_WORDS = re.compile(r"bicubic|srcnn|srgan|srgan_pl|srcnn_mse|degraded|kodim|p\d\d\.png", re.I)
 ITEMS = 30
 
@@ -83,8 +89,10 @@ def test_keyboard_only_sessions_fit_the_viewport(tmp_path, viewport):
             y0 = None
             for k in range(total):
                 expect(page.get_by_text(f"Progress: {k} / {total}")).to_be_visible()
-                page.wait_for_function("() => [...document.querySelectorAll('#sr-stage .sr-stim img')]"
-                                       ".every(i => i.complete && i.naturalWidth > 0)")
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('#sr-stage .sr-stim img')]"
+                    ".every(i => i.complete && i.naturalWidth > 0)"
+                )
                 v = _in_view(page)
                 assert v["n"] >= (6 if protocol == "mos" else 5) and v["ok"], (protocol, k, v)
                 y0 = v["scrollY"] if y0 is None else y0

@@ -18,8 +18,16 @@ def _df(rows):
     """rows: dicts with rater_id, protocol, image_id, model_a, model_b, score, choice."""
     out = []
     for i, r in enumerate(rows):
-        d = dict(vote_id=i + 1, created=float(i), elapsed_s=1.0, token=f"t{i:020d}", flags="", model_b=None,
-                 score=None, choice=None)
+        d = dict(
+            vote_id=i + 1,
+            created=float(i),
+            elapsed_s=1.0,
+            token=f"t{i:020d}",
+            flags="",
+            model_b=None,
+            score=None,
+            choice=None,
+        )
         d.update(r)
         out.append(d)
     return pd.DataFrame(out, columns=VOTE_COLUMNS)
@@ -127,8 +135,12 @@ def test_bradley_terry_undefeated_model_stays_finite():
 def test_krippendorff_alpha_reference_example():
     """Krippendorff (2011), 'Computing Krippendorff's alpha-reliability', 4 coders x 12 units."""
     N = None
-    coders = [[1, 2, 3, 3, 2, 1, 4, 1, 2, N, N, N], [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, N, 3],
-              [N, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, N], [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, N]]
+    coders = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, N, N, N],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, N, 3],
+        [N, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, N],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, N],
+    ]
     units = [[x for x in u if x is not None] for u in zip(*coders)]
     assert stats.krippendorff_alpha(units, "nominal") == pytest.approx(0.743, abs=5e-4)
     assert stats.krippendorff_alpha(units, "ordinal") == pytest.approx(0.815, abs=5e-4)
@@ -137,8 +149,12 @@ def test_krippendorff_alpha_reference_example():
 
 
 def test_agreement_table_from_votes():
-    rows = [mos(r, img, m, s) for r in ("a", "b", "c") for img in ("x", "y")
-            for m, s in (("bicubic", 1), ("srgan_pl", 3), ("hr", 5))]
+    rows = [
+        mos(r, img, m, s)
+        for r in ("a", "b", "c")
+        for img in ("x", "y")
+        for m, s in (("bicubic", 1), ("srgan_pl", 3), ("hr", 5))
+    ]
     rows += [pair(r, "x", "bicubic", "hr", "right") for r in ("a", "b")] + [pair("c", "x", "hr", "bicubic", "left")]
     ag = stats.agreement(_df(rows)).set_index("statistic")
     assert ag.loc["Krippendorff alpha (interval)", "value"] == 1.0
@@ -170,13 +186,22 @@ def test_quality_control_flags_and_exclusion():
         for img in ("a", "b", "c"):
             rows += [mos(r, img, "bicubic", 2), mos(r, img, "hr", 5), mos(r, img, "srgan_pl", 4)]
     for img in ("a", "b", "c"):  # a careless rater: bicubic above HR on 2 of 3 images
-        rows += [mos("bad", img, "bicubic", 5 if img != "c" else 1), mos("bad", img, "hr", 1 if img != "c" else 5),
-                 mos("bad", img, "srgan_pl", 1)]
-    rows += [pair("badpair", "a", "bicubic", "hr", "left"), pair("badpair", "b", "hr", "bicubic", "right"),
-             pair("badpair", "c", "hr", "bicubic", "tie"), pair("good1", "a", "hr", "bicubic", "left")]
+        rows += [
+            mos("bad", img, "bicubic", 5 if img != "c" else 1),
+            mos("bad", img, "hr", 1 if img != "c" else 5),
+            mos("bad", img, "srgan_pl", 1),
+        ]
+    rows += [
+        pair("badpair", "a", "bicubic", "hr", "left"),
+        pair("badpair", "b", "hr", "bicubic", "right"),
+        pair("badpair", "c", "hr", "bicubic", "tie"),
+        pair("good1", "a", "hr", "bicubic", "left"),
+    ]
     df = _df(rows)
     qc = stats.rater_quality(df).set_index("rater_id")
-    assert qc.loc["bad", "flagged"] and qc.loc["bad", "anchor_comparisons"] == 3 and qc.loc["bad", "bicubic_above_hr"] == 2
+    assert (
+        qc.loc["bad", "flagged"] and qc.loc["bad", "anchor_comparisons"] == 3 and qc.loc["bad", "bicubic_above_hr"] == 2
+    )
     assert qc.loc["badpair", "flagged"] and qc.loc["badpair", "share"] == pytest.approx(2 / 3)
     assert not qc.loc["good1", "flagged"] and qc.loc["good1", "anchor_comparisons"] == 4
     assert not qc.loc["good2", "flagged"]

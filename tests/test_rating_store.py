@@ -31,7 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(120)
 
 MOS_PLAN = [(f"img{i}", (m,)) for i in range(3) for m in ("bicubic", "srgan_pl", "hr")]
-PAIR_PLAN = [(f"img{i}", ("bicubic", "hr")) for i in range(3)] + [(f"img{i}", ("srcnn_mse", "srgan_pl")) for i in range(3)]
+PAIR_PLAN = [(f"img{i}", ("bicubic", "hr")) for i in range(3)] + [
+    (f"img{i}", ("srcnn_mse", "srgan_pl")) for i in range(3)
+]
 
 
 @pytest.fixture
@@ -78,8 +80,12 @@ def test_migration_from_v1_keeps_data(tmp_path):
     c = connect(path)
     assert migrate(c, target=1) == 1
     c.execute("INSERT INTO raters (rater_id, created) VALUES ('rOLDRATER1', 1.0)")
-    c.execute("INSERT INTO assignments VALUES ('tok_old_aaaaaaaaaaaaaaa', 'rOLDRATER1', 'mos', 'img', 'hr', NULL, 'img|hr', 1.0)")
-    c.execute("INSERT INTO votes (token, rater_id, score, created) VALUES ('tok_old_aaaaaaaaaaaaaaa', 'rOLDRATER1', 4, 2.0)")
+    c.execute(
+        "INSERT INTO assignments VALUES ('tok_old_aaaaaaaaaaaaaaa', 'rOLDRATER1', 'mos', 'img', 'hr', NULL, 'img|hr', 1.0)"
+    )
+    c.execute(
+        "INSERT INTO votes (token, rater_id, score, created) VALUES ('tok_old_aaaaaaaaaaaaaaa', 'rOLDRATER1', 4, 2.0)"
+    )
     c.close()
     s = RatingStore(path)
     assert s.schema_version() == SCHEMA_VERSION
@@ -236,8 +242,14 @@ WRITER = textwrap.dedent(
 def _writer(tmp_path, db, threads, votes, tag):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    return subprocess.Popen([sys.executable, str(script), str(db), str(threads), str(votes), tag],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(db), str(threads), str(votes), tag],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=REPO,
+    )
 
 
 def test_many_threads_and_processes_every_vote_once(tmp_path):

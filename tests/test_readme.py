@@ -8,6 +8,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_generated_tables_are_up_to_date():
-    r = subprocess.run([sys.executable, "-m", "benchmarks.update_readme", "--check"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.update_readme", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr

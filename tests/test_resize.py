@@ -69,7 +69,9 @@ def test_cubic_kernel_values():
     np.testing.assert_allclose(_cubic(x), [1, 0.5625, 0, -0.0625, 0, 0, 0.5625, -0.0625], atol=1e-12)
 
 
-@pytest.mark.parametrize("in_len,out_len,scale", [(16, 4, 0.25), (17, 5, 0.25), (5, 20, 4.0), (7, 28, 4.0), (10, 5, 0.5), (9, 18, 2.0)])
+@pytest.mark.parametrize(
+    "in_len,out_len,scale", [(16, 4, 0.25), (17, 5, 0.25), (5, 20, 4.0), (7, 28, 4.0), (10, 5, 0.5), (9, 18, 2.0)]
+)
 def test_matrix_rows_sum_to_one(in_len, out_len, scale):
     m = resize_matrix(in_len, out_len, scale)
     assert m.shape == (out_len, in_len)

@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 from app_helpers import MODELS, ROOT, checkpoint_dir, launch
 
-SOURCES = [ROOT / "app.py", *sorted((ROOT / "srcore").rglob("*.py")), *sorted((ROOT / "dashboard").rglob("*.py")),
-           *sorted((ROOT / "benchmarks").rglob("*.py"))]
+SOURCES = [
+    ROOT / "app.py",
+    *sorted((ROOT / "srcore").rglob("*.py")),
+    *sorted((ROOT / "dashboard").rglob("*.py")),
+    *sorted((ROOT / "benchmarks").rglob("*.py")),
+]
 
 
 def _calls(tree: ast.AST):
@@ -28,11 +32,16 @@ def test_no_unpickling_anywhere(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-            assert not {"pickle", "cPickle", "dill", "joblib", "shelve", "marshal"} & {n.split(".")[0] for n in names}, ast.unparse(node)
+            names = [a.name for a in node.names] + (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            )
+            assert not {"pickle", "cPickle", "dill", "joblib", "shelve", "marshal"} & {
+                n.split(".")[0] for n in names
+            }, ast.unparse(node)
     for call, fn in _calls(tree):
-        assert fn not in ("torch.load", "torch.jit.load", "torch.hub.load", "torch.hub.load_state_dict_from_url"), \
+        assert fn not in ("torch.load", "torch.jit.load", "torch.hub.load", "torch.hub.load_state_dict_from_url"), (
             f"{path.name}:{call.lineno}: {fn}"
+        )
         if fn.endswith(("np.load", "numpy.load")):
             kw = {k.arg: ast.unparse(k.value) for k in call.keywords}
             assert kw.get("allow_pickle", "False") == "False", f"{path.name}:{call.lineno}: allow_pickle"
@@ -41,13 +50,18 @@ def test_no_unpickling_anywhere(path):
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def _call(url: str, api: str, data: list) -> tuple[str, str]:
     """Raw HTTP call of an API endpoint (no gradio_client file handling): (event, payload)."""
-    req = urllib.request.Request(f"{url}gradio_api/call/{api}", data=json.dumps({"data": data}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}gradio_api/call/{api}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         event_id = json.loads(r.read())["event_id"]
     with urllib.request.urlopen(f"{url}gradio_api/call/{api}/{event_id}", timeout=300) as r:

@@ -106,8 +106,11 @@ def test_idle_sessions_expire():
     from dashboard.serving import expire_sessions
 
     now = datetime.datetime.now()
-    holder = SimpleNamespace(lock=threading.Lock(), session_data={"old": object(), "new": object()},
-                             time_last_used={"old": now - datetime.timedelta(seconds=120), "new": now})
+    holder = SimpleNamespace(
+        lock=threading.Lock(),
+        session_data={"old": object(), "new": object()},
+        time_last_used={"old": now - datetime.timedelta(seconds=120), "new": now},
+    )
     assert expire_sessions(holder, idle_s=60) == 1
     assert list(holder.session_data) == ["new"] and list(holder.time_last_used) == ["new"]
 
@@ -130,13 +133,19 @@ def test_static_info_is_built_once_and_replayed():
         async def send(m):
             sent.append(m)
 
-        await mw({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": list(headers)},
-                 None, send)
+        await mw(
+            {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": list(headers)}, None, send
+        )
         return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
     async def scenario():
-        return [await get("/config"), await get("/config"), await get("/gradio_api/info"),
-                await get("/config", [(b"cookie", b"a=1")]), await get("/other")]
+        return [
+            await get("/config"),
+            await get("/config"),
+            await get("/gradio_api/info"),
+            await get("/config", [(b"cookie", b"a=1")]),
+            await get("/other"),
+        ]
 
     out = asyncio.run(scenario())
     assert out[0] == out[1] == b'{"n": 1}', "the second /config is the first one replayed"

@@ -28,7 +28,7 @@ def photos():
         hr = mod_crop(getattr(skimage.data, name)())
         h, w = hr.shape[:2]
         s = min(h, w, 256)
-        hr = hr[(h - s) // 2 // 4 * 4:][:s, (w - s) // 2 // 4 * 4:][:, :s]
+        hr = hr[(h - s) // 2 // 4 * 4 :][:s, (w - s) // 2 // 4 * 4 :][:, :s]
         out.append((hr, downscale_x4(hr)))
     return out
 
@@ -96,7 +96,9 @@ def test_perceptual_ordering_on_photos(photos, lpips):
 def _set(set_name: str) -> tuple[dict, dict]:
     bench = _bench()
     if set_name not in bench["sets"]:
-        pytest.skip(f"{set_name} was not evaluated: {bench.get('unavailable_sets', {}).get(set_name, 'not in benchmark.json')}")
+        pytest.skip(
+            f"{set_name} was not evaluated: {bench.get('unavailable_sets', {}).get(set_name, 'not in benchmark.json')}"
+        )
     return bench, bench["sets"][set_name]["models"]
 
 
@@ -122,8 +124,11 @@ def test_benchmark_lpips_each_loss_family(set_name):
     assert lp["srgan_pl"] == min(lp.values()), lp
 
 
-@pytest.mark.xfail(strict=True, reason="not met by the shipped cpu-preset run: SRGAN-MSE's LPIPS is below "
-                   "SRCNN-PL's on Set14 and Kodak24 (see checkpoints/README.md); strict, so meeting it fails here")
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met by the shipped cpu-preset run: SRGAN-MSE's LPIPS is below "
+    "SRCNN-PL's on Set14 and Kodak24 (see checkpoints/README.md); strict, so meeting it fails here",
+)
 @pytest.mark.parametrize("set_name", ["Set14", "Kodak24"])
 def test_benchmark_both_pl_models_below_both_mse_models(set_name):
     _, res = _set(set_name)

@@ -75,8 +75,22 @@ def _state_step(path: Path) -> int:
 def test_cli_run_logs_exports_and_pictures(tmp_path, train_dir):
     val = make_image_dir(tmp_path / "val", n=1, size=(64, 64))
     out, export = tmp_path / "run", tmp_path / "exported" / "g.safetensors"
-    r = run_train("srcnn_mse", train_dir, out, "--val-dir", str(val), "--val-every", "2", "--picture-every", "2",
-                  "--log-every", "1", "--export", str(export), steps=4)
+    r = run_train(
+        "srcnn_mse",
+        train_dir,
+        out,
+        "--val-dir",
+        str(val),
+        "--val-every",
+        "2",
+        "--picture-every",
+        "2",
+        "--log-every",
+        "1",
+        "--export",
+        str(export),
+        steps=4,
+    )
     assert r.returncode == 0, r.stderr
     assert "exported" in r.stderr and "Traceback" not in r.stderr
     recs = history.read(out / "history.jsonl")
@@ -144,8 +158,14 @@ def test_kill9_five_times_then_resume_ends_identically(tmp_path, train_dir, refe
     saved = []
     for i, target in enumerate(targets):
         args = (*DET, "--save-every", "5") + (("--resume",) if i else ())
-        proc = subprocess.Popen(train_cmd("srcnn_mse", train_dir, out, *args, steps=LONG), cwd=REPO,
-                                env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            train_cmd("srcnn_mse", train_dir, out, *args, steps=LONG),
+            cwd=REPO,
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.time() + 180
             while _last_logged_step(out) < target and proc.poll() is None and time.time() < deadline:
@@ -178,8 +198,14 @@ def test_kill9_five_times_then_resume_ends_identically(tmp_path, train_dir, refe
 @pytest.mark.timeout(120)
 def test_sigterm_saves_state_and_exits_cleanly(tmp_path, train_dir):
     out = tmp_path / "run"
-    proc = subprocess.Popen(train_cmd("srcnn_mse", train_dir, out, *DET, "--save-every", "100000", steps=100000),
-                            cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        train_cmd("srcnn_mse", train_dir, out, *DET, "--save-every", "100000", steps=100000),
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         hist = out / "history.jsonl"
         deadline = time.time() + 90
@@ -215,8 +241,23 @@ def test_bad_train_dir_is_a_clear_error(tmp_path, capsys):
     from srcore.train import main
 
     empty = make_image_dir(tmp_path / "empty", n=0)
-    assert main(["srcnn_mse", "--train-dir", str(empty), "--out", str(tmp_path / "run2"), "--workers", "0",
-                 "--no-progress", "--steps", "2"]) == 2
+    assert (
+        main(
+            [
+                "srcnn_mse",
+                "--train-dir",
+                str(empty),
+                "--out",
+                str(tmp_path / "run2"),
+                "--workers",
+                "0",
+                "--no-progress",
+                "--steps",
+                "2",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error:") and "no images found" in err and str(empty) in err
 
@@ -228,7 +269,11 @@ def test_gan_recipe_from_mse_checkpoint(tmp_path, train_dir, reference_run):
     r = run_train("srgan_pl", train_dir, out, "--init-from", str(init), "--log-every", "1", "--ema-decay", "0", steps=3)
     assert r.returncode == 0, r.stderr
     recs = history.read(out / "history.jsonl")
-    assert recs[0]["kind"] == "meta" and recs[0]["init"]["init_from"] == str(init) and recs[0]["init"]["init_steps"] == LONG
+    assert (
+        recs[0]["kind"] == "meta"
+        and recs[0]["init"]["init_from"] == str(init)
+        and recs[0]["init"]["init_steps"] == LONG
+    )
     train = [h for h in recs if h["kind"] == "train"]
     assert [h["step"] for h in train] == [1, 2, 3]
     for h in train:
@@ -236,7 +281,11 @@ def test_gan_recipe_from_mse_checkpoint(tmp_path, train_dir, reference_run):
         assert 0 < h["d_real"] < 1 and 0 < h["d_fake"] < 1
         assert h["g_loss"] == pytest.approx(h["vgg"] + 1e-3 * h["adv"], rel=1e-5)
     _, meta = load_generator_file(out / "srgan_pl.safetensors")
-    assert meta["recipe"]["loss"] == {"vgg": 1.0, "adv": 1e-3} and meta["init"]["init_from"] == str(init) and meta["steps"] == 3
+    assert (
+        meta["recipe"]["loss"] == {"vgg": 1.0, "adv": 1e-3}
+        and meta["init"]["init_from"] == str(init)
+        and meta["steps"] == 3
+    )
 
 
 @pytest.mark.timeout(120)
@@ -247,8 +296,9 @@ def test_init_from_applies_when_resume_finds_no_state(tmp_path, train_dir, refer
 
     init = reference_run / "srcnn_mse.safetensors"
     recipe = finetune_recipe({"mse": 1.0, "adv": 1e-3}, str(init)).updated(batch=2, patch=32)
-    cfg = TrainConfig(name="srgan_mse", train_dirs=[str(train_dir)], out_dir=str(tmp_path / "run"), workers=0,
-                      progress=False)
+    cfg = TrainConfig(
+        name="srgan_mse", train_dirs=[str(train_dir)], out_dir=str(tmp_path / "run"), workers=0, progress=False
+    )
     tr = Trainer(cfg, recipe, resume=True)
     assert not tr.try_resume()
     ref, _ = load_generator_file(init)

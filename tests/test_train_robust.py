@@ -75,23 +75,48 @@ def test_an_error_ends_training_promptly(tmp_path, workers, where):
     cmd = train_cmd("srcnn_mse", data, tmp_path / "run", steps=200)[3:]  # drop "python -m srcore.train"
     cmd[cmd.index("--workers") + 1] = str(workers)
     # the old trainer hung here for ever with workers: the subprocess timeout is the hang detector
-    r = subprocess.run([sys.executable, str(driver), where, *cmd], cwd=REPO, env=subprocess_env(), capture_output=True,
-                       text=True, timeout=400)
+    r = subprocess.run(
+        [sys.executable, str(driver), where, *cmd],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert r.returncode == 1, r.stderr[-2000:]
     want = "disk on fire" if where == "data" else "device fell over"
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: training failed") and want in last, last
 
 
-@pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="no gloo backend in this torch build")
+@pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()), reason="no gloo backend in this torch build"
+)
 def test_a_failing_rank_brings_torchrun_down(tmp_path):
     data = make_image_dir(tmp_path / "imgs", n=4, size=(64, 64))
     driver = tmp_path / "failing.py"
     driver.write_text(FAILING)
     cmd = train_cmd("srcnn_mse", data, tmp_path / "run", steps=500)[3:]
     env = {**subprocess_env(), "FAIL_RANK": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(driver), "step", *cmd, "--device", "cpu"], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(driver),
+            "step",
+            *cmd,
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode != 0
     assert "device fell over" in r.stdout + r.stderr

@@ -71,7 +71,9 @@ def test_bad_model_is_a_usage_error(tmp_path, model, needle, capsys):
     bad = tmp_path / "corrupt.safetensors"
     bad.write_bytes(b"\x00" * 100)
     Image.fromarray(photo("coffee", (20, 20))).save(tmp_path / "x.png")
-    rc = main([str(tmp_path / "x.png"), "--model", str(bad) if model == "CORRUPT" else model, "--out", str(tmp_path / "o")])
+    rc = main(
+        [str(tmp_path / "x.png"), "--model", str(bad) if model == "CORRUPT" else model, "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err
 
@@ -123,8 +125,17 @@ def test_same_stem_from_two_folders_gets_a_suffix(tmp_path, capsys):
     Image.fromarray(pa).save(tmp_path / "a" / "photo.webp", lossless=True)
     Image.fromarray(pb).save(tmp_path / "b" / "photo.png")
     out = tmp_path / "out"
-    rc = main([str(tmp_path / "a" / "photo.webp"), str(tmp_path / "b" / "photo.png"), "--model", "bicubic",
-               "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            str(tmp_path / "a" / "photo.webp"),
+            str(tmp_path / "b" / "photo.png"),
+            "--model",
+            "bicubic",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 3, err
     assert sorted(p.name for p in out.iterdir()) == ["photo-2_bicubic_x4.png", "photo_bicubic_x4.png"]

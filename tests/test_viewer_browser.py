@@ -28,8 +28,10 @@ from app_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 pytestmark = [
     pytest.mark.timeout(1800),
-    pytest.mark.skipif(not Path(CHROMIUM).is_file(),
-                       reason=f"{CHROMIUM} not installed (apt-get install -y chromium); no browser is downloaded"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).is_file(),
+        reason=f"{CHROMIUM} not installed (apt-get install -y chromium); no browser is downloaded",
+    ),
 ]
 ARGS = [*CHROMIUM_ARGS, "--disable-sync", "--force-color-profile=srgb"]
 W, H = 320, 240
@@ -45,8 +47,11 @@ def _free_port() -> int:
 def pictures(tmp_path_factory):
     d = tmp_path_factory.mktemp("viewer")
     rng = np.random.default_rng(13)
-    pics = {"a": rng.integers(0, 256, (H, W, 3), dtype=np.uint8), "b": rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
-            "lr": rng.integers(0, 256, (H // 4, W // 4, 3), dtype=np.uint8)}
+    pics = {
+        "a": rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+        "b": rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+        "lr": rng.integers(0, 256, (H // 4, W // 4, 3), dtype=np.uint8),
+    }
     for k, v in pics.items():
         Image.fromarray(v).save(d / f"{k}.png")
     return d, pics
@@ -58,11 +63,17 @@ def url(pictures):
 
     d, _ = pictures
     gr.set_static_paths([d])
-    cfg = viewer.config(id="t1", source="noise", width=W, height=H, panels=[
-        viewer.panel("lr", "LR input (nearest ×4)", d / "lr.png", scale=4, file="noise_lr.png"),
-        viewer.panel("a", "Panel A", d / "a.png", file="noise_a_x4.png"),
-        viewer.panel("b", "Panel B", d / "b.png", file="noise_b_x4.png"),
-    ])
+    cfg = viewer.config(
+        id="t1",
+        source="noise",
+        width=W,
+        height=H,
+        panels=[
+            viewer.panel("lr", "LR input (nearest ×4)", d / "lr.png", scale=4, file="noise_lr.png"),
+            viewer.panel("a", "Panel A", d / "a.png", file="noise_a_x4.png"),
+            viewer.panel("b", "Panel B", d / "b.png", file="noise_b_x4.png"),
+        ],
+    )
     with gr.Blocks() as demo:
         v = viewer.component(None)
         box = gr.Textbox(label="region", elem_id="region-out")
@@ -162,8 +173,10 @@ def check_pixels(pg, pics, zoom: int):
         want, mask = expected(pics[key], f, st["ox"], st["oy"], cw, ch)
         assert mask.sum() > 1000, f"{key}: too little of the image on screen to check"
         bad = np.any(got != want, axis=2) & mask
-        assert not bad.any(), (f"{key} at {zoom * 100} % (dpr {st['dpr']}): {bad.sum()} of {mask.sum()} "
-                               f"checked screen pixels differ from the file's pixels")
+        assert not bad.any(), (
+            f"{key} at {zoom * 100} % (dpr {st['dpr']}): {bad.sum()} of {mask.sum()} "
+            f"checked screen pixels differ from the file's pixels"
+        )
 
 
 @pytest.mark.parametrize("dpr", [1, 2])
@@ -206,8 +219,9 @@ def test_panning_one_panel_moves_all_equally(browser, url, pictures, dpr):
         full = screen(pg)
         for k, b in before.items():
             a = shot(pg, k, pics[k], 4 * (4 if k == "lr" else 1), full=full)
-            assert np.array_equal(a[sy:, sx:], b[: b.shape[0] - sy, : b.shape[1] - sx]), \
+            assert np.array_equal(a[sy:, sx:], b[: b.shape[0] - sy, : b.shape[1] - sx]), (
                 f"panel {k} did not move by exactly ({sx}, {sy}) device px"
+            )
             assert not np.array_equal(a, b)
     finally:
         ctx.close()
@@ -241,6 +255,8 @@ def test_keyboard_zoom_and_pan(browser, url, pictures):
         pg.wait_for_function("() => new URLSearchParams(location.search).get('z') === '2'")
         r = state(pg)
         x0 = r["ox"] // 2
-        pg.wait_for_function(f"() => (document.querySelector('#region-out textarea') || {{}}).value?.startsWith('{max(0, x0)},')")
+        pg.wait_for_function(
+            f"() => (document.querySelector('#region-out textarea') || {{}}).value?.startsWith('{max(0, x0)},')"
+        )
     finally:
         ctx.close()

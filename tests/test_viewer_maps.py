@@ -34,10 +34,18 @@ def test_signed_error_is_signed():
 def test_colorbar_and_config_round_trip():
     cb = viewer.colorbar("signed", "A − B")
     assert cb["min"] == -48 and cb["max"] == 48 and len(cb["stops"]) == 9 and cb["ticks"][2] == 0
-    p = viewer.panel("srgan_pl", "SRGAN-PL", "/tmp/x/Astronaut_srgan_pl_x4.png", file="Astronaut_srgan_pl_x4.png",
-                     alt="SRGAN-PL of Astronaut")
-    cfg = json.loads(viewer.config(id="u1", source="Astronaut", width=512, height=512, panels=[p], colorbar=cb,
-                                   progress="running SRGAN-PL…"))
+    p = viewer.panel(
+        "srgan_pl",
+        "SRGAN-PL",
+        "/tmp/x/Astronaut_srgan_pl_x4.png",
+        file="Astronaut_srgan_pl_x4.png",
+        alt="SRGAN-PL of Astronaut",
+    )
+    cfg = json.loads(
+        viewer.config(
+            id="u1", source="Astronaut", width=512, height=512, panels=[p], colorbar=cb, progress="running SRGAN-PL…"
+        )
+    )
     assert cfg["panels"][0]["url"] == "gradio_api/file=/tmp/x/Astronaut_srgan_pl_x4.png"
     assert cfg["panels"][0]["alt"] == "SRGAN-PL of Astronaut" and cfg["progress"].startswith("running")
     assert '"region"' in viewer.MOUNT  # the event the Compare tab listens to

@@ -19,8 +19,16 @@ def _write(path: Path, recs: list[dict]) -> None:
 
 
 def _run(key: str, steps: int, init: int | None, gan: bool, ips: int = 4) -> list[dict]:
-    recs = [{"kind": "meta", "step": 0, "name": key, "images_per_step": ips, "recipe": {"steps": steps},
-             "init": {"init_from": "pretrain.safetensors", "init_steps": init} if init else None}]
+    recs = [
+        {
+            "kind": "meta",
+            "step": 0,
+            "name": key,
+            "images_per_step": ips,
+            "recipe": {"steps": steps},
+            "init": {"init_from": "pretrain.safetensors", "init_steps": init} if init else None,
+        }
+    ]
     for st in range(0, steps, 10):
         r = {"kind": "train", "step": st, "images_seen": st * ips, "vgg" if gan else "mse": 1.0 / (st + 1)}
         if gan:
@@ -74,9 +82,13 @@ def test_training_view_draws_pretraining_once_and_arms_from_their_start(tmp_path
 
 def test_vgg_curves_in_one_unit():
     """A run that scales the VGG features logs its loss scale² smaller; the plot puts it back."""
+
     def recs(scale):
-        return [{"kind": "meta", "step": 0, "recipe": {"vgg_feature_scale": scale}},
-                {"kind": "train", "step": 1, "vgg": 6.0 * scale**2}, {"kind": "val", "step": 1, "val_vgg": 5.0 * scale**2}]
+        return [
+            {"kind": "meta", "step": 0, "recipe": {"vgg_feature_scale": scale}},
+            {"kind": "train", "step": 1, "vgg": 6.0 * scale**2},
+            {"kind": "val", "step": 1, "val_vgg": 5.0 * scale**2},
+        ]
 
     runs = {k: training.Run(k, k, "#000", recs(s)) for k, s in (("a", 1.0), ("b", 1 / 12.75))}
     ys = {t.name: list(t.y) for t in training.loss_figure(runs, ["a", "b"], False, 0.0).data}
@@ -90,18 +102,46 @@ def test_benchmark_view(tmp_path):
     assert data is None and "No benchmark yet" in msg
     df = benchmark.table(None, MODELS)
     assert set(df["Source"]) == {benchmark.THEIRS} and "SRCNN (published)" in set(df["Model"])
-    models = {k: {"mean": {"psnr_y": 30.0 + i, "ssim_y": 0.85, "psnr_rgb": 28.6, "lpips": 0.3 - 0.01 * i,
-                           "phase_range": 1.0, "bias_r": 0.5 - i, "bias_g": 0.0, "bias_b": 0.1, "hf_energy": 1.0},
-                  "seconds": 1.0, "degradations": {"jpeg75": {"psnr_y": 27.0 - i, "lpips": 0.4}}}
-              for i, k in enumerate(("bicubic", *ARMS))}
-    (tmp_path / "benchmark.json").write_text(json.dumps({"sets": {
-        "Set14": {"images": ["a"], "models": models}, "Set5": {"images": ["a", "b"], "models": models}},
-        "environment": {"cpu": "x"}}))
+    models = {
+        k: {
+            "mean": {
+                "psnr_y": 30.0 + i,
+                "ssim_y": 0.85,
+                "psnr_rgb": 28.6,
+                "lpips": 0.3 - 0.01 * i,
+                "phase_range": 1.0,
+                "bias_r": 0.5 - i,
+                "bias_g": 0.0,
+                "bias_b": 0.1,
+                "hf_energy": 1.0,
+            },
+            "seconds": 1.0,
+            "degradations": {"jpeg75": {"psnr_y": 27.0 - i, "lpips": 0.4}},
+        }
+        for i, k in enumerate(("bicubic", *ARMS))
+    }
+    (tmp_path / "benchmark.json").write_text(
+        json.dumps(
+            {
+                "sets": {
+                    "Set14": {"images": ["a"], "models": models},
+                    "Set5": {"images": ["a", "b"], "models": models},
+                },
+                "environment": {"cpu": "x"},
+            }
+        )
+    )
     data, _ = benchmark.load(tmp_path)
     df = benchmark.table(data, MODELS)
     cols = list(df.columns)
-    for col in ("PSNR (Y) (dB) ↑", "LPIPS ↓", "Phase range (grey levels) ↓", "Bias R (grey levels) →0",
-                "HF energy (x HR) →1", "JPEG quality 75: PSNR (Y) (dB) ↑"):
+    for col in (
+        "PSNR (Y) (dB) ↑",
+        "LPIPS ↓",
+        "Phase range (grey levels) ↓",
+        "Bias R (grey levels) →0",
+        "HF energy (x HR) →1",
+        "JPEG quality 75: PSNR (Y) (dB) ↑",
+    ):
         assert col in cols, cols
     ours = df[df["Source"] == benchmark.OURS]
     assert list(ours["Set"])[:5] == ["Set5"] * 5  # sets in their usual order

@@ -70,14 +70,26 @@ class StudySettings:
         models = None if self.models is None else tuple(str(m) for m in self.models)
         if models is not None and len(models) < 2:
             raise RatingError("choose at least two versions to rate")
-        for name, v, lo, hi in (("items", self.items, 1, MAX_ITEMS), ("crop", self.crop, 32, 1024),
-                                ("attention_every", self.attention_every, 0, MAX_ITEMS)):
+        for name, v, lo, hi in (
+            ("items", self.items, 1, MAX_ITEMS),
+            ("crop", self.crop, 32, 1024),
+            ("attention_every", self.attention_every, 0, MAX_ITEMS),
+        ):
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise RatingError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
         if not isinstance(self.speeder_s, (int, float)) or not 0 <= float(self.speeder_s) <= 60:
             raise RatingError("the speeder threshold must be 0 to 60 seconds")
-        return StudySettings(self.state, protocols, models, self.items, self.crop // 4 * 4, bool(self.practice),
-                             bool(self.results_public), self.attention_every, float(self.speeder_s))
+        return StudySettings(
+            self.state,
+            protocols,
+            models,
+            self.items,
+            self.crop // 4 * 4,
+            bool(self.practice),
+            bool(self.results_public),
+            self.attention_every,
+            float(self.speeder_s),
+        )
 
 
 @dataclass
@@ -135,9 +147,15 @@ class RatingService:
     stimuli instead of loading the checkpoints a second time.  ``admin_token``: the organiser's
     token (default ``$SR_ADMIN_TOKEN``; None turns the organiser tools off)."""
 
-    def __init__(self, store: RatingStore | None = None, stimuli: StimulusSet | None = None,
-                 models: dict | None = None, missing: dict[str, str] | None = None,
-                 admin_token: str | None = None, throttle: Throttle | None = None):
+    def __init__(
+        self,
+        store: RatingStore | None = None,
+        stimuli: StimulusSet | None = None,
+        models: dict | None = None,
+        missing: dict[str, str] | None = None,
+        admin_token: str | None = None,
+        throttle: Throttle | None = None,
+    ):
         self.store = store or RatingStore()
         self._stimuli: dict[int, StimulusSet] = {}
         self._fixed = stimuli  # tests pass a ready set; it is used whatever the crop setting
@@ -147,7 +165,8 @@ class RatingService:
         self._admin_digest = hashlib.sha256(token.encode()).digest() if token else None
         self.throttle = throttle or Throttle()
         self.secret = os.environ.get("SR_RATING_SECRET") or self.store.meta_default(
-            "server_secret", lambda: secrets.token_hex(32))
+            "server_secret", lambda: secrets.token_hex(32)
+        )
 
     # ------------------------------------------------------------ settings
     @property
@@ -189,8 +208,9 @@ class RatingService:
             models = tuple(m for m in models if m in self.stimuli.models)
             if len(models) < (1 if protocol == "mos" else 2):
                 models = None  # the organiser's choice is not available here: rate everything
-        return self.stimuli.plan(rater_id, protocol, length=s.items, secret=self.secret, models=models,
-                                 attention_every=s.attention_every)
+        return self.stimuli.plan(
+            rater_id, protocol, length=s.items, secret=self.secret, models=models, attention_every=s.attention_every
+        )
 
     def _serve(self, key: str, rater_id: str, protocol: str, message: str = "") -> Served:
         plan = self._plan(rater_id, protocol, self.settings)
@@ -199,8 +219,16 @@ class RatingService:
         total = max(len(plan), done)
         if a is None:
             code = self.store.completion_code(rater_id)
-            return Served(key, protocol, None, [], done, total,
-                          (message + " " if message else "") + "Session complete - thank you!", code)
+            return Served(
+                key,
+                protocol,
+                None,
+                [],
+                done,
+                total,
+                (message + " " if message else "") + "Session complete - thank you!",
+                code,
+            )
         images = [self.stimuli.png(a.image_id, m) for m in a.models]
         return Served(key, protocol, a.token, images, done, total, message)
 
@@ -223,8 +251,10 @@ class RatingService:
         msg = ""
         if rid is None:
             if key:
-                msg = ("Your earlier session is no longer known (the organiser may have reset the study), "
-                       "so a new one has started.")
+                msg = (
+                    "Your earlier session is no longer known (the organiser may have reset the study), "
+                    "so a new one has started."
+                )
             rid, key = self.store.new_session(participant)
         assert key is not None  # rater_for_key knows no rater for a None key
         return self._serve(key, rid, protocol, msg)
@@ -235,9 +265,15 @@ class RatingService:
         rid = self.store.rater_for_key(key)
         if rid is None or self.settings.state != "open":
             return None
-        row = self.store._conn().execute(
-            "SELECT a.protocol FROM assignments a LEFT JOIN votes v ON v.token = a.token WHERE a.rater_id = ? "
-            "ORDER BY (v.token IS NULL) DESC, a.created DESC LIMIT 1", (rid,)).fetchone()
+        row = (
+            self.store._conn()
+            .execute(
+                "SELECT a.protocol FROM assignments a LEFT JOIN votes v ON v.token = a.token WHERE a.rater_id = ? "
+                "ORDER BY (v.token IS NULL) DESC, a.created DESC LIMIT 1",
+                (rid,),
+            )
+            .fetchone()
+        )
         if row is None or row[0] not in self.settings.protocols:
             return None
         assert key is not None  # rater_for_key knows no rater for a None key
@@ -251,8 +287,10 @@ class RatingService:
         self._check_open(s)
         rid = self.store.rater_for_key(key)
         if rid is None:
-            raise RatingError("Your session is no longer known - the organiser may have reset the study. "
-                              "Press \"Start / continue\" to begin a new session.")
+            raise RatingError(
+                "Your session is no longer known - the organiser may have reset the study. "
+                'Press "Start / continue" to begin a new session.'
+            )
         a = self.store.assignment(nonce) if isinstance(nonce, str) else None
         if a is None or a.rater_id != rid:
             raise RatingError("unknown stimulus id")
@@ -290,8 +328,10 @@ class RatingService:
         if s.state == "closed" and s.results_public:
             return
         if not token:
-            raise RatingError("Results are visible to the organiser only while the study is open "
-                              "(or after closing, if the organiser makes them public). Enter the organiser token.")
+            raise RatingError(
+                "Results are visible to the organiser only while the study is open "
+                "(or after closing, if the organiser makes them public). Enter the organiser token."
+            )
         self.check_admin(token, client)
 
 

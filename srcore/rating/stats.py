@@ -20,8 +20,22 @@ from scipy import stats as sps
 
 from srcore.rating.stimuli import ANCHORS, DEGRADED, MODEL_KEYS
 
-VOTE_COLUMNS = ["vote_id", "rater_id", "protocol", "image_id", "model_a", "model_b", "score", "choice",
-                "created", "elapsed_s", "token", "flags", "kind", "participant"]
+VOTE_COLUMNS = [
+    "vote_id",
+    "rater_id",
+    "protocol",
+    "image_id",
+    "model_a",
+    "model_b",
+    "score",
+    "choice",
+    "created",
+    "elapsed_s",
+    "token",
+    "flags",
+    "kind",
+    "participant",
+]
 MODEL_ORDER = MODEL_KEYS
 LOW_ANCHOR, HIGH_ANCHOR = ANCHORS
 
@@ -34,8 +48,14 @@ def _order(models) -> list[str]:
 
 def mos_votes(df: pd.DataFrame) -> pd.DataFrame:
     d = df[df["protocol"] == "mos"]
-    return pd.DataFrame({"rater_id": d["rater_id"].values, "image_id": d["image_id"].values,
-                         "model": d["model_a"].values, "score": d["score"].astype(float).values})
+    return pd.DataFrame(
+        {
+            "rater_id": d["rater_id"].values,
+            "image_id": d["image_id"].values,
+            "model": d["model_a"].values,
+            "score": d["score"].astype(float).values,
+        }
+    )
 
 
 def pair_votes(df: pd.DataFrame) -> pd.DataFrame:
@@ -44,8 +64,15 @@ def pair_votes(df: pd.DataFrame) -> pd.DataFrame:
     left, right, ch = d["model_a"].values, d["model_b"].values, d["choice"].values
     winner = np.where(ch == "right", right, left)
     loser = np.where(ch == "right", left, right)
-    return pd.DataFrame({"rater_id": d["rater_id"].values, "image_id": d["image_id"].values,
-                         "winner": winner, "loser": loser, "tie": ch == "tie"})
+    return pd.DataFrame(
+        {
+            "rater_id": d["rater_id"].values,
+            "image_id": d["image_id"].values,
+            "winner": winner,
+            "loser": loser,
+            "tie": ch == "tie",
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- MOS
@@ -94,7 +121,9 @@ def mos_per_image(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     out = pd.DataFrame(_mos_rows(v.groupby(["image_id", "model"])), columns=cols)
     rank = {m: i for i, m in enumerate(_order(out["model"]))}
-    return out.sort_values(["image_id", "model"], key=lambda s: s.map(rank) if s.name == "model" else s).reset_index(drop=True)
+    return out.sort_values(["image_id", "model"], key=lambda s: s.map(rank) if s.name == "model" else s).reset_index(
+        drop=True
+    )
 
 
 # ----------------------------------------------------------------------------- pairwise
@@ -126,8 +155,7 @@ def win_rate_matrix(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     models, W, N = win_counts(df)
     with np.errstate(invalid="ignore", divide="ignore"):
         R = np.where(N > 0, W / np.where(N > 0, N, 1), np.nan)
-    return (pd.DataFrame(R, index=models, columns=models),
-            pd.DataFrame(N.astype(int), index=models, columns=models))
+    return (pd.DataFrame(R, index=models, columns=models), pd.DataFrame(N.astype(int), index=models, columns=models))
 
 
 def bt_fit(W: np.ndarray, N: np.ndarray, prior: float = 0.1, iters: int = 10_000, tol: float = 1e-10) -> np.ndarray:
@@ -156,8 +184,9 @@ def bt_fit(W: np.ndarray, N: np.ndarray, prior: float = 0.1, iters: int = 10_000
     return theta - theta.mean()
 
 
-def bradley_terry(df: pd.DataFrame, n_boot: int = 200, level: float = 0.95, seed: int = 0,
-                  prior: float = 0.1) -> pd.DataFrame:
+def bradley_terry(
+    df: pd.DataFrame, n_boot: int = 200, level: float = 0.95, seed: int = 0, prior: float = 0.1
+) -> pd.DataFrame:
     """Bradley-Terry score per model (log-strength, mean 0; P(i beats j) = 1/(1+e^(s_j - s_i)))
     with percentile bootstrap intervals (votes resampled with replacement)."""
     cols = ["model", "n", "score", "ci_low", "ci_high", "p_beats_average"]
@@ -184,8 +213,17 @@ def bradley_terry(df: pd.DataFrame, n_boot: int = 200, level: float = 0.95, seed
     a = (1 - level) / 2
     lo = np.nanquantile(boots, a, axis=0) if n_boot else np.full(k, np.nan)
     hi = np.nanquantile(boots, 1 - a, axis=0) if n_boot else np.full(k, np.nan)
-    return pd.DataFrame({"model": models, "n": N.sum(axis=1).astype(int), "score": theta, "ci_low": lo,
-                         "ci_high": hi, "p_beats_average": 1 / (1 + np.exp(-theta))}, columns=cols)
+    return pd.DataFrame(
+        {
+            "model": models,
+            "n": N.sum(axis=1).astype(int),
+            "score": theta,
+            "ci_low": lo,
+            "ci_high": hi,
+            "p_beats_average": 1 / (1 + np.exp(-theta)),
+        },
+        columns=cols,
+    )
 
 
 # ----------------------------------------------------------------------------- agreement
@@ -194,8 +232,10 @@ def bradley_terry(df: pd.DataFrame, n_boot: int = 200, level: float = 0.95, seed
 def krippendorff_alpha(units: dict | list, metric: str = "interval") -> float:
     """Krippendorff's alpha for ``units``: a list (or dict values) of lists of the values the
     raters gave to one unit (missing values simply left out).  ``metric``: nominal, ordinal, interval."""
-    groups = [np.asarray([x for x in u if x is not None and not (isinstance(x, float) and np.isnan(x))])
-              for u in (units.values() if isinstance(units, dict) else units)]
+    groups = [
+        np.asarray([x for x in u if x is not None and not (isinstance(x, float) and np.isnan(x))])
+        for u in (units.values() if isinstance(units, dict) else units)
+    ]
     groups = [g for g in groups if len(g) >= 2]
     if not groups:
         return float("nan")
@@ -240,7 +280,15 @@ def agreement(df: pd.DataFrame) -> pd.DataFrame:
         units = [g.groupby("rater_id")["score"].mean().tolist() for _, g in v.groupby(["image_id", "model"])]
         nu = sum(len(u) >= 2 for u in units)
         for metric in ("ordinal", "interval"):
-            rows.append(("mos", f"Krippendorff alpha ({metric})", krippendorff_alpha(units, metric), nu, v["rater_id"].nunique()))
+            rows.append(
+                (
+                    "mos",
+                    f"Krippendorff alpha ({metric})",
+                    krippendorff_alpha(units, metric),
+                    nu,
+                    v["rater_id"].nunique(),
+                )
+            )
     p = pair_votes(df)
     if not p.empty:
         a, b = np.minimum(p["winner"], p["loser"]), np.maximum(p["winner"], p["loser"])
@@ -248,7 +296,9 @@ def agreement(df: pd.DataFrame) -> pd.DataFrame:
         q = pd.DataFrame({"unit": p["image_id"] + "|" + a + "|" + b, "rater_id": p["rater_id"], "val": val})
         units = [g.groupby("rater_id")["val"].first().tolist() for _, g in q.groupby("unit")]
         nu = sum(len(u) >= 2 for u in units)
-        rows.append(("pair", "Krippendorff alpha (nominal)", krippendorff_alpha(units, "nominal"), nu, p["rater_id"].nunique()))
+        rows.append(
+            ("pair", "Krippendorff alpha (nominal)", krippendorff_alpha(units, "nominal"), nu, p["rater_id"].nunique())
+        )
     return pd.DataFrame(rows, columns=["protocol", "statistic", "value", "units_with_2plus_raters", "raters"])
 
 
@@ -333,8 +383,9 @@ def _attention(df: pd.DataFrame) -> dict[str, list[int]]:
     if "kind" not in df:
         return out
     d = df[df["kind"] == "attention"]
-    for rid, proto, a, _b, score, choice in zip(d["rater_id"], d["protocol"], d["model_a"], d["model_b"],
-                                                d["score"], d["choice"]):
+    for rid, proto, a, _b, score, choice in zip(
+        d["rater_id"], d["protocol"], d["model_a"], d["model_b"], d["score"], d["choice"]
+    ):
         if proto == "mos":
             failed = float(score) >= 3
         else:
@@ -346,9 +397,16 @@ def _attention(df: pd.DataFrame) -> dict[str, list[int]]:
     return out
 
 
-def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float = 0.5, speeder_s: float = 1.0,
-                  min_speed_votes: int = 5, straight_share: float = 0.9, min_straight_votes: int = 10,
-                  attention_fail_share: float = 1 / 3) -> pd.DataFrame:
+def rater_quality(
+    df: pd.DataFrame,
+    min_comparisons: int = 1,
+    threshold: float = 0.5,
+    speeder_s: float = 1.0,
+    min_speed_votes: int = 5,
+    straight_share: float = 0.9,
+    min_straight_votes: int = 10,
+    attention_fail_share: float = 1 / 3,
+) -> pd.DataFrame:
     """Quality control per rater; ``flagged`` with every ``reason`` that applies:
 
     - attention checks: failed more than ``attention_fail_share`` of them (and at least one);
@@ -362,7 +420,12 @@ def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float =
     t = test_votes(df)
     v = mos_votes(t)
     if not v.empty:
-        piv = v[v["model"].isin([LOW_ANCHOR, HIGH_ANCHOR])].groupby(["rater_id", "image_id", "model"])["score"].mean().unstack("model")
+        piv = (
+            v[v["model"].isin([LOW_ANCHOR, HIGH_ANCHOR])]
+            .groupby(["rater_id", "image_id", "model"])["score"]
+            .mean()
+            .unstack("model")
+        )
         if LOW_ANCHOR in piv and HIGH_ANCHOR in piv:
             piv = piv.dropna(subset=[LOW_ANCHOR, HIGH_ANCHOR])
             for (rid, _), r in piv.iterrows():
@@ -389,7 +452,11 @@ def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float =
         n_att, failed = att.get(rid, [0, 0])
         if failed and failed / n_att > attention_fail_share:
             reasons.append(f"failed {failed} of {n_att} attention checks")
-        el = pd.to_numeric(mine["elapsed_s"], errors="coerce").dropna() if "elapsed_s" in mine else pd.Series(dtype=float)
+        el = (
+            pd.to_numeric(mine["elapsed_s"], errors="coerce").dropna()
+            if "elapsed_s" in mine
+            else pd.Series(dtype=float)
+        )
         median_s = float(el.median()) if len(el) else np.nan
         if len(el) >= min_speed_votes and median_s < speeder_s:
             reasons.append(f"speeder: median {median_s:.2f} s per vote (threshold {speeder_s:g} s)")
@@ -400,18 +467,45 @@ def rater_quality(df: pd.DataFrame, min_comparisons: int = 1, threshold: float =
                 top = answers.astype(str).value_counts()
                 if top.iloc[0] / len(answers) >= straight_share:
                     val = top.index[0].removesuffix(".0")
-                    reasons.append(f"straight-liner: the same {what} ({val}) in {top.iloc[0]} of {len(answers)} "
-                                   f"{'MOS' if proto == 'mos' else 'pairwise'} votes")
+                    reasons.append(
+                        f"straight-liner: the same {what} ({val}) in {top.iloc[0]} of {len(answers)} "
+                        f"{'MOS' if proto == 'mos' else 'pairwise'} votes"
+                    )
         n, above = counts.get(rid, [0, 0])
         share = above / n if n else np.nan
         if n >= min_comparisons and n > 0 and share > threshold:
             reasons.append(f"bicubic above HR in {above} of {n} anchor comparisons")
         if "exclude" in manual.get(rid, ""):
             reasons.append("excluded by organiser")
-        rows.append([rid, int(votes_per_rater.get(rid, 0)), n_att, failed, median_s, n, above, share,
-                     bool(reasons), "; ".join(reasons)])
-    return pd.DataFrame(rows, columns=["rater_id", "votes", "attention_checks", "attention_failed", "median_s",
-                                       "anchor_comparisons", "bicubic_above_hr", "share", "flagged", "reason"])
+        rows.append(
+            [
+                rid,
+                int(votes_per_rater.get(rid, 0)),
+                n_att,
+                failed,
+                median_s,
+                n,
+                above,
+                share,
+                bool(reasons),
+                "; ".join(reasons),
+            ]
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "rater_id",
+            "votes",
+            "attention_checks",
+            "attention_failed",
+            "median_s",
+            "anchor_comparisons",
+            "bicubic_above_hr",
+            "share",
+            "flagged",
+            "reason",
+        ],
+    )
 
 
 def exclude_flagged(df: pd.DataFrame, qc: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -426,8 +520,15 @@ def exclude_flagged(df: pd.DataFrame, qc: pd.DataFrame | None = None) -> pd.Data
 def sensitivity(all_votes: pd.DataFrame, kept: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
     """The headline numbers with and without the flagged raters, side by side: per model the MOS
     and the Bradley-Terry score from every rater and from the raters kept."""
-    out = pd.DataFrame({"model": _order(list(mos_votes(all_votes)["model"]) + list(pair_votes(all_votes)["winner"])
-                                        + list(pair_votes(all_votes)["loser"]))})
+    out = pd.DataFrame(
+        {
+            "model": _order(
+                list(mos_votes(all_votes)["model"])
+                + list(pair_votes(all_votes)["winner"])
+                + list(pair_votes(all_votes)["loser"])
+            )
+        }
+    )
     for tag, d in (("all", all_votes), ("unflagged", kept)):
         m = mos_table(d).set_index("model")["mos"] if len(mos_votes(d)) else pd.Series(dtype=float)
         bt = bradley_terry(d, n_boot=n_boot, seed=seed)
@@ -460,8 +561,9 @@ class Results:
         return int(self.votes["rater_id"].nunique()) if len(self.votes) else 0
 
 
-def analyse(df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: int = 0,
-            speeder_s: float = 1.0) -> Results:
+def analyse(
+    df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: int = 0, speeder_s: float = 1.0
+) -> Results:
     """Every table of the results view, from the real stimuli only (attention checks feed the
     quality control); ``exclude=True`` drops flagged raters first.  ``sensitivity`` always
     shows both analyses (with and without the flagged raters)."""
@@ -473,10 +575,19 @@ def analyse(df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: in
     kept = tests[~tests["rater_id"].isin(set(flagged))]
     d = kept if excluded else tests
     rates, counts = win_rate_matrix(d)
-    return Results(votes=d, qc=qc, mos=mos_table(d), mos_images=mos_per_image(d), win_rates=rates,
-                   win_counts=counts, bt=bradley_terry(d, n_boot=n_boot, seed=seed), agreement=agreement(d),
-                   significance=significance(d), excluded_raters=excluded,
-                   sensitivity=sensitivity(tests, kept, n_boot=n_boot, seed=seed))
+    return Results(
+        votes=d,
+        qc=qc,
+        mos=mos_table(d),
+        mos_images=mos_per_image(d),
+        win_rates=rates,
+        win_counts=counts,
+        bt=bradley_terry(d, n_boot=n_boot, seed=seed),
+        agreement=agreement(d),
+        significance=significance(d),
+        excluded_raters=excluded,
+        sensitivity=sensitivity(tests, kept, n_boot=n_boot, seed=seed),
+    )
 
 
 def votes_csv(df: pd.DataFrame) -> str:
@@ -497,8 +608,25 @@ def export_csv(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 __all__ = [
-    "VOTE_COLUMNS", "MODEL_ORDER", "mean_ci", "mos_table", "mos_per_image", "win_counts", "win_rate_matrix", "bt_fit",
-    "bradley_terry", "krippendorff_alpha", "agreement", "significance", "holm", "rater_quality", "exclude_flagged",
-    "test_votes", "sensitivity",
-    "Results", "analyse", "votes_csv", "export_csv",
+    "VOTE_COLUMNS",
+    "MODEL_ORDER",
+    "mean_ci",
+    "mos_table",
+    "mos_per_image",
+    "win_counts",
+    "win_rate_matrix",
+    "bt_fit",
+    "bradley_terry",
+    "krippendorff_alpha",
+    "agreement",
+    "significance",
+    "holm",
+    "rater_quality",
+    "exclude_flagged",
+    "test_votes",
+    "sensitivity",
+    "Results",
+    "analyse",
+    "votes_csv",
+    "export_csv",
 ]

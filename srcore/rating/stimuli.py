@@ -90,7 +90,9 @@ class StimulusSet:
         key = (image_id, model)
         if key not in self._zoomed:
             a = self.crops[image_id][model]
-            self._zoomed[key] = np.ascontiguousarray(np.repeat(np.repeat(a, self.zoom, 0), self.zoom, 1)) if self.zoom > 1 else a
+            self._zoomed[key] = (
+                np.ascontiguousarray(np.repeat(np.repeat(a, self.zoom, 0), self.zoom, 1)) if self.zoom > 1 else a
+            )
         return self._zoomed[key]
 
     def _models(self, models=None) -> tuple[str, ...]:
@@ -102,8 +104,15 @@ class StimulusSet:
     def pair_items(self, models=None) -> list[tuple[str, tuple[str, str]]]:
         return [(i, pair) for i in self.image_ids for pair in itertools.combinations(self._models(models), 2)]
 
-    def plan(self, rater_id: str, protocol: str, length: int | None = None, secret: str = "",
-             models=None, attention_every: int = 0) -> list[tuple]:
+    def plan(
+        self,
+        rater_id: str,
+        protocol: str,
+        length: int | None = None,
+        secret: str = "",
+        models=None,
+        attention_every: int = 0,
+    ) -> list[tuple]:
         """The rater's stimuli in a random order that is fixed for this rater (so a session can be
         resumed) but seeded with the server ``secret`` (so nobody can predict it from the public
         code and the rater id).  MOS: image x model items up to ``length``.  Pairs: a quarter
@@ -134,8 +143,10 @@ class StimulusSet:
             n = max(1, len(chosen) // attention_every)
             imgs = self.image_ids[:]
             rng.shuffle(imgs)
-            checks: list[tuple] = [(imgs[k % len(imgs)], (DEGRADED,) if protocol == "mos" else ("hr", DEGRADED), "attention")
-                      for k in range(n)]
+            checks: list[tuple] = [
+                (imgs[k % len(imgs)], (DEGRADED,) if protocol == "mos" else ("hr", DEGRADED), "attention")
+                for k in range(n)
+            ]
             for c in checks:  # never first: the rater gets one real item before any check
                 chosen.insert(rng.randint(1, len(chosen)), c)
         return chosen
@@ -202,7 +213,7 @@ def crops_for_image(hr: np.ndarray, models: dict, crop: int) -> dict[str, np.nda
     lr = downscale_x4(hr)
     y0, x0 = _centre_window(h, w, side)
     ly, lx, ls = y0 // 4, x0 // 4, side // 4
-    out = {"hr": np.ascontiguousarray(hr[y0:y0 + side, x0:x0 + side])}
+    out = {"hr": np.ascontiguousarray(hr[y0 : y0 + side, x0 : x0 + side])}
 
     def window(pad: int):
         ya, xa = max(ly - pad, 0), max(lx - pad, 0)
@@ -210,18 +221,23 @@ def crops_for_image(hr: np.ndarray, models: dict, crop: int) -> dict[str, np.nda
         return lr[ya:yb, xa:xb], 4 * (ly - ya), 4 * (lx - xa)
 
     sub, oy, ox = window(8)  # bicubic's support is 2 LR pixels; 8 leaves room for the edge padding rule
-    out["bicubic"] = np.ascontiguousarray(bicubic_x4(sub)[oy:oy + side, ox:ox + side])
+    out["bicubic"] = np.ascontiguousarray(bicubic_x4(sub)[oy : oy + side, ox : ox + side])
     for name, model in models.items():
         sub, oy, ox = window(model.receptive_radius + 4)
         with torch.inference_mode():
             sr = sr_uint8(model, sub, tile=None)
-        out[name] = np.ascontiguousarray(sr[oy:oy + side, ox:ox + side])
+        out[name] = np.ascontiguousarray(sr[oy : oy + side, ox : ox + side])
     out[DEGRADED] = degrade(out["hr"])
     return out
 
 
-def build_stimuli(folder: str | Path | None = None, crop: int | None = None, models: dict | None = None,
-                  zoom: int | None = None, missing: dict[str, str] | None = None) -> StimulusSet:
+def build_stimuli(
+    folder: str | Path | None = None,
+    crop: int | None = None,
+    models: dict | None = None,
+    zoom: int | None = None,
+    missing: dict[str, str] | None = None,
+) -> StimulusSet:
     """Compute every crop once.  ``models`` (with ``missing``: model -> why it is absent) defaults
     to ``srcore.zoo.load_available()``; the app passes the generators it has already loaded."""
     crop = crop or _env_int("SR_RATING_CROP", DEFAULT_CROP)
@@ -237,7 +253,8 @@ def build_stimuli(folder: str | Path | None = None, crop: int | None = None, mod
         raise FileNotFoundError(f"no images found in {folder}")
     crops = {i: crops_for_image(a, models, crop) for i, a in images.items()}
     keys = tuple(k for k in MODEL_KEYS if k in ("bicubic", "hr") or k in models) + tuple(
-        k for k in models if k not in MODEL_KEYS)
+        k for k in models if k not in MODEL_KEYS
+    )
     side = next(iter(crops.values()))["hr"].shape[0]
     return StimulusSet(crops=crops, models=keys, crop=side, zoom=zoom, missing=missing)
 
@@ -284,5 +301,18 @@ def to_pil(a: np.ndarray) -> Image.Image:
     return Image.fromarray(a)
 
 
-__all__ = ["StimulusSet", "StimulusPlan", "stimulus_plan", "build_stimuli", "get_stimuli", "crops_for_image", "MODEL_KEYS", "ANCHORS", "BUNDLED",
-           "DEGRADED", "degrade", "practice_anchors", "with_random_chunk"]
+__all__ = [
+    "StimulusSet",
+    "StimulusPlan",
+    "stimulus_plan",
+    "build_stimuli",
+    "get_stimuli",
+    "crops_for_image",
+    "MODEL_KEYS",
+    "ANCHORS",
+    "BUNDLED",
+    "DEGRADED",
+    "degrade",
+    "practice_anchors",
+    "with_random_chunk",
+]

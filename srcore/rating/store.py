@@ -261,9 +261,12 @@ class RatingStore:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` under ``key`` (committed before returning)."""
-        self._write(lambda c: c.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value)))
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
 
     def get_json(self, key: str, default=None):
         """A JSON value from ``meta`` (``default`` when absent or unreadable)."""
@@ -275,16 +278,21 @@ class RatingStore:
 
     def meta_default(self, key: str, make) -> str:
         """The stored value of ``key``, storing ``make()`` first if there is none (race-free)."""
+
         def fn(c):
             c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, make()))
             return c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
         return self._write(fn)
 
     # ------------------------------------------------------------ raters
     def new_rater(self, flags: str = "") -> str:
         rid = "r" + secrets.token_urlsafe(12)
-        self._write(lambda c: c.execute(
-            "INSERT INTO raters (rater_id, created, flags) VALUES (?, ?, ?)", (rid, time.time(), flags)))
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO raters (rater_id, created, flags) VALUES (?, ?, ?)", (rid, time.time(), flags)
+            )
+        )
         return rid
 
     def new_session(self, participant: str | None = "") -> tuple[str, str]:
@@ -292,9 +300,12 @@ class RatingStore:
         resumes the session; the server keeps just its hash."""
         participant = clean_participant(participant)
         rid, key = "r" + secrets.token_urlsafe(12), secrets.token_urlsafe(32)
-        self._write(lambda c: c.execute(
-            "INSERT INTO raters (rater_id, created, key_hash, participant) VALUES (?, ?, ?, ?)",
-            (rid, time.time(), key_hash(key), participant)))
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO raters (rater_id, created, key_hash, participant) VALUES (?, ?, ?, ?)",
+                (rid, time.time(), key_hash(key), participant),
+            )
+        )
         return rid, key
 
     def rater_for_key(self, key: str | None) -> str | None:
@@ -306,14 +317,20 @@ class RatingStore:
 
     def rater(self, rater_id: str) -> dict | None:
         """One rater's row (without the key hash)."""
-        r = self._conn().execute(
-            "SELECT rater_id, created, flags, participant, completion_code FROM raters WHERE rater_id = ?",
-            (rater_id,)).fetchone()
+        r = (
+            self._conn()
+            .execute(
+                "SELECT rater_id, created, flags, participant, completion_code FROM raters WHERE rater_id = ?",
+                (rater_id,),
+            )
+            .fetchone()
+        )
         return dict(zip(("rater_id", "created", "flags", "participant", "completion_code"), r)) if r else None
 
     def completion_code(self, rater_id: str) -> str:
         """The rater's completion code (made once, then the same): proof of a finished session
         that the organiser can match against the export."""
+
         def fn(c):
             row = c.execute("SELECT completion_code FROM raters WHERE rater_id = ?", (rater_id,)).fetchone()
             if row is None:
@@ -324,27 +341,34 @@ class RatingStore:
             code = f"SR-{raw[:4]}-{raw[4:]}"
             c.execute("UPDATE raters SET completion_code = ? WHERE rater_id = ?", (code, rater_id))
             return code
+
         return self._write(fn)
 
     def set_rater_flags(self, rater_id: str, flags: str) -> None:
         def fn(c):
             if c.execute("UPDATE raters SET flags = ? WHERE rater_id = ?", (flags, rater_id)).rowcount != 1:
                 raise RatingError(f"unknown rater {rater_id!r}")
+
         self._write(fn)
 
     def raters(self) -> list[dict]:
-        rows = self._conn().execute(
-            "SELECT rater_id, created, flags, participant, completion_code FROM raters ORDER BY created").fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT rater_id, created, flags, participant, completion_code FROM raters ORDER BY created")
+            .fetchall()
+        )
         return [dict(rater_id=r[0], created=r[1], flags=r[2], participant=r[3], completion_code=r[4]) for r in rows]
 
     # ------------------------------------------------------------ stimuli
     def _row_to_assignment(self, r) -> Assignment:
         models = (r[4],) if r[5] is None else (r[4], r[5])
-        return Assignment(token=r[0], rater_id=r[1], protocol=r[2], image_id=r[3], models=models, created=r[6],
-                          kind=r[7])
+        return Assignment(
+            token=r[0], rater_id=r[1], protocol=r[2], image_id=r[3], models=models, created=r[6], kind=r[7]
+        )
 
-    def next_assignment(self, rater_id: str, protocol: str, plan: Sequence[tuple],
-                        rng: secrets.SystemRandom | None = None) -> Assignment | None:
+    def next_assignment(
+        self, rater_id: str, protocol: str, plan: Sequence[tuple], rng: secrets.SystemRandom | None = None
+    ) -> Assignment | None:
         """The stimulus to show ``rater_id`` now: the one shown but not yet voted on, if any
         (so parallel or repeated requests get the same nonce), else the first item of ``plan``
         ((image_id, models) or (image_id, models, kind)) this rater has not been shown; None when
@@ -360,18 +384,25 @@ class RatingStore:
             pending = c.execute(
                 f"SELECT {cols} FROM assignments a LEFT JOIN votes v ON v.token = a.token "
                 "WHERE a.rater_id = ? AND a.protocol = ? AND v.token IS NULL ORDER BY a.created LIMIT 1",
-                (rater_id, protocol)).fetchone()
+                (rater_id, protocol),
+            ).fetchone()
             if pending:
                 return self._row_to_assignment(pending)
-            shown = {r[0] for r in c.execute(
-                "SELECT stim_key FROM assignments WHERE rater_id = ? AND protocol = ?", (rater_id, protocol))}
+            shown = {
+                r[0]
+                for r in c.execute(
+                    "SELECT stim_key FROM assignments WHERE rater_id = ? AND protocol = ?", (rater_id, protocol)
+                )
+            }
             for item in plan:
                 image_id, models = item[0], tuple(item[1])
                 kind = item[2] if len(item) > 2 else "test"
                 if kind not in KINDS:
                     raise RatingError(f"unknown stimulus kind {kind!r}")
                 if len(models) != (1 if protocol == "mos" else 2):
-                    raise RatingError(f"a {protocol} stimulus needs {1 if protocol == 'mos' else 2} model(s), got {models}")
+                    raise RatingError(
+                        f"a {protocol} stimulus needs {1 if protocol == 'mos' else 2} model(s), got {models}"
+                    )
                 key = stim_key(image_id, models)
                 if key in shown:
                     continue
@@ -382,24 +413,44 @@ class RatingStore:
                 c.execute(
                     "INSERT INTO assignments (token, rater_id, protocol, image_id, model_a, model_b, stim_key, created, "
                     "kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (token, rater_id, protocol, image_id, models[0], models[1] if len(models) > 1 else None, key, now,
-                     kind))
+                    (
+                        token,
+                        rater_id,
+                        protocol,
+                        image_id,
+                        models[0],
+                        models[1] if len(models) > 1 else None,
+                        key,
+                        now,
+                        kind,
+                    ),
+                )
                 return Assignment(token, rater_id, protocol, image_id, models, now, kind)
             return None
 
         return self._write(fn)
 
     def assignment(self, token: str) -> Assignment | None:
-        r = self._conn().execute(
-            "SELECT token, rater_id, protocol, image_id, model_a, model_b, created, kind FROM assignments WHERE token = ?",
-            (token,)).fetchone()
+        r = (
+            self._conn()
+            .execute(
+                "SELECT token, rater_id, protocol, image_id, model_a, model_b, created, kind FROM assignments WHERE token = ?",
+                (token,),
+            )
+            .fetchone()
+        )
         return self._row_to_assignment(r) if r else None
 
     def progress(self, rater_id: str, protocol: str) -> int:
         """How many votes ``rater_id`` has given in ``protocol``."""
-        return self._conn().execute(
-            "SELECT COUNT(*) FROM votes v JOIN assignments a ON a.token = v.token WHERE v.rater_id = ? AND a.protocol = ?",
-            (rater_id, protocol)).fetchone()[0]
+        return (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) FROM votes v JOIN assignments a ON a.token = v.token WHERE v.rater_id = ? AND a.protocol = ?",
+                (rater_id, protocol),
+            )
+            .fetchone()[0]
+        )
 
     # ------------------------------------------------------------ votes
     def record_vote(self, rater_id: str, token: str, score: int | None = None, choice: str | None = None) -> int:
@@ -414,9 +465,13 @@ class RatingStore:
         if score is not None and choice is not None:
             raise RatingError("give either a score or a choice, not both")
         if score is not None:
-            if isinstance(score, bool) or not isinstance(score, numbers.Real) \
-                    or not math.isfinite(score) or score != int(score) \
-                    or not SCORE_MIN <= int(score) <= SCORE_MAX:
+            if (
+                isinstance(score, bool)
+                or not isinstance(score, numbers.Real)
+                or not math.isfinite(score)
+                or score != int(score)
+                or not SCORE_MIN <= int(score) <= SCORE_MAX
+            ):
                 raise RatingError(f"score must be a whole number from {SCORE_MIN} to {SCORE_MAX}, got {score!r}")
             score = int(score)
         if choice is not None and choice not in CHOICES:
@@ -438,7 +493,8 @@ class RatingStore:
             try:
                 cur = c.execute(
                     "INSERT INTO votes (token, rater_id, score, choice, created, elapsed_s) VALUES (?, ?, ?, ?, ?, ?)",
-                    (token, rater_id, score, choice, now, now - a[2]))
+                    (token, rater_id, score, choice, now, now - a[2]),
+                )
             except sqlite3.IntegrityError as e:
                 if "UNIQUE" in str(e):
                     raise DuplicateVoteError("this stimulus already has a vote; replays are not counted") from None
@@ -456,7 +512,8 @@ class RatingStore:
             "SELECT v.vote_id, v.rater_id, a.protocol, a.image_id, a.model_a, a.model_b, v.score, v.choice, "
             "v.created, v.elapsed_s, a.token, r.flags, a.kind, r.participant "
             "FROM votes v JOIN assignments a ON a.token = v.token "
-            "JOIN raters r ON r.rater_id = v.rater_id ORDER BY v.vote_id")
+            "JOIN raters r ON r.rater_id = v.rater_id ORDER BY v.vote_id"
+        )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
@@ -470,12 +527,14 @@ class RatingStore:
     # ------------------------------------------------------------ organiser
     def reset(self) -> int:
         """Delete every vote, assignment and rater (settings kept); return the votes deleted."""
+
         def fn(c):
             n = c.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
             c.execute("DELETE FROM votes")
             c.execute("DELETE FROM assignments")
             c.execute("DELETE FROM raters")
             return n
+
         return self._write(fn)
 
     def backup(self, dest: str | Path) -> Path:
@@ -493,6 +552,19 @@ class RatingStore:
 
 
 __all__ = [
-    "RatingStore", "RatingError", "DuplicateVoteError", "Assignment", "default_db_path", "connect", "migrate",
-    "MIGRATIONS", "SCHEMA_VERSION", "PROTOCOLS", "CHOICES", "KINDS", "stim_key", "key_hash", "clean_participant",
+    "RatingStore",
+    "RatingError",
+    "DuplicateVoteError",
+    "Assignment",
+    "default_db_path",
+    "connect",
+    "migrate",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "PROTOCOLS",
+    "CHOICES",
+    "KINDS",
+    "stim_key",
+    "key_hash",
+    "clean_participant",
 ]
