@@ -102,31 +102,12 @@ class ComputeGate:
     async def run(self, fn: Callable[..., Any], *args: Any, alive: Callable[[], bool] = lambda: True) -> Any:
         """``fn(*args)`` in a worker thread once a slot is free; ``Busy`` if too many wait;
         ``core.Cancelled`` if ``alive()`` turns false before it starts (or between its models)."""
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.slots)
-        if self.waiting >= self.max_waiting:
-            raise Busy(busy_text(self.waiting, self.estimate_s(self.waiting + self.running)))
-        self.waiting += 1
-        try:
-            await self._sem.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
-            if not alive():
-                self.dropped += 1
-                raise core.Cancelled("the visitor left before the compare started")
-            t0 = time.perf_counter()
+        async with self.slot(alive):
             try:
-                out = await asyncio.to_thread(_call_with_stop, alive, fn, *args)
+                return await asyncio.to_thread(_call_with_stop, alive, fn, *args)
             except core.Cancelled:
                 self.dropped += 1
                 raise
-            self.record(time.perf_counter() - t0)
-            return out
-        finally:
-            self.running -= 1
-            self._sem.release()
 
 
 def _call_with_stop(alive: Callable[[], bool], fn: Callable[..., Any], *args: Any) -> Any:
