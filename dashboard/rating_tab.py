@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -114,8 +115,17 @@ def _unavailable(what: str, e: Exception) -> dict:
     return {}
 
 
+@functools.lru_cache(maxsize=1)
+def _own_model_titles() -> dict[str, str]:
+    """Titles of the models discovered beside the table's (a user's own checkpoints), read once."""
+    try:
+        return {s.key: s.title for s in zoo.discover(paths.CHECKPOINTS).specs}
+    except (OSError, ValueError):
+        return {}
+
+
 def _title(m: str) -> str:
-    return TITLES.get(m, m)
+    return TITLES.get(m) or _own_model_titles().get(m, m)
 
 
 def _client(request: gr.Request | None) -> str:
