@@ -42,7 +42,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from srcore import zoo
+from srcore import paths, zoo
 from srcore.rating.service import PROTOCOL_NAMES, RatingService, Served, StudySettings
 from srcore.rating.stimuli import MODEL_KEYS, practice_anchors, stimulus_plan
 from srcore.rating.store import RatingError, RatingStore
