@@ -515,8 +515,9 @@ def build_results_tab(service: RatingService | None = None) -> dict:
     )
     agree_tbl = gr.Dataframe(label="Inter-rater agreement", interactive=False)
     qc_tbl = gr.Dataframe(
+        # no method names in the page while raters use it (the study stays blind)
         label="Rater quality control: attention checks, speeders, straight-liners and the "
-        "bicubic-vs-original anchors; each flag with its reason",
+        "known-answer anchors; each flag with its reason",
         interactive=False,
     )
     with gr.Row():

@@ -111,8 +111,8 @@ def test_still_serving_after_bad_inputs(app_server, client):
     for c in (client, Client(url, verbose=False)):
         r = compare(c)
         assert r["info"]["hr_size"] == [512, 512] and r["info"]["panels"] == list(PANELS)
-        assert all(f is not None for f in r["full"])
-        assert read(r["full"][PANELS.index("srgan_pl")]).shape == (512, 512, 3)
+        assert all(r["files"].get(p) is not None for p in PANELS if p != "lr")
+        assert read(r["files"]["srgan_pl"]).shape == (512, 512, 3)
         assert set(r["info"]["scores"]) == {"bicubic", *MODELS}
     # the only tracebacks allowed in the server log are Gradio's own report of its file-type check
     # (a gr.Error raised in gr.File.preprocess, which Gradio logs; the client gets the plain message)

