@@ -708,20 +708,15 @@ class CompareTab:
         self._wire()
         return c
 
+    def _result_outputs(self) -> list:
+        """The components a compare (and a page load) fills: one list, so the two cannot drift apart."""
+        c = self.c
+        return [c[k] for k in ("state", "status", "viewer", "table", "region", "view", "ab", "raw", "downloads")]
+
     def _wire(self) -> None:
         c = self.c
         cmp_in = [c["state"], c["example"], c["upload"], c["mode"], c["models"], c["view"], c["a"], c["b"]]
-        cmp_out = [
-            c["state"],
-            c["status"],
-            c["viewer"],
-            c["table"],
-            c["region"],
-            c["view"],
-            c["ab"],
-            c["raw"],
-            c["downloads"],
-        ]
+        cmp_out = self._result_outputs()
         # one compare at a time across every trigger (memory stays bounded on a small Space);
         # the cheap view / region updates share a second slot
         # compares wait in dashboard.serving's gate (one runs; past its waiting limit a visitor is told
@@ -778,18 +773,7 @@ class CompareTab:
         demo.load(
             self.on_load,
             None,
-            [
-                c["example"],
-                c["state"],
-                c["status"],
-                c["viewer"],
-                c["table"],
-                c["region"],
-                c["view"],
-                c["ab"],
-                c["raw"],
-                c["downloads"],
-            ],
+            [c["example"], *self._result_outputs()],
             api_visibility="private",
             concurrency_id="view",
             concurrency_limit=2,

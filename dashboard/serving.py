@@ -239,21 +239,26 @@ def app_kwargs() -> dict:
 GATE = ComputeGate()
 
 
+def _visitor_error(e: Exception) -> Exception:
+    """The message a visitor sees when the gate says busy or their compare was dropped."""
+    import gradio as gr
+
+    if isinstance(e, Busy):
+        return gr.Error(str(e), duration=10, print_exception=False, title="Busy")
+    return gr.Error(f"Compare cancelled: {e}.", print_exception=False)
+
+
 def gated(fn: Callable[..., Any], gate: ComputeGate | None = None) -> Callable[..., Any]:
     """``fn`` (a sync Gradio callback) behind ``gate``: the visitor past the waiting limit gets the
     busy message as a ``gr.Error``; a compare whose visitor has gone is dropped quietly."""
-    import gradio as gr
-
     g = gate or GATE
 
     @functools.wraps(fn)
     async def wrapper(*args: Any) -> Any:
         try:
             return await g.run(fn, *args, alive=event_alive())
-        except Busy as e:
-            raise gr.Error(str(e), duration=10, print_exception=False, title="Busy") from None
-        except core.Cancelled as e:
-            raise gr.Error(f"Compare cancelled: {e}.", print_exception=False) from None
+        except (Busy, core.Cancelled) as e:
+            raise _visitor_error(e) from None
 
     return wrapper
 
@@ -262,8 +267,6 @@ def gated_stream(fn: Callable[..., Iterator[Any]], gate: ComputeGate | None = No
     """``fn`` (a sync generator callback: one update per finished model) behind ``gate``: busy past the
     waiting limit; each step runs in a worker thread, and the compare stops between models once its
     visitor has gone."""
-    import gradio as gr
-
     g = gate or GATE
     done = object()
 
@@ -283,10 +286,8 @@ def gated_stream(fn: Callable[..., Iterator[Any]], gate: ComputeGate | None = No
                             raise core.Cancelled("the visitor left during the compare")
                 finally:
                     gen.close()
-        except Busy as e:
-            raise gr.Error(str(e), duration=10, print_exception=False, title="Busy") from None
-        except core.Cancelled as e:
-            raise gr.Error(f"Compare cancelled: {e}.", print_exception=False) from None
+        except (Busy, core.Cancelled) as e:
+            raise _visitor_error(e) from None
 
     wrapper.__name__ = getattr(fn, "__name__", "gated_stream")
     wrapper.__doc__ = fn.__doc__

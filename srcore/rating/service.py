@@ -25,6 +25,7 @@ from srcore.rating.stimuli import (
     DEFAULT_ITEMS,
     StimulusSet,
     build_stimuli,
+    env_int,
 )
 from srcore.rating.store import PROTOCOLS, DuplicateVoteError, RatingError, RatingStore, clean_participant
 
@@ -32,13 +33,6 @@ PROTOCOL_NAMES = {"mos": "score single images (1-5)", "pair": "compare two image
 STATES = ("open", "closed")
 SETTINGS_KEY = "study_settings"
 MAX_ITEMS = 200
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 @dataclass
@@ -58,7 +52,7 @@ class StudySettings:
     @classmethod
     def defaults(cls) -> StudySettings:
         """Defaults, with ``$SR_RATING_ITEMS`` and ``$SR_RATING_CROP`` when set."""
-        return cls(items=_env_int("SR_RATING_ITEMS", DEFAULT_ITEMS), crop=_env_int("SR_RATING_CROP", DEFAULT_CROP))
+        return cls(items=env_int("SR_RATING_ITEMS", DEFAULT_ITEMS), crop=env_int("SR_RATING_CROP", DEFAULT_CROP))
 
     def validated(self) -> StudySettings:
         """A checked copy; raises RatingError with a message for the organiser."""

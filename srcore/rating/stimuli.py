@@ -48,7 +48,8 @@ DEFAULT_ITEMS = 30
 DEFAULT_ATTENTION_EVERY = 10
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """An integer setting from the environment; a malformed value falls back to the default."""
     try:
         return int(os.environ.get(name, default))
     except ValueError:
@@ -240,8 +241,8 @@ def build_stimuli(
 ) -> StimulusSet:
     """Compute every crop once.  ``models`` (with ``missing``: model -> why it is absent) defaults
     to ``srcore.zoo.load_available()``; the app passes the generators it has already loaded."""
-    crop = crop or _env_int("SR_RATING_CROP", DEFAULT_CROP)
-    zoom = zoom or _env_int("SR_RATING_ZOOM", DEFAULT_ZOOM)
+    crop = crop or env_int("SR_RATING_CROP", DEFAULT_CROP)
+    zoom = zoom or env_int("SR_RATING_ZOOM", DEFAULT_ZOOM)
     folder = folder or os.environ.get("SR_RATING_IMAGES") or None
     missing = dict(missing or {})
     if models is None:
@@ -281,7 +282,7 @@ def stimulus_plan(missing: dict[str, str] | None = None) -> StimulusPlan:
         raise FileNotFoundError(f"no images found in {folder}")
     if missing is None:
         missing = {m: "checkpoint not found" for m in MODEL_NAMES if not checkpoint_path(m).is_file()}
-    return StimulusPlan(n, _env_int("SR_RATING_CROP", DEFAULT_CROP), _env_int("SR_RATING_ZOOM", DEFAULT_ZOOM), missing)
+    return StimulusPlan(n, env_int("SR_RATING_CROP", DEFAULT_CROP), env_int("SR_RATING_ZOOM", DEFAULT_ZOOM), missing)
 
 
 _cache: dict = {}
