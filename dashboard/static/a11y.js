@@ -2,9 +2,15 @@
   // Accessibility fixes for Gradio's own widgets (passed to launch(js=...), served with the page):
   // an upload area whose aria-label leaves out its visible text gets the visible text as its name;
   // an empty-state box labelled without a role gets role="img"; a scrolling box with nothing
-  // focusable inside becomes focusable (so keyboard users can scroll it).
+  // focusable inside becomes focusable (so keyboard users can scroll it); a toast's header, marked
+  // up by Gradio as a button around its own close button (nested controls), keeps only the real button.
   const focusable = "a[href], button, input, select, textarea, [tabindex]";
   const fix = () => {
+    for (const h of document.querySelectorAll(".toast-header[role='button']")) {
+      if (!h.querySelector("button")) continue;
+      h.removeAttribute("role");
+      h.removeAttribute("tabindex");
+    }
     for (const el of document.querySelectorAll("div[aria-label]:not([role])")) el.setAttribute("role", "img");
     // a button with no name (e.g. an image's enlarge button): named after its image or its block's label
     for (const b of document.querySelectorAll("button:not([aria-label])")) {
