@@ -72,6 +72,14 @@ def key_for(example: str | None, upload: str | None, mode: str, models: list[str
     return f"{EXAMPLE_PREFIX}{example}{tail}"
 
 
+def example_of(key: str) -> tuple[str, list[str]] | None:
+    """(example, models) of an example's key (which can be computed again), else ``None``."""
+    if not key.startswith(EXAMPLE_PREFIX):
+        return None
+    example, _, models = key[len(EXAMPLE_PREFIX) :].partition("|")
+    return example, [m for m in models.split(",") if m]
+
+
 class ResultCache:
     """Key -> Result, least recently used evicted first once the pixels exceed ``budget_bytes``.
 
@@ -139,6 +147,3 @@ class ResultCache:
         with self._lock:
             self._items.clear()
             self._bytes = 0
-
-
-CACHE = ResultCache()

@@ -26,6 +26,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from dashboard import cache as rcache
 from dashboard import core, serving, viewer
 from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result
 from dashboard.tempstore import TempStore
@@ -106,7 +107,8 @@ class CompareTab:
         from skimage import data as skdata
 
         self.examples = {k: getattr(skdata, v)() for k, v in EXAMPLE_LOADERS.items()}
-        self._cache: dict = {}  # (example, models) -> Result: examples are fixed, so their results are too
+        # every finished compare, by key (input content, mode, models); sessions hold only the key
+        self.results = rcache.ResultCache()
         self._files: dict[tuple[str, str], str] = {}  # (result uid, file kind) -> PNG path
         self._regions: dict = {}  # (result uid, rectangle) -> region scores
         self._lock = threading.Lock()
@@ -126,9 +128,11 @@ class CompareTab:
         """Yield ("panel", key, sr, lr, hr) as each panel's image is ready, then ("done", Result).
         Errors in the input raise gr.Error with a message for the user."""
         models = [m for m in (models or []) if m in self.engine.models]
-        key = (example, tuple(models))
-        if not upload and key in self._cache:
-            yield ("done", self._cache[key])
+        path = rcache.upload_path(upload)
+        key = rcache.key_for(None if path else example, path, mode, models)
+        held = self.results.get(key)
+        if held is not None:
+            yield ("done", held)
             return
         arr, notes, source, as_lr = self._input(example, upload, mode)
         q: queue.Queue = queue.Queue()
@@ -159,11 +163,7 @@ class CompareTab:
                 res = item[1]
                 res.notes[:0] = notes
                 res.uid = uuid.uuid4().hex[:12]
-                if not upload:
-                    with self._lock:
-                        if len(self._cache) >= 8:
-                            self._cache.pop(next(iter(self._cache)))
-                        self._cache[key] = res
+                self.results.put(key, res)
                 yield ("done", res)
                 return
             yield item
@@ -172,11 +172,30 @@ class CompareTab:
         """Cache an already computed comparison of the first example with every model (app start-up)."""
         if not getattr(res, "uid", None):
             res.uid = uuid.uuid4().hex[:12]
-        self._cache[(res.source, tuple(self.engine.available))] = res
+        self.results.put(rcache.key_for(res.source, None, UPLOAD_HR, list(self.engine.available)), res)
+
+    def result_of(self, state, recompute: bool = True) -> Result | None:
+        """The result a session's state names (its cache key).  An example's result that the cache has
+        let go is computed again (``recompute``); an upload's cannot be, and the visitor is asked to
+        press Compare again (a ``gr.Error``).  ``None`` when the session has no comparison yet, or
+        when it is gone and ``recompute`` is false."""
+        if state is None or isinstance(state, Result):
+            return state
+        res = self.results.get(state)
+        if res is not None or not recompute:
+            return res
+        example = rcache.example_of(state)
+        if example is not None:
+            return self.compute(example[0], None, UPLOAD_HR, example[1])
+        raise gr.Error(
+            "This comparison is no longer held by the server (it keeps the recent ones only); "
+            "press Compare to run it again.",
+            print_exception=False,
+        )
 
     def _input(self, example, upload, mode):
-        if upload:
-            path = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
+        path = rcache.upload_path(upload)
+        if path:
             try:
                 arr, notes = core.load_upload(path)
             except ImageLoadError as e:
@@ -471,7 +490,7 @@ class CompareTab:
         sh = self.shown(res, view, a, b)
         rs, rect = self.region_scores(res, 0, 0, *res.size[::-1]) if gt else ({}, None)
         return {
-            c["state"]: res,
+            c["state"]: res.key,
             c["status"]: self.status(res),
             c["viewer"]: sh.config,
             c["table"]: gr.Dataframe(self.metrics_table(res, rs), visible=gt),
@@ -511,6 +530,7 @@ class CompareTab:
     def on_compare(self, prev, example, upload, mode, models, view, a, b):
         """Generator: the panels fill in as each model finishes; the previous images stay until replaced."""
         c = self.c
+        prev = self.result_of(prev, recompute=False)
         names = [*[m for m in (models or []) if m in self.engine.models], "bicubic"]  # core.run_compare's order
         partial: Result | None = None
         done: list[str] = []
@@ -536,17 +556,17 @@ class CompareTab:
 
     @staticmethod
     def _source_name(example, upload) -> str:
-        if upload:
-            path = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
-            return Path(path).name
-        return example
+        path = rcache.upload_path(upload)
+        return Path(path).name if path else example
 
-    def on_view(self, res, view, a, b):
+    def on_view(self, state, view, a, b):
+        res = self.result_of(state)
         if res is None:
             raise gr.Error("run a comparison first", print_exception=False)
         return {self.c["viewer"]: self.shown(res, view, a, b).config, self.c["ab"]: gr.Row(visible=view == VIEW_DIFF)}
 
-    def on_region(self, res, evt: gr.EventData):
+    def on_region(self, state, evt: gr.EventData):
+        res = self.result_of(state, recompute=False)
         d = getattr(evt, "_data", None) or {}
         if res is None or res.hr is None or d.get("id") not in (None, getattr(res, "uid", None)):
             return {}
@@ -611,7 +631,7 @@ class CompareTab:
             ("zip" if f.endswith(".zip") else Path(f).stem[len(_stem(res.source)) + 1 :]): Path(f).name for f in files
         }
         out["status"] = self.status(res)
-        return out, files, res
+        return out, files, res.key
 
     # ---- layout
 
@@ -625,7 +645,7 @@ class CompareTab:
         choices = [(eng.titles[m], m) for m in eng.available]
         panel_choices = [(self.titles[p], p) for p in self.sr_panels if p == "bicubic" or p in eng.models]
         c = self.c
-        c["state"] = gr.State(init_res)
+        c["state"] = gr.State(init_res.key)  # the key of the session's comparison in ``self.results``
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=280):
                 c["example"] = gr.Dropdown(
@@ -780,5 +800,5 @@ class CompareTab:
             show_progress="hidden",
         )
 
-    def on_downloads(self, res):
-        return {self.c["downloads"]: self.downloads(res)}
+    def on_downloads(self, state):
+        return {self.c["downloads"]: self.downloads(self.result_of(state))}
