@@ -129,7 +129,7 @@ def main(argv=None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        kw = launch_kwargs()
+        kw = launch_kwargs(engine.settings)
         kw.pop("css", None), kw.pop("theme", None)
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **kw)
         png = Path(tempfile.mkdtemp()) / "astronaut.png"

@@ -44,9 +44,10 @@ from pathlib import Path
 from benchmarks._process import start_app, stop, wait_ready
 from benchmarks._results import save
 from dashboard.core import UPLOAD_HR
-from dashboard.serving import MAX_WAITING
+from dashboard.settings import Settings
 from srcore.zoo import MODEL_NAMES
 
+MAX_WAITING = Settings.from_env().max_waiting  # the app's (SR_MAX_WAITING): it inherits this environment
 MODELS = list(MODEL_NAMES)
 SIDE = 256
 RSS_LIMIT = 4_000_000_000  # 4 GB

@@ -4,7 +4,8 @@ Why: the Compare tab kept the whole ``Result`` (seven full-size panels, about 6 
 image) in each visitor's ``gr.State``; Gradio deep-copies a State's initial value into every
 session that touches it and keeps a closed session's state for an hour, so memory grew by
 megabytes per visitor.  Now a session holds only the key (a short string) and the results live
-here, least recently used first out once their pixels exceed ``SR_RESULT_CACHE_MB`` (default 160).
+here, least recently used first out once their pixels exceed the budget (``Settings.result_cache_mb``,
+``SR_RESULT_CACHE_MB``, default 160 MB; the Compare tab passes it in).
 The same input compared twice (the examples; one file uploaded by many) is computed once.
 
 An evicted example is recomputed on demand (its key says how); an evicted upload asks the visitor
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from dashboard.core import Result
 
-DEFAULT_BUDGET_MB = float(os.environ.get("SR_RESULT_CACHE_MB", "160"))
+DEFAULT_BUDGET_MB = 160.0  # default of SR_RESULT_CACHE_MB
 EXAMPLE_PREFIX = "example:"
 
 

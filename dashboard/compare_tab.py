@@ -97,8 +97,13 @@ README = """{source}: x4 super-resolution outputs from SR Loss Lab
 class CompareTab:
     """The Compare tab of one app: state shared by its callbacks (engine, examples, cache, files)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(
+        self, engine: Engine, gate: serving.ComputeGate | None = None, results: rcache.ResultCache | None = None
+    ):
+        """``gate``: where compares wait (default: one with ``engine.settings.max_waiting``);
+        ``results``: the finished compares (default: a cache of ``engine.settings.result_cache_mb``)."""
         self.engine = engine
+        self.gate = gate if gate is not None else serving.ComputeGate(max_waiting=engine.settings.max_waiting)
         self.temp = TempStore()
         gr.set_static_paths([self.temp.root])  # the viewer loads the PNGs straight from there
         self.panels = engine.panels
@@ -108,7 +113,7 @@ class CompareTab:
 
         self.examples = {k: getattr(skdata, v)() for k, v in EXAMPLE_LOADERS.items()}
         # every finished compare, by key (input content, mode, models); sessions hold only the key
-        self.results = rcache.ResultCache()
+        self.results = results if results is not None else rcache.ResultCache(budget_mb=engine.settings.result_cache_mb)
         self._files: dict[tuple[str, str], str] = {}  # (result uid, file kind) -> PNG path
         self._regions: dict = {}  # (result uid, rectangle) -> region scores
         self._lock = threading.Lock()
@@ -743,7 +748,7 @@ class CompareTab:
         # at once how many wait and when to retry; a compare whose visitor left stops between models),
         # so Gradio's own queue lets them through to it
         cmp_kw: dict[str, Any] = dict(concurrency_id="compare", concurrency_limit=None, show_progress="hidden")
-        on_compare = serving.gated_stream(self.on_compare)
+        on_compare = serving.gated_stream(self.on_compare, self.gate)
         view_kw: dict[str, Any] = dict(concurrency_id="view", concurrency_limit=2, show_progress="hidden")
         c["run"].click(on_compare, cmp_in, cmp_out, api_name="compare_live", api_visibility="undocumented", **cmp_kw)
         c["example"].input(lambda: None, None, c["upload"], queue=False, api_visibility="private").then(
@@ -769,7 +774,7 @@ class CompareTab:
         )
         # named API endpoints
         c["api_btn"].click(
-            serving.gated(self.api_upscale),
+            serving.gated(self.api_upscale, self.gate),
             [c["api_image"], c["api_model"]],
             c["api_out"],
             api_name="upscale",
@@ -778,7 +783,7 @@ class CompareTab:
         )
         c["api_btn2"].click(self.api_models, None, c["api_list"], api_name="models", queue=False)
         c["api_btn3"].click(
-            serving.gated(self.api_compare),
+            serving.gated(self.api_compare, self.gate),
             [c["api_image"], c["example"], c["mode"], c["models"]],
             [c["api_json"], c["api_files"], c["state"]],
             api_name="compare",

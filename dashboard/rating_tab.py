@@ -1,21 +1,20 @@
 """The "Rate" and "Results" tabs: a blind human-rating study (issues 6 and 14).
 
-Mount inside an existing ``gr.Blocks``::
+Mount inside an existing ``gr.Blocks`` (``settings``: the app's ``dashboard.settings.Settings``)::
 
-    from dashboard.rating_tab import build_rating_tab, build_results_tab
-    with gr.Tab("Rate", id="rate"):
-        build_rating_tab()
-    with gr.Tab("Results", id="results"):
-        build_results_tab()
+    from dashboard.rating_tab import build_tabs
+    service = build_tabs(settings)  # the "Rate" and "Results" tabs; None if the service is unusable
 
 or run the two tabs alone: ``python -m dashboard.rating_tab [--port 7861] [--host 127.0.0.1]``.
 
-Settings (environment): ``SR_RATINGS_DB`` (database file), ``SR_RATING_IMAGES`` (an organiser's
+Settings (read once, into ``Settings``, by ``app.py`` or this module's ``main``, and passed down to
+``make_service``): ``SR_RATINGS_DB`` (database file), ``SR_RATING_IMAGES`` (an organiser's
 image folder instead of the bundled Kodak crops), ``SR_RATING_CROP`` / ``SR_RATING_ITEMS``
 (defaults of the crop side and the items per session, until the organiser saves settings),
 ``SR_RATING_ZOOM`` (display enlargement, 3), ``SR_ADMIN_TOKEN`` (the organiser's token; without it
 the study runs with its defaults and nobody sees results while it is open), ``SR_RATING_SECRET``
-(server secret for plans and browser storage; by default a random one kept in the database).
+(server secret for plans and browser storage; by default a random one kept in the database);
+``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` for the standalone app (default port 7861).
 
 Blindness: the browser receives only PNG bytes (inline, with fresh bytes every time, no file
 names, neutral alt text) and progress.  The nonce of the shown stimulus lives in a server-side
@@ -34,17 +33,18 @@ import hashlib
 import hmac
 import os
 import secrets
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
+from dashboard.settings import Settings, SettingsError
 from srcore import paths, zoo
 from srcore.rating.service import PROTOCOL_NAMES, RatingService, Served, StudySettings
-from srcore.rating.stimuli import MODEL_KEYS, practice_anchors, stimulus_plan
+from srcore.rating.stimuli import MODEL_KEYS, practice_anchors
 from srcore.rating.store import RatingError, RatingStore
 
 MOS_LABELS = ("bad", "poor", "fair", "good", "excellent")
@@ -88,24 +88,34 @@ CSS = f"""
 #{STAGE_ID} kbd {{ border: 1px solid #999; border-radius: 3px; padding: 0 4px; font-size: 0.85em; }}
 """
 
-_service: RatingService | None = None
-_service_lock = threading.Lock()
+
+def make_service(
+    settings: Settings, models: dict | None = None, missing: dict[str, str] | None = None
+) -> RatingService:
+    """The rating service of one app, from its settings: the store at ``settings.ratings_db`` (else
+    ``srcore.rating.default_db_path()``), the organiser token, the server secret, the image folder
+    and the study's default crop / items / zoom.  ``models`` / ``missing``: the app's loaded
+    generators and what is wrong with the others.  The stimuli are computed on first use, or by
+    ``warm``."""
+    return RatingService(
+        RatingStore(settings.ratings_db),
+        models=models,
+        missing=missing,
+        admin_token=settings.admin_token,
+        secret=settings.rating_secret,
+        defaults=StudySettings(items=settings.rating_items, crop=settings.rating_crop),
+        images=settings.rating_images,
+        zoom=settings.rating_zoom,
+    )
 
 
-def get_service(warm: bool = True, models: dict | None = None, missing: dict[str, str] | None = None) -> RatingService:
-    """The process-wide rating service: the store at ``default_db_path()`` and the stimulus set,
-    computed once (``warm``: now, which takes a few seconds; else on first use).  The app builds
-    its tabs with ``warm=False`` and warms the stimuli in the background once it is serving."""
-    global _service
-    with _service_lock:
-        if _service is None:
-            _service = RatingService(RatingStore(), models=models, missing=missing)
-        svc = _service
-    if warm:
-        st = svc.stimuli
-        for i in st.image_ids:  # encode every crop once so no request pays for it
-            for m in st.crops[i]:
-                st.png(i, m)
+def warm(svc: RatingService) -> RatingService:
+    """Compute the stimulus set of ``svc`` now (a few seconds) and encode every crop once, so no
+    request pays for it.  The app builds its tabs first and warms in the background once serving."""
+    st = svc.stimuli
+    for i in st.image_ids:
+        for m in st.crops[i]:
+            st.png(i, m)
     return svc
 
 
@@ -212,15 +222,36 @@ def _intro_error(msg: str):
     return (gr.skip(),) * 4 + (gr.update(visible=True, value=f"**{msg}**"),) + (gr.skip(),) * 5
 
 
-def build_rating_tab(
-    service: RatingService | None = None, models: dict | None = None, missing: dict[str, str] | None = None
-) -> dict:
-    """Create the rating components inside the current Blocks/Tab context; returns them by name
-    (an empty dict, with the reason shown, when the store or the stimuli cannot be set up).
-    ``models`` / ``missing``: the app's loaded generators and what is wrong with the others."""
+def build_tabs(
+    settings: Settings, models: dict | None = None, missing: dict[str, str] | None = None
+) -> RatingService | None:
+    """The "Rate" and "Results" tabs, inside the current Blocks/Tabs context, on one service made from
+    ``settings`` (``make_service``); returns the service, or None (each tab saying that it is
+    unavailable) when it cannot be set up (an unwritable database, say)."""
+    svc: RatingService | None = None
+    problem: Exception = RuntimeError("no rating service")
     try:
-        svc = service or get_service(warm=False, models=models, missing=missing)
-        plan = stimulus_plan(missing)  # cheap: the crops are computed on first use / in the background
+        svc = make_service(settings, models=models, missing=missing)
+    except Exception as e:  # noqa: BLE001 - an unusable database must not take the app down
+        problem = e
+    with gr.Tab("Rate", id="rate"):
+        if svc is not None:
+            build_rating_tab(svc)
+        else:
+            _unavailable("rating mode", problem)
+    with gr.Tab("Results", id="results"):
+        if svc is not None:
+            build_results_tab(svc)
+        else:
+            _unavailable("results view", problem)
+    return svc
+
+
+def build_rating_tab(svc: RatingService) -> dict:
+    """Create the rating components inside the current Blocks/Tab context; returns them by name
+    (an empty dict, with the reason shown, when the stimuli cannot be set up)."""
+    try:
+        plan = svc.plan()  # cheap: the crops are computed on first use / in the background
         anchors = practice_anchors()
     except Exception as e:  # noqa: BLE001 - a bad image folder or an unwritable database must not take the app down
         return _unavailable("rating mode", e)
@@ -484,13 +515,9 @@ def _settings_text(s: StudySettings) -> str:
     )
 
 
-def build_results_tab(service: RatingService | None = None) -> dict:
+def build_results_tab(svc: RatingService) -> dict:
     """Create the results components inside the current Blocks/Tab context; returns them by name.
     While the study is open, results, exports and settings need the organiser token."""
-    try:
-        svc = service or get_service(warm=False)  # results need the store only
-    except Exception as e:  # noqa: BLE001 - an unusable database must not take the app down
-        return _unavailable("results view", e)
     gr.Markdown(
         "### Results of the blind assessment\nWhile the study is open, results are for the organiser "
         "only: enter the organiser token and press **Refresh**."
@@ -732,8 +759,7 @@ def build_results_tab(service: RatingService | None = None) -> dict:
 # ------------------------------------------------------------------ standalone
 
 
-def build_app(service: RatingService | None = None) -> gr.Blocks:
-    svc = service or get_service()
+def build_app(svc: RatingService) -> gr.Blocks:
     with gr.Blocks(title="SR blind assessment") as demo, gr.Tabs():
         with gr.Tab("Rate", id="rate"):
             build_rating_tab(svc)
@@ -743,12 +769,16 @@ def build_app(service: RatingService | None = None) -> gr.Blocks:
 
 
 def main(argv=None) -> None:
+    try:  # the settings, read once; this standalone app listens on 7861 unless GRADIO_SERVER_PORT says otherwise
+        settings = Settings.from_env({"GRADIO_SERVER_PORT": "7861", **os.environ})
+    except SettingsError as e:
+        sys.exit(f"error: {e}")
     ap = argparse.ArgumentParser(description="Blind rating of the super-resolution models (standalone)")
-    ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7861)))
+    ap.add_argument("--host", default=settings.host)
+    ap.add_argument("--port", type=int, default=settings.port)
     args = ap.parse_args(argv)
     t = time.time()
-    svc = get_service()
+    svc = warm(make_service(settings))
     print(
         f"ratings database ready; stimuli ready in {time.time() - t:.1f}s "
         f"({len(svc.stimuli.image_ids)} images x {len(svc.stimuli.models)} versions)",

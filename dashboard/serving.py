@@ -5,11 +5,16 @@ Why not Gradio's queue limit alone: past ``max_size`` Gradio answers HTTP 503, w
 gradio_client turns into a fixed "Queue is full" and which never says how long to wait; and a
 visitor waiting in a long queue on a slow machine meets a client-side timeout instead.  So the
 compare events are admitted by Gradio without a concurrency limit and wait here, in an asyncio
-gate (no thread per waiting visitor): one compare runs at a time, at most ``MAX_WAITING`` wait,
+gate (no thread per waiting visitor): one compare runs at a time, at most ``max_waiting`` wait,
 and anyone past that gets at once "The app is busy: N compares are waiting; please try again in
 about T s" (T from the recent compare times).  A waiting compare whose visitor has disconnected
 is dropped when its turn comes, and a running one stops between models
 (``dashboard.core.run_compare`` checks ``core.should_stop``).
+
+The limits come from the app's ``Settings`` (``SR_MAX_WAITING``, ``SR_SESSION_TTL_S``,
+``SR_SESSION_CAPACITY``), passed in by the caller: the Compare tab owns its ``ComputeGate``, and
+``dashboard.ui.launch_kwargs`` sizes Gradio's own limits with ``gradio_max_threads`` /
+``gradio_max_size``.  The constants here are only the defaults.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import asyncio
 import contextlib
 import functools
 import math
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,16 +30,24 @@ from typing import Any
 
 from dashboard import core
 
-MAX_WAITING = int(os.environ.get("SR_MAX_WAITING", "40"))  # compares allowed to wait; past it: busy
+MAX_WAITING = 40  # default of SR_MAX_WAITING: compares allowed to wait; past it: busy
 COMPARE_SLOTS = 1  # compares at once (each already uses every core; memory stays bounded)
+# Sessions: Gradio keeps every session's state (up to 10,000 sessions, a closed one for an hour);
+# here a session unused for ``session_ttl_s`` is forgotten, and at most ``session_capacity`` are kept.
+SESSION_TTL_S = 1800.0  # default of SR_SESSION_TTL_S
+SESSION_CAPACITY = 1000  # default of SR_SESSION_CAPACITY
+
+
 # Gradio's own limits sit above ours so that they never answer first: every waiting compare is an
 # active Gradio job (an await, not a thread), plus the cheap view updates.
-GRADIO_MAX_THREADS = MAX_WAITING + 64
-GRADIO_MAX_SIZE = 4 * MAX_WAITING + 64
-# Sessions: Gradio keeps every session's state (up to 10,000 sessions, a closed one for an hour);
-# here a session unused for SESSION_TTL_S is forgotten, and at most SESSION_CAPACITY are kept.
-SESSION_TTL_S = float(os.environ.get("SR_SESSION_TTL_S", "1800"))
-SESSION_CAPACITY = int(os.environ.get("SR_SESSION_CAPACITY", "1000"))
+def gradio_max_threads(max_waiting: int) -> int:
+    """``demo.launch(max_threads=...)`` for a gate letting ``max_waiting`` compares wait."""
+    return max_waiting + 64
+
+
+def gradio_max_size(max_waiting: int) -> int:
+    """``demo.queue(max_size=...)`` for a gate letting ``max_waiting`` compares wait."""
+    return 4 * max_waiting + 64
 
 
 class Busy(Exception):
@@ -236,9 +248,6 @@ def app_kwargs() -> dict:
     return {"middleware": [Middleware(StaticInfoCache)]}
 
 
-GATE = ComputeGate()
-
-
 def _visitor_error(e: Exception) -> Exception:
     """The message a visitor sees when the gate says busy or their compare was dropped."""
     import gradio as gr
@@ -248,32 +257,30 @@ def _visitor_error(e: Exception) -> Exception:
     return gr.Error(f"Compare cancelled: {e}.", print_exception=False)
 
 
-def gated(fn: Callable[..., Any], gate: ComputeGate | None = None) -> Callable[..., Any]:
+def gated(fn: Callable[..., Any], gate: ComputeGate) -> Callable[..., Any]:
     """``fn`` (a sync Gradio callback) behind ``gate``: the visitor past the waiting limit gets the
     busy message as a ``gr.Error``; a compare whose visitor has gone is dropped quietly."""
-    g = gate or GATE
 
     @functools.wraps(fn)
     async def wrapper(*args: Any) -> Any:
         try:
-            return await g.run(fn, *args, alive=event_alive())
+            return await gate.run(fn, *args, alive=event_alive())
         except (Busy, core.Cancelled) as e:
             raise _visitor_error(e) from None
 
     return wrapper
 
 
-def gated_stream(fn: Callable[..., Iterator[Any]], gate: ComputeGate | None = None) -> Callable[..., Any]:
+def gated_stream(fn: Callable[..., Iterator[Any]], gate: ComputeGate) -> Callable[..., Any]:
     """``fn`` (a sync generator callback: one update per finished model) behind ``gate``: busy past the
     waiting limit; each step runs in a worker thread, and the compare stops between models once its
     visitor has gone."""
-    g = gate or GATE
     done = object()
 
     async def wrapper(*args: Any) -> AsyncIterator[Any]:
         alive = event_alive()
         try:
-            async with g.slot(alive):
+            async with gate.slot(alive):
                 gen = fn(*args)
                 try:
                     while True:
@@ -282,7 +289,7 @@ def gated_stream(fn: Callable[..., Iterator[Any]], gate: ComputeGate | None = No
                             break
                         yield item
                         if not alive():
-                            g.dropped += 1
+                            gate.dropped += 1
                             raise core.Cancelled("the visitor left during the compare")
                 finally:
                     gen.close()

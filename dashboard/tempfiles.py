@@ -7,10 +7,10 @@ every crash left its files behind for good.  Now everything the app writes lives
 at start-up every such folder whose owner is gone is removed.  A folder without a readable marker
 of ours is never touched, whatever its name.
 
-``run_root()`` must be called before Gradio is imported (``app.py`` does) so that Gradio's cache
-(``GRADIO_TEMP_DIR``) is placed inside the run's folder; it is called lazily otherwise.
-``SR_TEMP_BASE`` (or an operator's ``GRADIO_TEMP_DIR``) sets where the run folders go (default: the
-system temp folder).
+``run_root(base)`` must be called before Gradio is imported (``app.py`` does, with the settings'
+``temp_base``) so that Gradio's cache (``GRADIO_TEMP_DIR``) is placed inside the run's folder; it is
+called lazily otherwise.  ``base`` (the app's ``SR_TEMP_BASE``, else an operator's
+``GRADIO_TEMP_DIR``) sets where the run folders go (default: the system temp folder).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ _root: Path | None = None
 _GRADIO_TEMP_SET = os.environ.get("GRADIO_TEMP_DIR")  # as the operator set it, before run_root() points it inside
 
 
-def base_dir() -> Path:
-    """Where run folders go: ``SR_TEMP_BASE``, else the operator's ``GRADIO_TEMP_DIR``, else the
-    system temp folder."""
-    return Path(os.environ.get("SR_TEMP_BASE") or _GRADIO_TEMP_SET or tempfile.gettempdir())
+def base_dir(base: str | Path | None = None) -> Path:
+    """Where run folders go: ``base`` (the app's ``SR_TEMP_BASE``), else the operator's
+    ``GRADIO_TEMP_DIR``, else the system temp folder."""
+    return Path(base or _GRADIO_TEMP_SET or tempfile.gettempdir())
 
 
 def _process_start(pid: int) -> float | None:
@@ -94,21 +94,22 @@ def clean_stale(base: Path | None = None) -> list[Path]:
     return removed
 
 
-def run_root() -> Path:
-    """This run's temporary folder (made, marked and the stale ones cleaned on the first call)."""
+def run_root(base: str | Path | None = None) -> Path:
+    """This run's temporary folder (made under ``base_dir(base)``, marked and the stale ones cleaned
+    on the first call; later calls return it whatever their ``base``)."""
     global _root
     with _lock:
         if _root is not None and _root.is_dir():
             return _root
-        base = base_dir()
-        base.mkdir(parents=True, exist_ok=True)
-        removed = clean_stale(base)
+        where = base_dir(base)
+        where.mkdir(parents=True, exist_ok=True)
+        removed = clean_stale(where)
         if removed:
             print(
                 f"removed {len(removed)} temporary folder(s) left by an earlier run that did not exit cleanly",
                 flush=True,
             )
-        root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
+        root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=where))
         pid = os.getpid()
         (root / MARKER).write_text(
             json.dumps({"app": APP, "pid": pid, "started": _process_start(pid) or time.time(), "created": time.time()})

@@ -1,22 +1,30 @@
 """The Gradio app: one module per tab, put together here.
 
-``build_demo(settings)`` loads the models once (``Engine``) and builds the Compare
+``build_app(engine, initial, settings)`` loads the models once (``Engine``) and builds the Compare
 (``compare_tab``), Training (``training_tab``), Benchmark (``benchmark_tab``), Rate / Results
-(``rating_tab``) and About (``about_tab``) tabs; ``app.py`` launches it.
+(``rating_tab``) and About (``about_tab``) tabs; ``app.py`` launches it with ``launch_kwargs(settings)``.
+Every setting comes from the one ``Settings`` object and is passed down as a value: the compare
+gate's waiting limit and the result cache's budget to the Compare tab, Gradio's queue and thread
+limits and the session capacity here, the rating settings to ``rating_tab.build_tabs``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from dashboard import about_tab, serving, tempfiles, viewer
+from dashboard import cache as rcache
 from dashboard.benchmark_tab import BenchmarkTab
 from dashboard.compare_tab import CompareTab
 from dashboard.core import MAX_FILE_SIZE, Engine, Result
 from dashboard.settings import Settings
 from dashboard.training_tab import TrainingTab
+
+if TYPE_CHECKING:
+    from srcore.rating.service import RatingService
 
 TITLE = "Super-resolution ×4: what the loss does to an image"
 TAGLINE = (
@@ -39,45 +47,62 @@ CSS = """
 """
 
 
-def build_demo(
-    engine: Engine | None = None, initial: Result | None = None, settings: Settings | None = None
-) -> gr.Blocks:
+@dataclass
+class App:
+    """What ``build_app`` made: the Gradio app and what ``app.py`` still needs once it serves."""
+
+    demo: gr.Blocks
+    settings: Settings
+    engine: Engine
+    rating: RatingService | None = None  # the rating tabs' service (None: tabs off or unavailable)
+
+
+def build_app(engine: Engine | None = None, initial: Result | None = None, settings: Settings | None = None) -> App:
     """The app; ``initial`` is an already computed comparison of the first example (all models).
     ``settings`` default to the engine's (or the environment's, read once here)."""
     settings = settings or (engine.settings if engine is not None else Settings.from_env())
     engine = engine or Engine(settings)
     tabs: dict[str, Any] = {}
+    rating = None
     with gr.Blocks(title="SR x4 comparison", delete_cache=tempfiles.DELETE_CACHE) as demo:
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
-                compare = CompareTab(engine)
+                compare = CompareTab(
+                    engine,
+                    gate=serving.ComputeGate(max_waiting=settings.max_waiting),
+                    results=rcache.ResultCache(budget_mb=settings.result_cache_mb),
+                )
                 tabs["compare"] = compare.build(initial)
             with gr.Tab("Training", id="training") as t:
                 tabs["training"] = TrainingTab(engine.specs, settings.checkpoints).build(t)
             with gr.Tab("Benchmark", id="benchmark") as t:
                 tabs["benchmark"] = BenchmarkTab(engine.specs, settings.checkpoints).build(t)
             if settings.rating_tabs:
-                _rating_tabs(engine)
+                rating = _rating_tabs(engine, settings)
             with gr.Tab("About", id="about"):
                 tabs["about"] = about_tab.build(engine.specs, settings.checkpoints)
         compare.wire_load(demo)
-    demo.queue(default_concurrency_limit=1, max_size=serving.GRADIO_MAX_SIZE)
-    return demo
+    demo.queue(default_concurrency_limit=1, max_size=serving.gradio_max_size(settings.max_waiting))
+    return App(demo, settings, engine, rating)
 
 
-def _rating_tabs(engine: Engine) -> None:
-    """The blind-rating "Rate" and "Results" tabs (``dashboard.rating_tab``), when present.
-    Any failure to import or build them leaves the rest of the app up."""
+def build_demo(
+    engine: Engine | None = None, initial: Result | None = None, settings: Settings | None = None
+) -> gr.Blocks:
+    """``build_app(...).demo``: the Gradio app alone."""
+    return build_app(engine, initial, settings).demo
+
+
+def _rating_tabs(engine: Engine, settings: Settings) -> RatingService | None:
+    """The blind-rating "Rate" and "Results" tabs (``dashboard.rating_tab``), when present; their
+    service, or None.  Any failure to import or build them leaves the rest of the app up."""
     try:
-        from dashboard.rating_tab import build_rating_tab, build_results_tab
+        from dashboard.rating_tab import build_tabs
     except Exception as e:  # noqa: BLE001 - an optional part must not take the app down
         print(f"rating tabs not available: {e}", flush=True)
-        return
-    with gr.Tab("Rate", id="rate"):
-        build_rating_tab(models=engine.models, missing=engine.problems)
-    with gr.Tab("Results", id="results"):
-        build_results_tab()
+        return None
+    return build_tabs(settings, models=engine.models, missing=engine.problems)
 
 
 def theme() -> gr.themes.Base:
@@ -98,7 +123,8 @@ def theme() -> gr.themes.Base:
     )
 
 
-def launch_kwargs() -> dict:
+def launch_kwargs(settings: Settings) -> dict:
+    """``demo.launch(**...)``: the app's look and Gradio's limits, sized from ``settings``."""
     return dict(
         max_file_size=MAX_FILE_SIZE,
         css=CSS + viewer.CSS,
@@ -107,7 +133,7 @@ def launch_kwargs() -> dict:
         show_error=True,
         ssr_mode=False,
         footer_links=["api", "settings"],
-        max_threads=serving.GRADIO_MAX_THREADS,
-        state_session_capacity=serving.SESSION_CAPACITY,
+        max_threads=serving.gradio_max_threads(settings.max_waiting),
+        state_session_capacity=settings.session_capacity,
         app_kwargs=serving.app_kwargs(),
     )

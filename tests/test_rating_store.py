@@ -54,9 +54,14 @@ def _env():
 
 
 def test_default_path_env_and_user_folder(monkeypatch, tmp_path):
-    monkeypatch.setenv("SR_RATINGS_DB", str(tmp_path / "x.sqlite3"))
-    assert default_db_path() == tmp_path / "x.sqlite3"
-    monkeypatch.delenv("SR_RATINGS_DB")
+    from dashboard.settings import Settings
+
+    # SR_RATINGS_DB is the app's setting, passed to the store; the store's own default ignores it
+    assert Settings.from_env({"SR_RATINGS_DB": str(tmp_path / "x.sqlite3")}).ratings_db == tmp_path / "x.sqlite3"
+    s = RatingStore(tmp_path / "x.sqlite3")
+    assert s.path == tmp_path / "x.sqlite3"
+    s.close()
+    monkeypatch.setenv("SR_RATINGS_DB", str(tmp_path / "ignored.sqlite3"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     if Path("/data").is_dir() and os.access("/data", os.W_OK):
         assert default_db_path() == Path("/data/sr_ratings.sqlite3")

@@ -4,6 +4,11 @@ one-time nonces, and organiser checks.
 The UI (``dashboard/rating_tab.py``) only relays: it gets PNG bytes (fresh bytes every time, no
 names) and an opaque nonce, never the model or image names, and it passes the session key and the
 nonce back with the answer.
+
+Nothing here reads the environment: the organiser token, the server secret, the image folder and
+the study's default crop / items / zoom are parameters of ``RatingService`` (the dashboard's
+``Settings`` reads them from ``SR_ADMIN_TOKEN``, ``SR_RATING_SECRET``, ``SR_RATING_IMAGES`` and
+``SR_RATING_CROP`` / ``SR_RATING_ITEMS`` / ``SR_RATING_ZOOM``).
 """
 
 from __future__ import annotations
@@ -11,21 +16,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from srcore.rating.stimuli import (
     ANCHORS,
     DEFAULT_ATTENTION_EVERY,
     DEFAULT_CROP,
     DEFAULT_ITEMS,
+    DEFAULT_ZOOM,
+    StimulusPlan,
     StimulusSet,
     build_stimuli,
-    env_int,
+    stimulus_plan,
 )
 from srcore.rating.store import PROTOCOLS, DuplicateVoteError, RatingError, RatingStore, clean_participant
 
@@ -48,11 +55,6 @@ class StudySettings:
     results_public: bool = False  # after closing; while open, results are organiser-only
     attention_every: int = DEFAULT_ATTENTION_EVERY
     speeder_s: float = 1.0  # median seconds per vote below this: flagged
-
-    @classmethod
-    def defaults(cls) -> StudySettings:
-        """Defaults, with ``$SR_RATING_ITEMS`` and ``$SR_RATING_CROP`` when set."""
-        return cls(items=env_int("SR_RATING_ITEMS", DEFAULT_ITEMS), crop=env_int("SR_RATING_CROP", DEFAULT_CROP))
 
     def validated(self) -> StudySettings:
         """A checked copy; raises RatingError with a message for the organiser."""
@@ -139,7 +141,10 @@ class Throttle:
 class RatingService:
     """``models`` / ``missing``: generators already loaded by the caller (the app's), used for the
     stimuli instead of loading the checkpoints a second time.  ``admin_token``: the organiser's
-    token (default ``$SR_ADMIN_TOKEN``; None turns the organiser tools off)."""
+    token (None or empty turns the organiser tools off).  ``secret``: the server secret for plans
+    and browser storage (None: a random one, kept in the database).  ``defaults``: the study
+    settings until the organiser saves some (their ``items`` and ``crop``).  ``images``: the
+    organiser's image folder (None: the bundled photos); ``zoom``: the display enlargement."""
 
     def __init__(
         self,
@@ -149,24 +154,28 @@ class RatingService:
         missing: dict[str, str] | None = None,
         admin_token: str | None = None,
         throttle: Throttle | None = None,
+        secret: str | None = None,
+        defaults: StudySettings | None = None,
+        images: str | Path | None = None,
+        zoom: int = DEFAULT_ZOOM,
     ):
         self.store = store or RatingStore()
         self._stimuli: dict[int, StimulusSet] = {}
         self._fixed = stimuli  # tests pass a ready set; it is used whatever the crop setting
         self._models, self._missing = models, missing
         self._lock = threading.Lock()
-        token = admin_token if admin_token is not None else os.environ.get("SR_ADMIN_TOKEN")
-        self._admin_digest = hashlib.sha256(token.encode()).digest() if token else None
+        self._admin_digest = hashlib.sha256(admin_token.encode()).digest() if admin_token else None
         self.throttle = throttle or Throttle()
-        self.secret = os.environ.get("SR_RATING_SECRET") or self.store.meta_default(
-            "server_secret", lambda: secrets.token_hex(32)
-        )
+        self.secret = secret or self.store.meta_default("server_secret", lambda: secrets.token_hex(32))
+        self.defaults = defaults or StudySettings()
+        self.images = images
+        self.zoom = zoom
 
     # ------------------------------------------------------------ settings
     @property
     def settings(self) -> StudySettings:
         raw = self.store.get_json(SETTINGS_KEY)
-        base = StudySettings.defaults()
+        base = replace(self.defaults)  # a copy: callers may not change the defaults
         if not isinstance(raw, dict):
             return base
         known = {k: v for k, v in raw.items() if k in asdict(base)}
@@ -190,8 +199,15 @@ class RatingService:
         crop = self.settings.crop
         with self._lock:  # built once per crop size, also when a rater and the warm-up thread ask at once
             if crop not in self._stimuli:
-                self._stimuli[crop] = build_stimuli(crop=crop, models=self._models, missing=self._missing)
+                self._stimuli[crop] = build_stimuli(
+                    self.images, crop=crop, models=self._models, zoom=self.zoom, missing=self._missing
+                )
             return self._stimuli[crop]
+
+    def plan(self) -> StimulusPlan:
+        """What the stimulus set will hold (image count, default crop, zoom, models left out),
+        without computing it; raises like ``stimuli`` for a bad image folder."""
+        return stimulus_plan(self._missing, self.images, self.defaults.crop, self.zoom)
 
     def available_models(self) -> tuple[str, ...]:
         return self.stimuli.models

@@ -2,15 +2,18 @@
 that decide which stimuli a rater sees and in which order.
 
 For each image (the bundled Kodak crops in ``images/study`` - kept for rating only, never shown
-in the Compare tab - or the organiser's folder ``$SR_RATING_IMAGES``):
+in the Compare tab - or the organiser's ``folder``; the app's ``SR_RATING_IMAGES``):
 mod-crop to a multiple of 4, make the LR input with ``srcore.resize.downscale_x4``, super-resolve
 it with bicubic and every available model, and keep the same centre crop (``crop`` HR pixels,
-default ``$SR_RATING_CROP`` or 128) of each output and of the HR original.  Only a window of
+default 128; the app's ``SR_RATING_CROP``) of each output and of the HR original.  Only a window of
 the LR image around the crop (plus the network's receptive field) is upscaled, which gives the
 same pixels as upscaling the whole image and keeps start-up fast.
 
 Attention checks: a heavily degraded version of the HR crop (``DEGRADED``) with a known answer.
 Plans are shuffled with a server secret, so public code and public data cannot predict them.
+
+Nothing here reads the environment: the dashboard's ``Settings`` reads the ``SR_RATING_*``
+variables and passes the values in.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import hashlib
 import hmac
 import io
 import itertools
-import os
 import random
 import secrets
 import struct
@@ -46,14 +48,6 @@ DEFAULT_CROP = 128
 DEFAULT_ZOOM = 3
 DEFAULT_ITEMS = 30
 DEFAULT_ATTENTION_EVERY = 10
-
-
-def env_int(name: str, default: int) -> int:
-    """An integer setting from the environment; a malformed value falls back to the default."""
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 @dataclass
@@ -239,11 +233,13 @@ def build_stimuli(
     zoom: int | None = None,
     missing: dict[str, str] | None = None,
 ) -> StimulusSet:
-    """Compute every crop once.  ``models`` (with ``missing``: model -> why it is absent) defaults
-    to ``srcore.zoo.load_available()``; the app passes the generators it has already loaded."""
-    crop = crop or env_int("SR_RATING_CROP", DEFAULT_CROP)
-    zoom = zoom or env_int("SR_RATING_ZOOM", DEFAULT_ZOOM)
-    folder = folder or os.environ.get("SR_RATING_IMAGES") or None
+    """Compute every crop once, from the images in ``folder`` (default: the bundled ones), ``crop``
+    HR pixels a side (default ``DEFAULT_CROP``), shown ``zoom`` times enlarged (``DEFAULT_ZOOM``).
+    ``models`` (with ``missing``: model -> why it is absent) defaults to
+    ``srcore.zoo.load_available()``; the app passes the generators it has already loaded."""
+    crop = crop or DEFAULT_CROP
+    zoom = zoom or DEFAULT_ZOOM
+    folder = folder or None
     missing = dict(missing or {})
     if models is None:
         from srcore.zoo import load_available
@@ -270,19 +266,24 @@ class StimulusPlan:
     missing: dict[str, str]
 
 
-def stimulus_plan(missing: dict[str, str] | None = None) -> StimulusPlan:
-    """Cheap look-ahead of ``build_stimuli()``'s defaults: image count, crop, zoom, and the models
-    left out (``missing`` as the caller's model loader found it; without it, the models whose
-    checkpoint file is absent).  Raises like ``build_stimuli`` for a bad image folder."""
+def stimulus_plan(
+    missing: dict[str, str] | None = None,
+    folder: str | Path | None = None,
+    crop: int | None = None,
+    zoom: int | None = None,
+) -> StimulusPlan:
+    """Cheap look-ahead of ``build_stimuli(folder, crop, zoom=zoom)``: image count, crop, zoom, and
+    the models left out (``missing`` as the caller's model loader found it; without it, the models
+    whose checkpoint file is absent).  Raises like ``build_stimuli`` for a bad image folder."""
     from srcore.zoo import checkpoint_path
 
-    folder = os.environ.get("SR_RATING_IMAGES") or None
+    folder = folder or None
     n = len(list_images(folder or BUNDLED))
     if not n:
         raise FileNotFoundError(f"no images found in {folder}")
     if missing is None:
         missing = {m: "checkpoint not found" for m in MODEL_NAMES if not checkpoint_path(m).is_file()}
-    return StimulusPlan(n, env_int("SR_RATING_CROP", DEFAULT_CROP), env_int("SR_RATING_ZOOM", DEFAULT_ZOOM), missing)
+    return StimulusPlan(n, crop or DEFAULT_CROP, zoom or DEFAULT_ZOOM, missing)
 
 
 _cache: dict = {}

@@ -53,11 +53,9 @@ class DuplicateVoteError(RatingError):
 
 
 def default_db_path() -> Path:
-    """``$SR_RATINGS_DB``; else ``/data/sr_ratings.sqlite3`` on a Space with persistent storage;
-    else ``$XDG_DATA_HOME`` (or ``~/.local/share``) ``/sr-dashboard/ratings.sqlite3``."""
-    env = os.environ.get("SR_RATINGS_DB")
-    if env:
-        return Path(env).expanduser()
+    """Where the ratings live unless the caller names a file (the app's ``SR_RATINGS_DB``):
+    ``/data/sr_ratings.sqlite3`` on a Space with persistent storage; else ``$XDG_DATA_HOME`` (or
+    ``~/.local/share``) ``/sr-dashboard/ratings.sqlite3``."""
     data = Path("/data")
     if data.is_dir() and os.access(data, os.W_OK):
         return data / "sr_ratings.sqlite3"
