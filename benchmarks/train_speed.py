@@ -100,6 +100,8 @@ def measure(
     real = time.perf_counter() - t_mark["start"]
     # pure compute: the same number of steps on batches already on the device
     lr, hr = next(iter(torch.utils.data.DataLoader(tr.dataset, batch_size=batch)))
+    if lr.dtype == torch.uint8:  # crops come as uint8 since issue 15 (made float on the device)
+        lr, hr = lr.float().div_(255.0), hr.float().div_(255.0)
     lr = lr.to(tr.device, memory_format=memory_format)
     hr = hr.to(tr.device, memory_format=memory_format)
     for _ in range(3):

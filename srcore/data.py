@@ -29,6 +29,21 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
 
 
+def to_tensor_u8(img: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> 3xHxW uint8: a training crop as the data workers hand it over (a quarter of
+    float32's bytes through their shared memory and the host-to-device copy); ``batch_to_device``
+    makes it float on the device, with the same values as ``to_tensor``."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
+
+
+def batch_to_device(
+    t: torch.Tensor, device: torch.device | str, memory_format: torch.memory_format = torch.contiguous_format
+) -> torch.Tensor:
+    """A loader batch on ``device`` as float in [0, 1] (uint8 crops are converted there)."""
+    t = t.to(device, non_blocking=True, memory_format=memory_format)
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t
+
+
 def to_uint8(t: torch.Tensor) -> np.ndarray:
     """3xHxW (or 1x3xHxW) float in [0, 1] -> HxWx3 uint8, rounded and clipped."""
     if t.ndim == 4:
@@ -101,7 +116,8 @@ def augment(
 
 
 class CropDataset(Dataset):
-    """Random aligned (HR, LR) crops; ``len`` = images x crops_per_image (one epoch)."""
+    """Random aligned (LR, HR) crops as uint8 tensors (``batch_to_device`` makes them float);
+    ``len`` = images x crops_per_image (one epoch)."""
 
     def __init__(
         self, pairs: list, patch: int, crops_per_image: int = 8, augment: bool = True, seed_preset: bool = False
@@ -130,7 +146,7 @@ class CropDataset(Dataset):
         if self.seed_preset:
             if self.augment and rng.random() < 0.5:
                 hr, lr = hr[:, ::-1], lr[:, ::-1]
-            return to_tensor(lr), to_tensor(hr)
+            return to_tensor_u8(lr), to_tensor_u8(hr)
         lp = self.patch // 4
         h, w = lr.shape[:2]
         lp = min(lp, h, w)
@@ -139,7 +155,7 @@ class CropDataset(Dataset):
         hr_c = hr[4 * y : 4 * (y + lp), 4 * x : 4 * (x + lp)]
         if self.augment:
             hr_c, lr_c = augment(hr_c, lr_c, rng)
-        return to_tensor(lr_c), to_tensor(hr_c)
+        return to_tensor_u8(lr_c), to_tensor_u8(hr_c)
 
 
 class EpochBatches:

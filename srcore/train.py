@@ -49,6 +49,7 @@ from srcore.config import Recipe, TrainConfig, finetune_recipe, report_recipe
 from srcore.data import (
     CropDataset,
     EpochBatches,
+    batch_to_device,
     fixed_crops,
     image_files,
     load_pairs,
@@ -470,8 +471,8 @@ class Trainer:
             if self.step < r.steps and not self.stop_requested:
                 self._loader_iter = iter(self._loader())
                 for lr, hr in self._loader_iter:
-                    lr = lr.to(self.device, non_blocking=True, memory_format=self.memory_format)
-                    hr = hr.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                    lr = batch_to_device(lr, self.device, self.memory_format)
+                    hr = batch_to_device(hr, self.device, self.memory_format)
                     rec = self.train_step(lr, hr)
                     self.step += 1
                     n_img += lr.shape[0] * self.world
