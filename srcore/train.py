@@ -221,7 +221,7 @@ class Trainer:
             batch_sampler=sampler,
             num_workers=w,
             persistent_workers=w > 0,
-            prefetch_factor=4 if w else None,
+            prefetch_factor=2 if w else None,  # measured: 4 cost more (benchmarks/train_speed.py)
             pin_memory=self.device.type == "cuda",
             worker_init_fn=_worker_init if w else None,
         )
