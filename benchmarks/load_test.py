@@ -121,17 +121,17 @@ def is_timeout(e: BaseException) -> bool:
 
 
 def check_result(out) -> str | None:
-    """None if ``out`` is a correct /compare result for the 256x256 upload, else what is wrong."""
-    n = PANELS
-    if not isinstance(out, (list, tuple)) or len(out) < 1 + 4 * n + 3:
+    """None if ``out`` is a correct ``/compare`` result (named fields, files) for the 256x256 upload,
+    else what is wrong."""
+    if not isinstance(out, (list, tuple)) or len(out) < 2:
         return f"unexpected output ({type(out).__name__})"
-    full, info = out[1 : 1 + n], out[1 + 4 * n + 2]
+    info, files = out[0], out[1]
     if not isinstance(info, dict) or info.get("hr_size") != [SIDE, SIDE] or info.get("lr_size") != [SIDE // 4] * 2:
         return f"wrong sizes in {str(info)[:200]}"
     if set(info.get("scores", {})) != {"bicubic", *MODELS}:
         return f"scores for {sorted(info.get('scores', {}))}"
-    if any(f is None or not Path(f).is_file() for f in full):
-        return "a panel is missing"
+    if not files or len(files) < PANELS or any(not Path(f).is_file() for f in files):
+        return "a panel file is missing"
     return None
 
 
@@ -169,18 +169,7 @@ def run_load(url: str, images: list[Path], clients: int, requests: int, deadline
             image = images[(k * requests + i) % len(images)]
             job = None
             try:
-                job = c.submit(
-                    "Astronaut",
-                    handle_file(str(image)),
-                    UPLOAD_HR,
-                    MODELS,
-                    "Images",
-                    96,
-                    "Bicubic",
-                    "SRGAN-PL",
-                    False,
-                    api_name="/compare",
-                )
+                job = c.submit(handle_file(str(image)), "Astronaut", UPLOAD_HR, MODELS, api_name="/compare")
                 out = job.result(timeout=left)
             except TimeoutError as e:
                 if time.time() >= deadline:

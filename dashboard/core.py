@@ -22,7 +22,7 @@ from dashboard.settings import Settings
 from srcore import SCALE
 from srcore.compare import BatchLPIPS
 from srcore.imageio import load_image
-from srcore.inference import upscale
+from srcore.inference import prepare, upscale
 from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS, Metric, mod_crop, score, shave
 from srcore.models.feature_nets import LPIPS
 from srcore.resize import downscale_x4
@@ -109,6 +109,8 @@ class Engine:
         self.specs: tuple[ModelSpec, ...] = found.specs
         self.refused: dict[str, str] = found.refused  # checkpoint file -> why it is not shown
         self.models, self.problems = load_specs(found.specs, settings.checkpoints)
+        for m in self.models.values():  # once, before the compare's threads share them
+            prepare(m.eval())
         try:
             self.lpips: BatchLPIPS | None = BatchLPIPS(LPIPS())
             self.lpips_problem: str | None = None
