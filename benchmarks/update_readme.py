@@ -203,7 +203,7 @@ def performance_block() -> str:
     r = _load("session_memory")
     if r:
         row(
-            f"server RSS after {r['sessions']} closed sessions (compare + region move each)",
+            f"server RSS after {r['sessions']} closed sessions ({r.get('work', 'compare + region move each')})",
             f"+{r['growth_mb']:.0f} MB over a fresh server that did the work once ({r['rss_fresh_after_work_once_mb']:.0f} "
             f"→ {r['rss_after_sessions_mb']:.0f} MB; {r['rss_after_expiry_mb']:.0f} MB after the idle sessions "
             f"expired)",

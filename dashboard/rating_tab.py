@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import functools
+import contextlib
 import hashlib
 import hmac
 import os
@@ -42,7 +42,7 @@ import gradio as gr
 import pandas as pd
 
 from dashboard.settings import Settings, SettingsError
-from srcore import paths, zoo
+from srcore import zoo
 from srcore.rating.service import PROTOCOL_NAMES, RatingService, Served, StudySettings
 from srcore.rating.stimuli import MODEL_KEYS, practice_anchors
 from srcore.rating.store import RatingError, RatingStore
@@ -97,6 +97,7 @@ def make_service(
     and the study's default crop / items / zoom.  ``models`` / ``missing``: the app's loaded
     generators and what is wrong with the others.  The stimuli are computed on first use, or by
     ``warm``."""
+    _note_own_titles(settings)
     return RatingService(
         RatingStore(settings.ratings_db),
         models=models,
@@ -125,17 +126,17 @@ def _unavailable(what: str, e: Exception) -> dict:
     return {}
 
 
-@functools.lru_cache(maxsize=1)
-def _own_model_titles() -> dict[str, str]:
-    """Titles of the models discovered beside the table's (a user's own checkpoints), read once."""
-    try:
-        return {s.key: s.title for s in zoo.discover(paths.CHECKPOINTS).specs}
-    except (OSError, ValueError):
-        return {}
+_OWN_TITLES: dict[str, str] = {}  # titles of the user's own models, filled by make_service from the settings
+
+
+def _note_own_titles(settings: Settings) -> None:
+    """Titles of the models discovered beside the table's (the checkpoints folder and ``SR_MODELS``)."""
+    with contextlib.suppress(OSError, ValueError):
+        _OWN_TITLES.update({s.key: s.title for s in zoo.discover(settings.checkpoints, settings.model_dirs).specs})
 
 
 def _title(m: str) -> str:
-    return TITLES.get(m) or _own_model_titles().get(m, m)
+    return TITLES.get(m) or _OWN_TITLES.get(m, m)
 
 
 def _client(request: gr.Request | None) -> str:

@@ -242,6 +242,13 @@ def test_phone_layout_and_dark_mode(page, app_url):
         " || !!document.querySelector('.dark')"
     )
     pg.screenshot(path=str(ROOT / "docs" / "screenshot-dark.png"))
+    if AXE.is_file():  # contrast and the rest, in the dark theme too
+        pg.add_script_tag(path=str(AXE))
+        pg.wait_for_timeout(500)
+        bad = pg.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .filter(v => ['serious', 'critical'].includes(v.impact))
+            .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))""")
+        assert not bad, bad
     ctx.close()
 
 
