@@ -176,7 +176,9 @@ def test_trainer_generator_step_does_not_update_discriminator(tmp_path):
         name="srgan_pl", train_dirs=[str(data)], out_dir=str(tmp_path / "run"), workers=0, progress=False, threads=1
     )
     tr = Trainer(cfg, Recipe(loss={"vgg": 1.0, "adv": 1e-3}, batch=2, patch=32, ema_decay=0.0, warmup=0))
-    lr, hr = next(iter(tr._loader()))
+    from srcore.data import batch_to_device
+
+    lr, hr = (batch_to_device(t, tr.device) for t in next(iter(tr._loader())))  # uint8 crops, made float
     snap = {}
     d_step = tr.opt_d.step
 
@@ -202,3 +204,24 @@ def test_trainer_generator_step_does_not_update_discriminator(tmp_path):
     assert any(not torch.equal(a, b.detach()) for a, b in zip(g_before, tr.G.parameters()))
     assert all(p.grad is not None for p in tr.G.parameters())
     assert all(not p.requires_grad for p in tr.loss.vgg.parameters())
+
+
+def test_uint8_crops_become_the_same_floats_on_the_device():
+    """The loader hands over uint8 crops (a quarter of the bytes); ``batch_to_device`` makes them the
+    floats ``to_tensor`` would have made."""
+    import numpy as np
+
+    from srcore.data import CropDataset, batch_to_device, to_tensor
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    lr = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    ds = CropDataset([(hr, lr, "x")], patch=32, crops_per_image=1, augment=False)
+    lr_t, hr_t = ds[0]
+    assert lr_t.dtype == hr_t.dtype == torch.uint8 and hr_t.shape == (3, 32, 32)
+    got = batch_to_device(hr_t[None], "cpu")
+    assert got.dtype == torch.float32
+    want = to_tensor(np.ascontiguousarray(hr_t.permute(1, 2, 0).numpy()))[None]
+    assert torch.equal(got, want)
+    cl = batch_to_device(hr_t[None], "cpu", torch.channels_last)
+    assert cl.is_contiguous(memory_format=torch.channels_last) and torch.equal(cl, want)
