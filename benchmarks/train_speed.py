@@ -58,6 +58,13 @@ def measure(
     import srcore.config as C
     from srcore.train import Trainer
 
+    try:
+        from srcore.data import batch_to_device as to_device  # uint8 crops, made float on the device
+    except ImportError:  # the trainer before issue 15 (float crops)
+
+        def to_device(t, device, memory_format):
+            return t.to(device, memory_format=memory_format)
+
     if hasattr(C, "finetune_recipe"):
         from srcore.zoo import spec
 
@@ -100,10 +107,8 @@ def measure(
     real = time.perf_counter() - t_mark["start"]
     # pure compute: the same number of steps on batches already on the device
     lr, hr = next(iter(torch.utils.data.DataLoader(tr.dataset, batch_size=batch)))
-    if lr.dtype == torch.uint8:  # crops come as uint8 since issue 15 (made float on the device)
-        lr, hr = lr.float().div_(255.0), hr.float().div_(255.0)
-    lr = lr.to(tr.device, memory_format=memory_format)
-    hr = hr.to(tr.device, memory_format=memory_format)
+    lr = to_device(lr, tr.device, memory_format)
+    hr = to_device(hr, tr.device, memory_format)
     for _ in range(3):
         step_fn(lr, hr)
     _sync(tr.device)

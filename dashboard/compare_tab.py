@@ -116,7 +116,6 @@ class CompareTab:
         self.results = results if results is not None else rcache.ResultCache(budget_mb=engine.settings.result_cache_mb)
         self._files: dict[tuple[str, str], str] = {}  # (result uid, file kind) -> PNG path
         self._regions: dict = {}  # (result uid, rectangle) -> region scores
-        self._lock = threading.Lock()
         self.c: dict[str, Any] = {}  # components by name, filled by build()
 
     # ---- computing

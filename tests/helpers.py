@@ -49,11 +49,9 @@ def subprocess_env() -> dict:
     return env
 
 
-def train_cmd(name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4) -> list[str]:
+def train_args(name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4, batch: int = 2) -> list[str]:
+    """``srcore.train``'s arguments for a tiny CPU run (``extra`` last, so it overrides)."""
     return [
-        sys.executable,
-        "-m",
-        "srcore.train",
         name,
         "--train-dir",
         str(train_dir),
@@ -62,7 +60,7 @@ def train_cmd(name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4
         "--steps",
         str(steps),
         "--batch",
-        "2",
+        str(batch),
         "--patch",
         "32",
         "--workers",
@@ -72,6 +70,10 @@ def train_cmd(name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4
         "--no-progress",
         *extra,
     ]
+
+
+def train_cmd(name: str, train_dir: Path, out: Path, *extra: str, steps: int = 4) -> list[str]:
+    return [sys.executable, "-m", "srcore.train", *train_args(name, train_dir, out, *extra, steps=steps)]
 
 
 def run_train(

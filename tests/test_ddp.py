@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-from helpers import REPO, make_image_dir, subprocess_env
+from helpers import REPO, make_image_dir, subprocess_env, train_args
 from safetensors.torch import load_file
 
 from srcore import history
@@ -43,42 +43,18 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+def _torchrun(driver: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", str(driver), *args]
+
+
 def test_ddp_gloo_two_processes(tmp_path):
     data = make_image_dir(tmp_path / "imgs", n=2, size=(64, 64))
     driver = tmp_path / "ddp_driver.py"
     driver.write_text(DRIVER)
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--standalone",
-        str(driver),
-        "srcnn_mse",
-        "--train-dir",
-        str(data),
-        "--out",
-        str(out),
-        "--steps",
-        "4",
-        "--batch",
-        "2",
-        "--patch",
-        "32",
-        "--workers",
-        "0",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--log-every",
-        "1",
-        "--ema-decay",
-        "0",
-        "--device",
-        "cpu",
-    ]
+    cmd = _torchrun(
+        driver, *train_args("srcnn_mse", data, out, "--log-every", "1", "--ema-decay", "0", "--device", "cpu")
+    )
     r = subprocess.run(cmd, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=220)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     meta = history.read(out / "history.jsonl")[0]
@@ -107,28 +83,11 @@ def test_ddp_gloo_two_processes(tmp_path):
     assert any(not torch.equal(v, fresh.state_dict()[k]) for k, v in g.state_dict().items())
 
 
-def _torchrun(driver: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", str(driver), *args]
-
-
 def _args(data: Path, out: Path, steps: int, batch: int, *extra: str) -> list[str]:
-    return [
+    return train_args(
         "srcnn_mse",
-        "--train-dir",
-        str(data),
-        "--out",
-        str(out),
-        "--steps",
-        str(steps),
-        "--batch",
-        str(batch),
-        "--patch",
-        "32",
-        "--workers",
-        "0",
-        "--threads",
-        "1",
-        "--no-progress",
+        data,
+        out,
         "--log-every",
         "1",
         "--device",
@@ -137,7 +96,9 @@ def _args(data: Path, out: Path, steps: int, batch: int, *extra: str) -> list[st
         "--seed",
         "3",
         *extra,
-    ]
+        steps=steps,
+        batch=batch,
+    )
 
 
 def test_ddp_logged_loss_is_the_global_batch_mean(tmp_path):

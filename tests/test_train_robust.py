@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch.distributed as dist
-from helpers import REPO, make_image_dir, run_train, subprocess_env, train_cmd
+from helpers import REPO, make_image_dir, run_train, subprocess_env, train_args
 from PIL import Image
 
 pytestmark = pytest.mark.timeout(900)  # hang guards: a busy 2-core CI machine is slow, a hang is for ever
@@ -72,7 +72,7 @@ def test_an_error_ends_training_promptly(tmp_path, workers, where):
     data = make_image_dir(tmp_path / "imgs", n=2, size=(64, 64))
     driver = tmp_path / "failing.py"
     driver.write_text(FAILING)
-    cmd = train_cmd("srcnn_mse", data, tmp_path / "run", steps=200)[3:]  # drop "python -m srcore.train"
+    cmd = train_args("srcnn_mse", data, tmp_path / "run", steps=200)
     cmd[cmd.index("--workers") + 1] = str(workers)
     # the old trainer hung here for ever with workers: the subprocess timeout is the hang detector
     r = subprocess.run(
@@ -96,7 +96,7 @@ def test_a_failing_rank_brings_torchrun_down(tmp_path):
     data = make_image_dir(tmp_path / "imgs", n=4, size=(64, 64))
     driver = tmp_path / "failing.py"
     driver.write_text(FAILING)
-    cmd = train_cmd("srcnn_mse", data, tmp_path / "run", steps=500)[3:]
+    cmd = train_args("srcnn_mse", data, tmp_path / "run", steps=500)
     env = {**subprocess_env(), "FAIL_RANK": "1"}
     r = subprocess.run(
         [
