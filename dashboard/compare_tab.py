@@ -51,6 +51,9 @@ def write_png(arr: np.ndarray, folder: Path, name: str) -> str:
     return str(p)
 
 
+PENDING = "…"  # a figure still being computed (LPIPS follows the panels and PSNR / SSIM)
+
+
 def _fmt(key: str, v) -> str:
     """A figure as the table formats it (``Metric.fmt``); ∞ for identical images, – for none."""
     if v is None:
@@ -128,49 +131,60 @@ class CompareTab:
                 res = rest[0]
         return res
 
-    def compute_steps(self, example, upload, mode, models):
+    def compute_steps(self, example, upload, mode, models, lpips: bool = True, uid: str | None = None):
         """Yield ("panel", key, sr, lr, hr) as each panel's image is ready, then ("done", Result).
-        Errors in the input raise gr.Error with a message for the user."""
+        ``lpips=False``: the result may still lack LPIPS (``core.add_lpips``); ``uid``: the result's
+        id (its files' folder), chosen by a caller that shows panels before the result is done.
+        Errors in the input raise gr.Error with a message for the user.  Closing the generator
+        (the visitor left) stops the compare before its next model."""
         models = [m for m in (models or []) if m in self.engine.models]
         path = rcache.upload_path(upload)
         key = rcache.key_for(None if path else example, path, mode, models)
         held = self.results.get(key)
         if held is not None:
+            if lpips:
+                core.add_lpips(self.engine, held)
             yield ("done", held)
             return
         arr, notes, source, as_lr = self._input(example, upload, mode)
         q: queue.Queue = queue.Queue()
+        abandoned = threading.Event()
 
         def work():
             try:
-                r = core.run_compare(
-                    self.engine,
-                    arr,
-                    as_lr=as_lr,
-                    models=models,
-                    source=source,
-                    on_panel=lambda p, sr, lr, hr: q.put(("panel", p, sr, lr, hr)),
-                )
+                with core.stop_when(abandoned.is_set):
+                    r = core.run_compare(
+                        self.engine,
+                        arr,
+                        as_lr=as_lr,
+                        models=models,
+                        source=source,
+                        on_panel=lambda p, sr, lr, hr: q.put(("panel", p, sr, lr, hr)),
+                        lpips=lpips,
+                    )
                 q.put(("done", r))
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
                 q.put(("error", e))
 
         threading.Thread(target=work, name="compare", daemon=True).start()
-        while True:
-            item = q.get()
-            if item[0] == "error":
-                e = item[1]
-                if isinstance(e, InputError):
-                    raise gr.Error(str(e), print_exception=False) from None
-                raise e
-            if item[0] == "done":
-                res = item[1]
-                res.notes[:0] = notes
-                res.uid = uuid.uuid4().hex[:12]
-                self.results.put(key, res)
-                yield ("done", res)
-                return
-            yield item
+        try:
+            while True:
+                item = q.get()
+                if item[0] == "error":
+                    e = item[1]
+                    if isinstance(e, InputError):
+                        raise gr.Error(str(e), print_exception=False) from None
+                    raise e
+                if item[0] == "done":
+                    res = item[1]
+                    res.notes[:0] = notes
+                    res.uid = uid or uuid.uuid4().hex[:12]
+                    self.results.put(key, res)
+                    yield ("done", res)
+                    return
+                yield item
+        finally:
+            abandoned.set()
 
     def seed(self, res: Result) -> None:
         """Cache an already computed comparison of the first example with every model (app start-up)."""
@@ -248,6 +262,9 @@ class CompareTab:
         s = res.scores[panel]
         parts = []
         for m in core.CAPTION_METRICS:
+            if m.key not in s:  # LPIPS, still being computed
+                parts.append(f"{m.label} {PENDING}")
+                continue
             val = _fmt(m.key, s.get(m.key)) + (f" {m.unit}" if m.unit else "")
             parts.append(f"{m.label} {val}{' ★' if best.get(m.key) == panel else ''}")
         return " · ".join(parts)
@@ -275,7 +292,7 @@ class CompareTab:
             rows.append(
                 [
                     self.titles[p],
-                    *(_fmt(k, s.get(k)) for k in PANEL_METRICS),
+                    *(_fmt(k, s.get(k)) if k in s else PENDING for k in PANEL_METRICS),
                     *(_fmt(m.key, r.get(m.key)) for m in core.CAPTION_METRICS),
                     ", ".join(marks),
                 ]
@@ -287,9 +304,14 @@ class CompareTab:
         if res is not None:
             if res.hr is not None:
                 h, w = res.hr.shape[:2]
+                lp = (
+                    "; LPIPS follows…"
+                    if core.lpips_pending(self.engine, res)
+                    else (f", LPIPS {res.lpips_seconds:.2f} s" if res.lpips_seconds else "")
+                )
                 bits.append(
                     f"**{res.source}**: ground truth {w}×{h}, input {w // 4}×{h // 4}, ×4 by each model "
-                    f"({res.seconds:.2f} s)."
+                    f"({res.seconds:.2f} s{lp})."
                 )
             else:
                 h, w = res.lr.shape[:2]
@@ -424,6 +446,8 @@ class CompareTab:
         w, h = max(side, min(int(w), W)), max(side, min(int(h), H))
         x, y = max(0, min(int(x), W - w)), max(0, min(int(y), H - h))
         rect = (x, y, w, h)
+        if (w, h) == (W, H):  # the whole image: its figures are the whole-image columns (less the border)
+            return {}, rect
         key = (res.uid, rect)
         if key not in self._regions:
             crops = {p: im[y : y + h, x : x + w] for p, im in res.images.items() if p in self.sr_panels or p == "hr"}
@@ -489,8 +513,11 @@ class CompareTab:
     # ---- callbacks (each returns {component: value})
 
     def _final(self, res: Result, view, a, b) -> dict:
+        """Every output of a finished compare.  While LPIPS is still being computed (``on_compare``
+        shows the panels and PSNR / SSIM first) its cells read "…" and the downloads wait for it."""
         c = self.c
         gt = res.hr is not None
+        pending = core.lpips_pending(self.engine, res)
         sh = self.shown(res, view, a, b)
         rs, rect = self.region_scores(res, 0, 0, *res.size[::-1]) if gt else ({}, None)
         return {
@@ -502,7 +529,7 @@ class CompareTab:
             c["view"]: gr.Radio(visible=gt, value=view if gt else VIEW_IMAGES),
             c["ab"]: gr.Row(visible=gt and view == VIEW_DIFF),
             c["raw"]: self.info(res),
-            c["downloads"]: self.downloads(res),
+            c["downloads"]: None if pending else self.downloads(res),
         }
 
     def region_text(self, res: Result, rect) -> str:
@@ -510,9 +537,14 @@ class CompareTab:
             return "No ground truth, so no region figures."
         x, y, w, h = rect
         H, W = res.size
-        whole = (w, h) == (W, H)
+        if (w, h) == (W, H):
+            return (
+                "**Visible region:** the whole image, so the region columns are empty (the whole-image "
+                "columns hold its figures) — zoom or pan the viewer and they give the part you see "
+                "(no border shave)."
+            )
         return (
-            f"**Visible region:** {'the whole image' if whole else f'x {x}–{x + w}, y {y}–{y + h} ({w}×{h} output px)'}"
+            f"**Visible region:** x {x}–{x + w}, y {y}–{y + h} ({w}×{h} output px)"
             " — zoom or pan the viewer and the region columns follow (no border shave)."
         )
 
@@ -526,6 +558,7 @@ class CompareTab:
                 "scores": res.scores,
                 "best": core.best_of(res.scores),
                 "compute_seconds": round(res.seconds, 3),
+                "lpips_seconds": round(res.lpips_seconds, 3),
                 "notes": res.notes,
                 "convention": "PSNR/SSIM on MATLAB Y channel, 8-bit, border 4; LPIPS AlexNet v0.1",
             }
@@ -538,14 +571,20 @@ class CompareTab:
         names = [*[m for m in (models or []) if m in self.engine.models], "bicubic"]  # core.run_compare's order
         partial: Result | None = None
         done: list[str] = []
-        for kind, *rest in self.compute_steps(example, upload, mode, models):
+        uid = uuid.uuid4().hex[:12]  # the result's id from the start: panel files are written once
+        for kind, *rest in self.compute_steps(example, upload, mode, models, lpips=False, uid=uid):
             if kind == "done":
-                yield self._final(rest[0], view, a, b)
+                res = rest[0]
+                yield self._final(res, view, a, b)
+                if core.lpips_pending(self.engine, res):  # the panels and PSNR / SSIM are on screen
+                    core.add_lpips(self.engine, res)
+                    out = self._final(res, view, a, b)
+                    yield {c[k]: out[c[k]] for k in ("viewer", "table", "status", "raw", "downloads")}
                 return
             p, sr, lr, hr = rest
             if partial is None:
                 partial = Result(lr=lr, hr=hr, images={"lr": lr}, source=self._source_name(example, upload))
-                partial.uid = uuid.uuid4().hex[:12]
+                partial.uid = uid
                 if hr is not None:
                     partial.images["hr"] = hr
             partial.images[p] = sr

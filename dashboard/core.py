@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -23,7 +23,7 @@ from srcore import SCALE
 from srcore.compare import BatchLPIPS
 from srcore.imageio import load_image
 from srcore.inference import prepare, upscale
-from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS, Metric, mod_crop, score, shave
+from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS, Metric, Reference, mod_crop, shave
 from srcore.models.feature_nets import LPIPS
 from srcore.resize import downscale_x4
 from srcore.zoo import ModelSpec, discover, load_specs
@@ -163,7 +163,8 @@ class Result:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # SR panel -> metrics
     notes: list[str] = field(default_factory=list)
     source: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # the models and PSNR / SSIM (LPIPS too, unless it was left to add_lpips)
+    lpips_seconds: float = 0.0  # add_lpips's time when it ran apart from the compare
     key: str = ""  # its key in dashboard.cache (what a session's state holds instead of the result)
     png: dict[str, bytes] = field(default_factory=dict, repr=False)  # panel -> PNG, encoded once (panel_png)
 
@@ -241,61 +242,117 @@ def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
 
 
 def run_compare(
-    engine: Engine, img: np.ndarray, as_lr: bool = False, models=None, source: str = "", on_panel=None
+    engine: Engine,
+    img: np.ndarray,
+    as_lr: bool = False,
+    models=None,
+    source: str = "",
+    on_panel=None,
+    lpips: bool = True,
 ) -> Result:
     """Upscale with bicubic and the chosen models; score every SR panel against HR.
 
     ``on_panel(name, sr, lr, hr)``, if given, is called as each panel's SR is ready (the models in
     order, then bicubic), before any metric is computed, so a caller can show panels as they come.
+    ``lpips=False`` leaves LPIPS out (``add_lpips`` fills it in later): six AlexNet passes cost more
+    than the four models on a small CPU, so the Compare tab shows the panels and PSNR / SSIM first.
     """
     t0 = time.perf_counter()
     stop = should_stop()
     lr, hr, notes = prepare_input(img, as_lr)
     chosen = [m for m in (engine.available if models is None else models) if m in engine.models]
-    lp = engine.lpips
     names = ["bicubic", *chosen]
-    srs = {}
-    for p in [*chosen, "bicubic"]:  # the models first: the first learned panel shows soonest
+    ref = Reference(hr, SCALE) if hr is not None else None
+    keys = tuple(k for k in PANEL_METRICS if k != "lpips")
+
+    def sr_of(p: str) -> np.ndarray:
         if stop():  # the visitor left: stop between models (dashboard.serving)
             raise Cancelled("the visitor left during the compare")
-        srs[p] = _sr(engine, p, lr)
-        if on_panel is not None:
-            on_panel(p, srs[p], lr, hr)
+        return upscale(None if p == "bicubic" else engine.models[p], lr)
 
-    def metrics(p: str):
-        """A panel's metrics and LPIPS features (LPIPS distance filled in below, against one HR pass)."""
-        s = score(srs[p], hr, SCALE, keys=PANEL_METRICS)
-        return p, s, lp.features([shave(srs[p], SCALE)]) if lp is not None else None
+    def metrics(p: str) -> dict:
+        assert ref is not None
+        return ref.score(srs[p], keys=keys)
 
+    srs: dict[str, np.ndarray] = {}
+    scored: dict = {}
+    order = [*chosen, "bicubic"]  # the models first: the first learned panel shows soonest
+    if engine.pool is not None:
+        # whole models side by side, one per worker (each single-threaded): faster than cutting
+        # each model's input into strips, and panels still arrive as they finish; each panel's
+        # metrics queue behind the models
+        jobs = {engine.pool.submit(sr_of, p): p for p in order}
+        try:
+            for fut in as_completed(jobs):
+                p = jobs[fut]
+                srs[p] = fut.result()
+                if on_panel is not None:
+                    on_panel(p, srs[p], lr, hr)
+                if ref is not None:
+                    scored[p] = engine.pool.submit(metrics, p)
+        except BaseException:
+            for fut in jobs:
+                fut.cancel()
+            raise
+        scores = {p: scored[p].result() for p in names} if ref is not None else {}
+    else:
+        for p in order:
+            srs[p] = sr_of(p)
+            if on_panel is not None:
+                on_panel(p, srs[p], lr, hr)
+        scores = {p: metrics(p) for p in names} if ref is not None else {}
     images = {"lr": nearest(lr, SCALE)}
-    images.update(srs)
+    images.update({p: srs[p] for p in order})
     res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)
     if hr is not None:
         images["hr"] = hr
-        if engine.pool is not None:
-            hr_job = engine.pool.submit(lp.features, [shave(hr, SCALE)]) if lp is not None else None
-            done = {r[0]: r for r in engine.pool.map(metrics, names)}
-            hr_feats = hr_job.result() if hr_job is not None else None
-        else:
-            done = {r[0]: r for r in map(metrics, names)}
-            hr_feats = lp.features([shave(hr, SCALE)]) if lp is not None else None
-        for p in names:
-            _, s, f = done[p]
-            if hr_feats is not None:
-                s["lpips"] = lp.distance(hr_feats, f)[0]
-            res.scores[p] = s
+        res.scores = scores
+        if lpips:
+            add_lpips(engine, res)
+            res.lpips_seconds = 0.0
     else:
         res.notes.append("no ground truth for an uploaded low-resolution image, so no PSNR / SSIM / LPIPS")
     res.seconds = time.perf_counter() - t0
     return res
 
 
+def lpips_pending(engine: Engine, res: Result) -> bool:
+    """Whether ``res`` still lacks LPIPS figures that ``add_lpips`` would compute."""
+    return engine.lpips is not None and res.hr is not None and any("lpips" not in s for s in res.scores.values())
+
+
+def add_lpips(engine: Engine, res: Result) -> None:
+    """Fill in each SR panel's LPIPS against HR (border shaved, as the whole-image figures are):
+    the HR's and every panel's AlexNet features, split over the pool's workers.  Idempotent, and
+    safe when two sessions finish the same cached result at once."""
+    lp = engine.lpips
+    if lp is None or res.hr is None:
+        return
+    with _lpips_lock:
+        if not lpips_pending(engine, res):
+            return
+        t0 = time.perf_counter()
+        names = [p for p in res.scores if "lpips" not in res.scores[p]]
+        crops = [shave(res.hr, SCALE), *(shave(res.images[p], SCALE) for p in names)]
+        if engine.pool is not None and engine.workers > 1:
+            half = (len(crops) + 1) // 2
+            parts = list(engine.pool.map(lp.features, [crops[:half], crops[half:]]))
+            feats = [torch.cat([a, b]) for a, b in zip(*parts)]
+        else:
+            feats = lp.features(crops)
+        for p, d in zip(names, lp.distance(feats, [f[1:] for f in feats])):
+            res.scores[p]["lpips"] = d
+        res.lpips_seconds = time.perf_counter() - t0
+
+
+_lpips_lock = threading.Lock()
+
+
 def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, border: int) -> dict[str, dict]:
     """PSNR-Y, SSIM-Y, PSNR-RGB (``srcore.metrics``) and LPIPS (one batched pass) of each SR panel."""
     names = [p for p in images if p not in ("lr", "hr")]
-    out = {}
-    for p in names:
-        out[p] = score(images[p], hr, border, keys=PANEL_METRICS)
+    ref = Reference(hr, border)
+    out = {p: ref.score(images[p], keys=PANEL_METRICS) for p in names}
     if engine.lpips is not None and names:
         try:
             ds = engine.lpips.to_reference(shave(hr, border), [shave(images[p], border) for p in names])

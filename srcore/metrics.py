@@ -3,15 +3,19 @@
 PSNR and SSIM are computed on 8-bit data ([0, 255]); on the Y channel of MATLAB's
 ``rgb2ycbcr`` (ITU-R BT.601, RGB order) or on RGB; after mod-cropping to the scale and
 shaving ``border`` pixels on every side (default: the scale, 4).  SSIM uses the reference
-Gaussian window (11x11, sigma 1.5, K1 0.01, K2 0.03) through scikit-image configured to match.
+Gaussian window (11x11, sigma 1.5, K1 0.01, K2 0.03), computed as scikit-image's
+``structural_similarity`` computes it (the tests hold the two equal), but with the reference
+image's half of the work done once: ``Reference`` scores many SR images against one HR, which is
+what the dashboard does on every compare.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.metrics import structural_similarity
+from scipy import ndimage
 
 from srcore import SCALE
 
@@ -49,20 +53,48 @@ def _prepare(sr: np.ndarray, hr: np.ndarray, y_channel: bool, border: int) -> tu
     return sr, hr
 
 
+def _psnr_of(mse: float) -> float:
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
 def psnr(sr: np.ndarray, hr: np.ndarray, y_channel: bool = True, border: int = SCALE) -> float:
     """PSNR in dB of 8-bit images; identical images give +inf."""
     a, b = _prepare(sr, hr, y_channel, border)
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    return _psnr_of(float(np.mean((a - b) ** 2)))
+
+
+_SSIM_SIGMA, _SSIM_TRUNCATE, _SSIM_PAD = 1.5, 3.5, 5  # 11x11 window: radius int(3.5 * 1.5 + 0.5)
+_SSIM_C1, _SSIM_C2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
+
+
+def _gauss(x: np.ndarray) -> np.ndarray:
+    return ndimage.gaussian_filter(x, _SSIM_SIGMA, truncate=_SSIM_TRUNCATE, mode="reflect")
+
+
+class _SSIMRef:
+    """One 2-D float64 reference plane with its local mean and second moment, so that each image
+    scored against it costs three Gaussian filters instead of five."""
+
+    def __init__(self, b: np.ndarray):
+        if min(b.shape) < 2 * _SSIM_PAD + 1:
+            raise ValueError(f"image too small for SSIM's 11x11 window: {b.shape[1]}x{b.shape[0]}")
+        self.b, self.ub, self.ubb = b, _gauss(b), _gauss(b * b)
+
+    def __call__(self, a: np.ndarray) -> float:
+        ua, uaa, uab = _gauss(a), _gauss(a * a), _gauss(a * self.b)
+        ub = self.ub
+        va, vb, vab = uaa - ua * ua, self.ubb - ub * ub, uab - ua * ub
+        s = ((2 * ua * ub + _SSIM_C1) * (2 * vab + _SSIM_C2)) / ((ua * ua + ub * ub + _SSIM_C1) * (va + vb + _SSIM_C2))
+        p = _SSIM_PAD
+        return float(s[p:-p, p:-p].mean(dtype=np.float64))
 
 
 def ssim(sr: np.ndarray, hr: np.ndarray, y_channel: bool = True, border: int = SCALE) -> float:
     """SSIM (Wang et al. 2004, Gaussian window) of 8-bit images; RGB is the mean over channels."""
     a, b = _prepare(sr, hr, y_channel, border)
-    kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255.0, K1=0.01, K2=0.03)
     if a.ndim == 2:
-        return float(structural_similarity(a, b, **kw))
-    return float(structural_similarity(a, b, channel_axis=2, **kw))
+        return _SSIMRef(b)(a)
+    return float(np.mean([_SSIMRef(b[..., c])(a[..., c]) for c in range(a.shape[2])]))
 
 
 def phase_means(sr: np.ndarray, hr: np.ndarray, border: int = SCALE, scale: int = SCALE) -> np.ndarray:
@@ -196,30 +228,76 @@ METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
 PANEL_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips")  # the per-image readouts of the compare view
 
 
+class Reference:
+    """An HR image prepared once for scoring many SR images against it (the compare view scores
+    five panels against one ground truth): its Y plane and SSIM statistics are computed once.
+    ``score`` below is ``Reference(hr, border).score(sr)``, so both give the same figures.
+    Thread-safe: a pool may score several panels against one reference at once."""
+
+    def __init__(self, hr: np.ndarray, border: int = SCALE):
+        self.hr, self.border = np.asarray(hr), border
+        self._lock = threading.Lock()
+        self._y: np.ndarray | None = None
+        self._ssim: _SSIMRef | None = None
+
+    def _check(self, sr: np.ndarray) -> None:
+        if sr.shape != self.hr.shape:
+            raise ValueError(f"SR and HR sizes differ: {sr.shape} vs {self.hr.shape}")
+
+    def y(self) -> np.ndarray:
+        """The reference's shaved Y plane (float64)."""
+        with self._lock:
+            if self._y is None:
+                self._y = shave(rgb_to_y(self.hr), self.border)
+                if self._y.size == 0:
+                    raise ValueError(f"image too small for a {self.border}-pixel border shave")
+            return self._y
+
+    def ssim_ref(self) -> _SSIMRef:
+        y = self.y()
+        with self._lock:
+            if self._ssim is None:
+                self._ssim = _SSIMRef(y)
+            return self._ssim
+
+    def score(self, sr: np.ndarray, lpips_fn=None, keys=None) -> dict[str, float | None]:
+        """Figures of ``METRICS`` (or ``keys``) for a uint8 SR image of the reference's size.
+        LPIPS needs ``lpips_fn`` (else None)."""
+        keys = tuple(keys or (m.key for m in METRICS))
+        sr, hr, border = np.asarray(sr), self.hr, self.border
+        self._check(sr)
+        rgb = sr.ndim == 3
+        out: dict[str, float | None] = {}
+        sy = None
+        for k in keys:
+            if k in ("psnr_y", "ssim_y") or (k == "psnr_rgb" and not rgb):
+                if sy is None:
+                    sy = shave(rgb_to_y(sr), border)
+                if k == "ssim_y":
+                    out[k] = self.ssim_ref()(sy)
+                else:
+                    out[k] = _psnr_of(float(np.mean((sy - self.y()) ** 2)))
+            elif k == "psnr_rgb":
+                d = shave(sr, border).astype(np.int32) - shave(hr, border)
+                if d.size == 0:
+                    raise ValueError(f"image too small for a {border}-pixel border shave")
+                out[k] = _psnr_of(float(np.square(d, dtype=np.int64).sum()) / d.size)
+            elif k == "lpips":
+                out[k] = float(lpips_fn(shave(sr, border), shave(hr, border))) if lpips_fn is not None else None
+            elif k == "phase_range":
+                out[k] = phase_range(sr, hr, border)
+            elif k in ("bias_r", "bias_g", "bias_b"):
+                if "bias_r" not in out:
+                    bias = colour_bias(sr, hr, border) if rgb else (0.0, 0.0, 0.0)
+                    out.update(bias_r=bias[0], bias_g=bias[1], bias_b=bias[2])
+            elif k == "hf_energy":
+                out[k] = hf_energy(sr, hr, border)
+            else:
+                raise KeyError(f"metric {k!r} is not in the table")
+        return {k: out[k] for k in keys}
+
+
 def score(sr: np.ndarray, hr: np.ndarray, border: int = SCALE, lpips_fn=None, keys=None) -> dict[str, float | None]:
     """The one scoring path: figures of ``METRICS`` (or ``keys``) for a uint8 RGB SR image against
     its HR (same size).  LPIPS needs ``lpips_fn`` (else None)."""
-    keys = tuple(keys or (m.key for m in METRICS))
-    sr, hr = np.asarray(sr), np.asarray(hr)
-    rgb = sr.ndim == 3
-    out: dict[str, float | None] = {}
-    for k in keys:
-        if k == "psnr_y":
-            out[k] = psnr(sr, hr, True, border)
-        elif k == "ssim_y":
-            out[k] = ssim(sr, hr, True, border)
-        elif k == "psnr_rgb":
-            out[k] = psnr(sr, hr, not rgb, border) if rgb else psnr(sr, hr, True, border)
-        elif k == "lpips":
-            out[k] = float(lpips_fn(shave(sr, border), shave(hr, border))) if lpips_fn is not None else None
-        elif k == "phase_range":
-            out[k] = phase_range(sr, hr, border)
-        elif k in ("bias_r", "bias_g", "bias_b"):
-            if "bias_r" not in out:
-                bias = colour_bias(sr, hr, border) if rgb else (0.0, 0.0, 0.0)
-                out.update(bias_r=bias[0], bias_g=bias[1], bias_b=bias[2])
-        elif k == "hf_energy":
-            out[k] = hf_energy(sr, hr, border)
-        else:
-            raise KeyError(f"metric {k!r} is not in the table")
-    return {k: out[k] for k in keys}
+    return Reference(hr, border).score(sr, lpips_fn, keys)

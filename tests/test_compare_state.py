@@ -15,7 +15,8 @@ import pytest
 from helpers import photo
 from PIL import Image
 
-from dashboard.compare_tab import VIEW_IMAGES, CompareTab
+from dashboard import core
+from dashboard.compare_tab import PENDING, VIEW_IMAGES, CompareTab
 from dashboard.core import UPLOAD_HR, Engine, Result
 from dashboard.settings import Settings
 from srcore import paths
@@ -23,9 +24,9 @@ from srcore import paths
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(scope="module")
-def tab() -> CompareTab:
-    engine = Engine(Settings(checkpoints=paths.CHECKPOINTS, threads=1, rating_tabs=False))
+@pytest.fixture(scope="module", params=[1, 2], ids=["1 worker", "2 workers"])
+def tab(request) -> CompareTab:
+    engine = Engine(Settings(checkpoints=paths.CHECKPOINTS, threads=request.param, rating_tabs=False))
     t = CompareTab(engine)
     with gr.Blocks():
         t.build()
@@ -33,9 +34,13 @@ def tab() -> CompareTab:
 
 
 def _last(gen) -> dict:
+    """What the page holds once a streamed callback ends: each update on top of the ones before."""
     outs = list(gen)
-    assert outs and isinstance(outs[-1], dict)
-    return outs[-1]
+    assert outs and all(isinstance(o, dict) for o in outs)
+    merged: dict = {}
+    for o in outs:
+        merged.update(o)
+    return merged
 
 
 def _cfg(out: dict, tab: CompareTab) -> dict:
@@ -79,3 +84,57 @@ def test_a_result_let_go_is_recomputed_for_an_example_and_asked_for_again_for_an
     assert tab.on_region(up_key, gr.EventData(None, {"x": 0, "y": 0, "w": 8, "h": 8})) == {}
     with pytest.raises(gr.Error, match="run a comparison first"):
         tab.on_view(None, VIEW_IMAGES, None, None)
+
+
+def test_panels_and_psnr_come_first_then_lpips_fills_in(tab, tmp_path):
+    """The compare shows the panels with PSNR / SSIM as soon as the models finish; LPIPS (six
+    AlexNet passes) follows in a second update, equal to the figure computed in one go."""
+    path = tmp_path / "shifted.png"
+    Image.fromarray(np.roll(photo("astronaut", (96, 96)), 3, axis=1)).save(path)
+    outs = list(tab.on_compare(None, None, str(path), UPLOAD_HR, tab.engine.available, VIEW_IMAGES, None, None))
+    first = next(o for o in outs if tab.c["state"] in o)  # the first complete result
+    assert first is not outs[-1], "LPIPS should arrive in an update of its own"
+    rows = first[tab.c["table"]].value["data"]
+    lp_col = tab.table_headers().index(next(h for h in tab.table_headers() if h.startswith("LPIPS")))
+    assert rows and all(r[lp_col] == PENDING for r in rows)
+    assert all(r[1] not in ("", PENDING) for r in rows)  # PSNR is there
+    assert first[tab.c["downloads"]] is None  # the zip's metrics.json waits for LPIPS
+    assert "LPIPS follows" in first[tab.c["status"]]
+    last = outs[-1]
+    assert tab.c["state"] not in last and tab.c["view"] not in last  # the view a visitor chose stays
+    rows = last[tab.c["table"]].value["data"]
+    assert all(r[lp_col] not in (PENDING, "–") for r in rows)
+    res = tab.results.get(first[tab.c["state"]])
+    once = core.run_compare(tab.engine, res.hr)
+    for p, s in res.scores.items():
+        assert s == pytest.approx(once.scores[p], abs=1e-6)
+    assert last[tab.c["downloads"]] and any(f.endswith(".zip") for f in last[tab.c["downloads"]])
+    assert "LPIPS follows" not in last[tab.c["status"]]
+
+
+def test_panel_files_are_written_once_per_compare(tab, tmp_path, monkeypatch):
+    """The panels streamed while the models run and the finished result share one folder: each
+    PNG is encoded once."""
+    import dashboard.compare_tab as ct
+
+    path = tmp_path / "rolled.png"
+    Image.fromarray(np.roll(photo("astronaut", (96, 96)), 5, axis=0)).save(path)
+    written: list[str] = []
+    real = ct.write_png
+    monkeypatch.setattr(ct, "write_png", lambda arr, folder, name: written.append(name) or real(arr, folder, name))
+    out = _upload(tab, path)
+    res = tab.results.get(out[tab.c["state"]])
+    assert len(written) == len(set(written)), f"encoded more than once: {sorted(written)}"
+    urls = [p["url"] for p in _cfg(out, tab)["panels"] if p.get("url")]
+    assert len(urls) == len(tab.panels) and all(res.uid in u for u in urls)
+
+
+def test_whole_image_region_costs_nothing(tab):
+    """Fit-to-window shows the whole image: the region columns stay empty (the whole-image
+    columns hold its figures) instead of repeating six AlexNet passes."""
+    res = tab.compute("Astronaut", None, UPLOAD_HR, tab.engine.available)
+    H, W = res.size
+    rs, rect = tab.region_scores(res, 0, 0, W, H)
+    assert rs == {} and rect == (0, 0, W, H)
+    rs, _ = tab.region_scores(res, 0, 0, W // 2, H // 2)
+    assert set(rs) == set(tab.sr_panels) and all(v["lpips"] is not None for v in rs.values())
