@@ -138,3 +138,32 @@ def test_whole_image_region_costs_nothing(tab):
     assert rs == {} and rect == (0, 0, W, H)
     rs, _ = tab.region_scores(res, 0, 0, W // 2, H // 2)
     assert set(rs) == set(tab.sr_panels) and all(v["lpips"] is not None for v in rs.values())
+
+
+def test_a_compare_nobody_reads_stops_before_its_next_model(tab, tmp_path, monkeypatch):
+    """Closing the Compare stream (the visitor left: ``serving.gated_stream`` closes it) stops the
+    computation before its next model instead of running the rest for nobody."""
+    import threading
+    import time
+
+    path = tmp_path / "left.png"
+    Image.fromarray(np.roll(photo("astronaut", (64, 64)), 7, axis=1)).save(path)
+    calls: list[str] = []
+    real = core.upscale
+
+    def slow(model, lr, *a, **k):
+        calls.append("bicubic" if model is None else "model")
+        time.sleep(0.3)
+        return real(model, lr, *a, **k)
+
+    monkeypatch.setattr(core, "upscale", slow)
+    gen = tab.on_compare(None, None, str(path), UPLOAD_HR, tab.engine.available, VIEW_IMAGES, None, None)
+    next(gen)  # the first finished panel is on screen
+    gen.close()
+    for t in [t for t in threading.enumerate() if t.name == "compare"]:
+        t.join(10)
+    started = len(calls)
+    time.sleep(0.5)
+    assert len(calls) == started  # nothing runs on afterwards
+    # the models already running finish (and, with workers, those that started as they did)
+    assert started <= 2 * tab.engine.workers < 1 + len(tab.engine.available)
