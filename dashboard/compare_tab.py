@@ -785,11 +785,17 @@ class CompareTab:
         # compares wait in dashboard.serving's gate (one runs; past its waiting limit a visitor is told
         # at once how many wait and when to retry; a compare whose visitor left stops between models),
         # so Gradio's own queue lets them through to it
-        cmp_kw: dict[str, Any] = dict(concurrency_id="compare", concurrency_limit=None, show_progress="hidden")
+        # "always_last": a choice made while a compare (or its LPIPS update) still runs is computed
+        # after it, never dropped (Gradio's default "once" ignores it)
+        cmp_kw: dict[str, Any] = dict(
+            concurrency_id="compare", concurrency_limit=None, show_progress="hidden", trigger_mode="always_last"
+        )
         on_compare = serving.gated_stream(self.on_compare, self.gate)
         view_kw: dict[str, Any] = dict(concurrency_id="view", concurrency_limit=2, show_progress="hidden")
         c["run"].click(on_compare, cmp_in, cmp_out, api_name="compare_live", api_visibility="undocumented", **cmp_kw)
-        c["example"].input(lambda: None, None, c["upload"], queue=False, api_visibility="private").then(
+        c["example"].input(
+            lambda: None, None, c["upload"], queue=False, api_visibility="private", trigger_mode="always_last"
+        ).then(
             on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw
         )
         c["upload"].upload(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)

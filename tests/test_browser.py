@@ -141,6 +141,45 @@ def test_panels_fill_in_as_models_finish(page):
     page.screenshot(path=str(ROOT / "docs" / "screenshot-compare.png"), full_page=False)
 
 
+def _shown(pg, example: str, timeout: float = 60_000) -> None:
+    pg.wait_for_function(
+        f"() => {{ const v = document.querySelector('.srv-host')._srv; "
+        f"return v.cfg.source === {example!r} && !v.cfg.progress; }}",
+        timeout=timeout,
+    )
+
+
+def _lpips_cells(pg) -> list[str]:
+    """The whole-image LPIPS column of the metrics table, as on screen."""
+    return pg.evaluate("""() => { const root = document.querySelector('#metrics-table');
+        const heads = [...root.querySelectorAll('thead th')].map(h => h.innerText.trim());
+        const i = heads.findIndex(h => h.startsWith('LPIPS'));
+        return [...root.querySelectorAll('div[role=row]')].map(r =>
+            [...r.querySelectorAll('[role=gridcell],[role=cell],td')][i].innerText.trim()); }""")
+
+
+def test_lpips_follows_and_a_choice_made_meanwhile_is_not_dropped(page):
+    """The panels and PSNR / SSIM show as soon as the models finish and LPIPS fills in after; an
+    example chosen in between is computed next (Gradio's default trigger used to drop it)."""
+    wait_idle(page)
+    page.get_by_label("Example photo").click()
+    page.get_by_role("option", name="Rocket").click()
+    _shown(page, "Rocket")
+    page.get_by_label("Example photo").click()  # at once: Rocket's LPIPS is still being computed
+    page.get_by_role("option", name="Chelsea (cat)").click()
+    _shown(page, "Chelsea (cat)")
+    page.wait_for_function(
+        """() => { const txt = document.querySelector('#metrics-table').innerText;
+            return txt.includes('Bicubic') && !txt.includes('…'); }"""
+    )
+    cells = _lpips_cells(page)
+    assert len(cells) == 5 and all(0 < float(c) < 1 for c in cells), cells
+    page.get_by_label("Example photo").click()
+    page.get_by_role("option", name="Astronaut").click()
+    _shown(page, "Astronaut")
+    wait_idle(page)
+
+
 def test_view_state_in_url(page):
     """The zoom, centre and layout go into the URL, and opening that URL restores them."""
     wait_idle(page)
