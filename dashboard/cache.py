@@ -31,16 +31,11 @@ class Expired(LookupError):
     """A result that is no longer held (and cannot be remade from its key)."""
 
 
-PNG_SHARE = 0.5  # room for the panels' PNGs, encoded later (core.panel_png): at most about half the raw size
-
-
 def result_bytes(res: Result) -> int:
-    """The memory a result holds: every panel, the LR input and the ground truth, plus room for
-    the panels' PNGs (``PNG_SHARE`` of the panels' raw size, or what is already encoded if more)."""
+    """The memory a result holds: every panel, the LR input and the ground truth (its PNGs are
+    files in the tab's temporary folder, not memory)."""
     arrays = {id(a): a for a in (*res.images.values(), res.lr, res.hr) if a is not None}
-    raw = sum(a.nbytes for a in arrays.values())
-    panels = sum(a.nbytes for a in res.images.values())
-    return raw + max(int(PNG_SHARE * panels), sum(len(b) for b in res.png.values()))
+    return sum(a.nbytes for a in arrays.values())
 
 
 def _file_digest(path: str | Path) -> str:

@@ -609,14 +609,18 @@ class CompareTab:
         return {self.c["viewer"]: self.shown(res, view, a, b).config, self.c["ab"]: gr.Row(visible=view == VIEW_DIFF)}
 
     def on_region(self, state, evt: gr.EventData):
+        """The region columns for the rectangle the viewer shows.  A region of another result (the
+        viewer shows a compare still streaming) or a malformed event changes nothing: every output
+        gets ``gr.skip()`` (an empty dict is an error toast in Gradio 6)."""
         res = self.result_of(state, recompute=False)
         d = getattr(evt, "_data", None) or {}
+        unchanged = {self.c["table"]: gr.skip(), self.c["region"]: gr.skip()}
         if res is None or res.hr is None or d.get("id") not in (None, getattr(res, "uid", None)):
-            return {}
+            return unchanged
         try:
             rs, rect = self.region_scores(res, d["x"], d["y"], d["w"], d["h"])
         except (KeyError, TypeError, ValueError):
-            return {}
+            return unchanged
         return {self.c["table"]: self.metrics_table(res, rs), self.c["region"]: self.region_text(res, rect)}
 
     def on_load(self, request: gr.Request):
@@ -795,9 +799,7 @@ class CompareTab:
         c["run"].click(on_compare, cmp_in, cmp_out, api_name="compare_live", api_visibility="undocumented", **cmp_kw)
         c["example"].input(
             lambda: None, None, c["upload"], queue=False, api_visibility="private", trigger_mode="always_last"
-        ).then(
-            on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw
-        )
+        ).then(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         c["upload"].upload(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         c["mode"].input(on_compare, cmp_in, cmp_out, api_visibility="private", **cmp_kw)
         for k in ("view", "a", "b"):

@@ -50,8 +50,6 @@ EXAMPLE_LOADERS = {"Astronaut": "astronaut", "Chelsea (cat)": "chelsea", "Coffee
 MAX_HR_SIDE = 1024  # HR uploads larger than this are centre-cropped (keeps the Space responsive)
 MAX_LR_SIDE = 1024  # LR uploads: upscaled whole (tiled) up to this; larger ones are centre-cropped, with a note
 MIN_LR_SIDE = 12
-ZOOM_PX = 256  # zoomed crops are enlarged by an integer factor to about this size
-ERR_MAX = 48.0  # error-map scale: |SR - HR| (mean over RGB, 8-bit levels) at which the map saturates
 REGION_SIZES = (32, 256)
 
 
@@ -166,7 +164,6 @@ class Result:
     seconds: float = 0.0  # the models and PSNR / SSIM (LPIPS too, unless it was left to add_lpips)
     lpips_seconds: float = 0.0  # add_lpips's time when it ran apart from the compare
     key: str = ""  # its key in dashboard.cache (what a session's state holds instead of the result)
-    png: dict[str, bytes] = field(default_factory=dict, repr=False)  # panel -> PNG, encoded once (panel_png)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -219,9 +216,10 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
 
 
 def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
-    """x4 SR of one panel.  A generator's input is cut into horizontal strips (with context rows
-    enough for its receptive field, so the result equals the whole-image one) run on the pool's
-    workers side by side: the models finish one after another, each on every core."""
+    """x4 SR of one panel by one model alone (the ``/upscale`` endpoint).  A generator's input is
+    cut into horizontal strips (with context rows enough for its receptive field, so the result
+    equals the whole-image one) run on the pool's workers side by side, so one model uses every
+    core.  (A compare runs several models: ``run_compare`` gives each a worker instead.)"""
     if p == "bicubic":
         return upscale(None, lr)
     model = engine.models[p]
@@ -363,35 +361,6 @@ def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, 
     return out
 
 
-_png_lock = threading.Lock()
-
-
-def encode_png(arr: np.ndarray) -> bytes:
-    """PNG bytes of an RGB uint8 array (zlib level 1: several times faster than the default, files
-    about 10 % larger)."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
-def panel_png(res: Result, panel: str) -> bytes | None:
-    """The PNG of a panel's whole image, encoded once per result: the before/after slider and the
-    downloads both send these unchanged images, so neither encodes them again."""
-    img = res.images.get(panel)
-    if img is None:
-        return None
-    data = res.png.get(panel)
-    if data is None:
-        data = encode_png(img)
-        with _png_lock:
-            res.png.setdefault(panel, data)
-    return data
-
-
 def best_of(scores: dict[str, dict], metrics: tuple[Metric, ...] = CAPTION_METRICS) -> dict[str, str]:
     """Metric -> panel holding the best value (each metric's own direction, ``Metric.better``)."""
     best: dict[str, str] = {}
@@ -406,79 +375,6 @@ def best_of(scores: dict[str, dict], metrics: tuple[Metric, ...] = CAPTION_METRI
 
 
 # ------------------------------------------------------------------ regions and display
-
-
-def clamp_region(x: int, y: int, size: int, h: int, w: int) -> tuple[int, int, int]:
-    size = int(max(REGION_SIZES[0], min(size, REGION_SIZES[1], h, w)))
-    x = int(max(0, min(x, w - size)))
-    y = int(max(0, min(y, h - size)))
-    return x, y, size
-
-
-def region_around(cx: float, cy: float, size: int, h: int, w: int) -> tuple[int, int, int]:
-    """The square region of ``size`` centred on a clicked point (clamped inside the image)."""
-    return clamp_region(int(round(cx - size / 2)), int(round(cy - size / 2)), size, h, w)
-
-
-def crop(img: np.ndarray, region: tuple[int, int, int]) -> np.ndarray:
-    x, y, s = region
-    return img[y : y + s, x : x + s]
-
-
-def zoom(img: np.ndarray, region: tuple[int, int, int]) -> np.ndarray:
-    return nearest(crop(img, region), max(1, ZOOM_PX // region[2]))
-
-
-def outline(img: np.ndarray, region: tuple[int, int, int], color=(255, 45, 85)) -> np.ndarray:
-    """A copy of ``img`` with the region's border drawn (outside the region where possible)."""
-    out = img.copy()
-    h, w = img.shape[:2]
-    x, y, s = region
-    t = max(2, min(h, w) // 170)
-    c = np.array(color, dtype=np.uint8)
-    x0, y0, x1, y1 = max(0, x - t), max(0, y - t), min(w, x + s + t), min(h, y + s + t)
-    out[y0 : y0 + t, x0:x1] = c
-    out[max(y1 - t, 0) : y1, x0:x1] = c
-    out[y0:y1, x0 : x0 + t] = c
-    out[y0:y1, max(x1 - t, 0) : x1] = c
-    return out
-
-
-def _inferno_lut() -> np.ndarray:
-    from plotly.colors import sample_colorscale
-
-    cols = sample_colorscale("Inferno", [i / 255 for i in range(256)])
-    return np.array([[int(float(v)) for v in c[c.index("(") + 1 : -1].split(",")] for c in cols], dtype=np.uint8)
-
-
-_LUT: np.ndarray | None = None
-
-
-def error_map(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
-    """|SR - HR| averaged over RGB as an inferno heat map (black = equal, yellow >= ERR_MAX levels)."""
-    global _LUT
-    if _LUT is None:
-        _LUT = _inferno_lut()
-    err = np.abs(sr.astype(np.int16) - hr.astype(np.int16)).mean(axis=2)
-    idx = np.clip(err * (255.0 / ERR_MAX), 0, 255).astype(np.uint8)
-    return _LUT[idx]
-
-
-def panel_view(res: Result, panel: str, errors: bool) -> np.ndarray | None:
-    img = res.images.get(panel)
-    if img is None:
-        return None
-    if errors and res.hr is not None and panel != "hr":
-        return error_map(img, res.hr)
-    return img
-
-
-def region_scores(engine: Engine, res: Result, region: tuple[int, int, int]) -> dict[str, dict]:
-    """Metrics of the zoomed region (no border shave: the region is the whole of what is compared)."""
-    if res.hr is None:
-        return {}
-    crops = {p: crop(im, region) for p, im in res.images.items()}
-    return score_panels(engine, crops, crops["hr"], 0)
 
 
 def load_upload(path) -> tuple[np.ndarray, list[str]]:

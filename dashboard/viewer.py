@@ -23,7 +23,7 @@ CSS = (STATIC / "viewer.css").read_text(encoding="utf-8")
 A11Y_JS = (STATIC / "a11y.js").read_text(encoding="utf-8")  # launch(js=...): fixes to Gradio's own widgets
 MOUNT = JS + "\nwindow.SRViewer.mount(element, props, trigger, watch);\n"
 
-ERR_MAX = 48.0  # grey levels at which the error maps saturate (as dashboard.core.ERR_MAX)
+ERR_MAX = 48.0  # grey levels at which the error maps saturate
 
 
 def file_url(path: str | Path) -> str:

@@ -20,25 +20,10 @@ def _result(side: int = 100, fill: int = 0) -> Result:
     return Result(lr=lr, hr=img, images={"lr": img.copy(), "bicubic": img.copy(), "hr": img})
 
 
-def test_result_bytes_counts_each_array_once_and_room_for_pngs():
+def test_result_bytes_counts_each_array_once():
     r = _result(100)
     panels = 3 * 100 * 100 * 3
-    assert result_bytes(r) == panels + 25 * 25 * 3 + panels // 2  # hr shared by images["hr"] and .hr
-    r.png["lr"] = b"x" * panels  # encoded PNGs larger than the room kept for them count as they are
-    assert result_bytes(r) == 2 * panels + 25 * 25 * 3
-
-
-def test_panel_png_is_encoded_once():
-    import io
-
-    from PIL import Image
-
-    from dashboard.core import panel_png
-
-    r = _result(40, fill=7)
-    first = panel_png(r, "bicubic")
-    assert panel_png(r, "bicubic") is first and panel_png(r, "missing") is None
-    assert (np.asarray(Image.open(io.BytesIO(first))) == 7).all()
+    assert result_bytes(r) == panels + 25 * 25 * 3  # hr shared by images["hr"] and .hr
 
 
 def test_lru_eviction_by_bytes():
