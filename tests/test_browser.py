@@ -160,8 +160,13 @@ def _lpips_cells(pg) -> list[str]:
 
 def test_lpips_follows_and_a_choice_made_meanwhile_is_not_dropped(page):
     """The panels and PSNR / SSIM show as soon as the models finish and LPIPS fills in after; an
-    example chosen in between is computed next (Gradio's default trigger used to drop it)."""
+    example chosen in between is computed next (Gradio's default trigger used to drop it).  No
+    error toast appears meanwhile (a region event of a still-streaming compare once raised one)."""
     wait_idle(page)
+    page.evaluate("""() => { window.__toasts = [];
+        new MutationObserver(() => document.querySelectorAll("[data-testid='toast-body']").forEach(t => {
+            if (!window.__toasts.includes(t.innerText)) window.__toasts.push(t.innerText); }))
+          .observe(document.body, {childList: true, subtree: true}); }""")
     page.get_by_label("Example photo").click()
     page.get_by_role("option", name="Rocket").click()
     _shown(page, "Rocket")
@@ -178,6 +183,9 @@ def test_lpips_follows_and_a_choice_made_meanwhile_is_not_dropped(page):
     page.get_by_role("option", name="Astronaut").click()
     _shown(page, "Astronaut")
     wait_idle(page)
+    page.wait_for_timeout(1000)  # the region event of the last config, and any toast it would bring
+    toasts = page.evaluate("() => window.__toasts")
+    assert not toasts, f"no error should reach the visitor while comparing: {toasts}"
 
 
 def test_view_state_in_url(page):

@@ -168,3 +168,14 @@ def test_a_compare_nobody_reads_stops_before_its_next_model(tab, tmp_path, monke
     assert len(calls) == started  # nothing runs on afterwards
     # the models already running finish (and, with workers, those that started as they did)
     assert started <= 2 * tab.engine.workers < 1 + len(tab.engine.available)
+
+
+def test_a_region_of_another_result_changes_nothing(tab):
+    """While a new compare streams, the viewer reports regions of the new result but the session
+    still names the old one: both outputs are skipped (an empty dict is an error toast)."""
+    res = tab.compute("Astronaut", None, UPLOAD_HR, tab.engine.available)
+    for data in ({"x": 0, "y": 0, "w": 64, "h": 64, "id": "not-this-result"}, {"x": 0}):
+        out = tab.on_region(res.key, gr.EventData(None, data))
+        assert set(out) == {tab.c["table"], tab.c["region"]} and all(v == gr.skip() for v in out.values())
+    out = tab.on_region(res.key, gr.EventData(None, {"x": 0, "y": 0, "w": 64, "h": 64, "id": res.uid}))
+    assert "Visible region" in out[tab.c["region"]] and len(out[tab.c["table"]]) == len(res.scores)
