@@ -51,6 +51,9 @@ MAX_HR_SIDE = 1024  # HR uploads larger than this are centre-cropped (keeps the 
 MAX_LR_SIDE = 1024  # LR uploads: upscaled whole (tiled) up to this; larger ones are centre-cropped, with a note
 MIN_LR_SIDE = 12
 REGION_SIZES = (32, 256)
+# from this many LR pixels (a 200x200 input) a compare runs its models one after another, each on
+# every worker, so the first panel shows early; below it, whole models side by side finish sooner
+STRIPS_FROM_LR_PX = 200 * 200
 
 
 class InputError(ValueError):
@@ -216,10 +219,11 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
 
 
 def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
-    """x4 SR of one panel by one model alone (the ``/upscale`` endpoint).  A generator's input is
-    cut into horizontal strips (with context rows enough for its receptive field, so the result
-    equals the whole-image one) run on the pool's workers side by side, so one model uses every
-    core.  (A compare runs several models: ``run_compare`` gives each a worker instead.)"""
+    """x4 SR of one panel by one model on every core (``/upscale``, and compares of large inputs).
+    A generator's input is cut into horizontal strips (with context rows enough for its receptive
+    field, so the result is the whole-image one up to float rounding: at most 1 grey level on a
+    few pixels in a million) run on the pool's workers side by side.
+    (``run_compare`` gives each model a worker of its own for small inputs instead.)"""
     if p == "bicubic":
         return upscale(None, lr)
     model = engine.models[p]
@@ -275,10 +279,9 @@ def run_compare(
     srs: dict[str, np.ndarray] = {}
     scored: dict = {}
     order = [*chosen, "bicubic"]  # the models first: the first learned panel shows soonest
-    if engine.pool is not None:
-        # whole models side by side, one per worker (each single-threaded): faster than cutting
-        # each model's input into strips, and panels still arrive as they finish; each panel's
-        # metrics queue behind the models
+    if engine.pool is not None and lr.shape[0] * lr.shape[1] < STRIPS_FROM_LR_PX:
+        # a small input: whole models side by side, one per worker (each single-threaded), which is
+        # faster than cutting each model's input into strips; each panel's metrics queue behind
         jobs = {engine.pool.submit(sr_of, p): p for p in order}
         try:
             for fut in as_completed(jobs):
@@ -294,11 +297,22 @@ def run_compare(
             raise
         scores = {p: scored[p].result() for p in names} if ref is not None else {}
     else:
+        # a large input (or one worker): one model after another, each on every worker (``_sr``),
+        # so the first model's panel shows after about a quarter of a compare that takes seconds
         for p in order:
-            srs[p] = sr_of(p)
+            if stop():
+                raise Cancelled("the visitor left during the compare")
+            srs[p] = _sr(engine, p, lr)
             if on_panel is not None:
                 on_panel(p, srs[p], lr, hr)
-        scores = {p: metrics(p) for p in names} if ref is not None else {}
+            if ref is not None and engine.pool is not None:
+                scored[p] = engine.pool.submit(metrics, p)
+        if ref is None:
+            scores = {}
+        elif engine.pool is not None:
+            scores = {p: scored[p].result() for p in names}
+        else:
+            scores = {p: metrics(p) for p in names}
     images = {"lr": nearest(lr, SCALE)}
     images.update({p: srs[p] for p in order})
     res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)

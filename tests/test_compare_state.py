@@ -179,3 +179,20 @@ def test_a_region_of_another_result_changes_nothing(tab):
         assert set(out) == {tab.c["table"], tab.c["region"]} and all(v == gr.skip() for v in out.values())
     out = tab.on_region(res.key, gr.EventData(None, {"x": 0, "y": 0, "w": 64, "h": 64, "id": res.uid}))
     assert "Visible region" in out[tab.c["region"]] and len(out[tab.c["table"]]) == len(res.scores)
+
+
+@pytest.mark.parametrize("side", [48, 208], ids=["small: models side by side", "large: one after another"])
+def test_both_schedules_give_the_models_own_pixels(tab, side):
+    """Small inputs run whole models side by side, large ones each model on every worker (its first
+    panel shows early): either way every panel is the model's own output (strips differ from the
+    whole image by float rounding only: at most 1 grey level on a few pixels), and a large input's
+    panels arrive in the order the models are listed."""
+    lr = np.ascontiguousarray(photo("astronaut", (side, side)))
+    seen: list[str] = []
+    res = core.run_compare(tab.engine, lr, as_lr=True, on_panel=lambda p, *_: seen.append(p))
+    assert sorted(seen) == sorted(["bicubic", *tab.engine.available])
+    if side * side >= core.STRIPS_FROM_LR_PX:
+        assert seen == [*tab.engine.available, "bicubic"]
+    for m in tab.engine.available:
+        d = np.abs(res.images[m].astype(int) - core.upscale(tab.engine.models[m], lr))
+        assert d.max() <= 1 and (d > 0).mean() < 1e-5, (m, d.max(), (d > 0).mean())
