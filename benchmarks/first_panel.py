@@ -84,8 +84,12 @@ def main(argv=None) -> None:
 
     d = Path(tempfile.mkdtemp(prefix="first-panel-"))
     img = np.asarray(Image.fromarray(data.astronaut()).resize((args.size, args.size), Image.LANCZOS))
-    png = d / f"astronaut_{args.size}.png"
-    Image.fromarray(img).save(png)
+    # one file per run, each shifted by a pixel more: the app's result cache (dashboard.cache)
+    # would answer a second upload of the same image at once
+    pngs = []
+    for i in range(args.runs):
+        pngs.append(d / f"astronaut_{args.size}_{i}.png")
+        Image.fromarray(np.ascontiguousarray(np.roll(img, i, axis=1))).save(pngs[-1])
     proc, url = _process.start_app(d / "app.log", {"SR_RATING_TABS": "0"})
     try:
         _process.wait_ready(proc, url, d / "app.log", timeout=900, interval=0.5, must_contain=None)
@@ -94,7 +98,7 @@ def main(argv=None) -> None:
         print(f"models: {', '.join(models)}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         runs = []
         for i in range(args.runs):
-            r = one_run(client, png, models)
+            r = one_run(client, pngs[i], models)
             runs.append(r)
             print(
                 f"run {i + 1}: first bicubic {r['first_bicubic_s']:.2f} s, first model {r['first_model_s']:.2f} s, "
