@@ -519,12 +519,12 @@ class CompareTab:
         gt = res.hr is not None
         pending = core.lpips_pending(self.engine, res)
         sh = self.shown(res, view, a, b)
-        rs, rect = self.region_scores(res, 0, 0, *res.size[::-1]) if gt else ({}, None)
+        rect = (0, 0, *res.size[::-1]) if gt else None  # fit: the whole image, no region columns yet
         return {
             c["state"]: res.key,
             c["status"]: self.status(res),
             c["viewer"]: sh.config,
-            c["table"]: gr.Dataframe(self.metrics_table(res, rs), visible=gt),
+            c["table"]: gr.Dataframe(self.metrics_table(res, {}), visible=gt),
             c["region"]: self.region_text(res, rect),
             c["view"]: gr.Radio(visible=gt, value=view if gt else VIEW_IMAGES),
             c["ab"]: gr.Row(visible=gt and view == VIEW_DIFF),

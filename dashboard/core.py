@@ -267,52 +267,46 @@ def run_compare(
     ref = Reference(hr, SCALE) if hr is not None else None
     keys = tuple(k for k in PANEL_METRICS if k != "lpips")
 
+    side_by_side = engine.pool is not None and lr.shape[0] * lr.shape[1] < STRIPS_FROM_LR_PX
+
     def sr_of(p: str) -> np.ndarray:
         if stop():  # the visitor left: stop between models (dashboard.serving)
             raise Cancelled("the visitor left during the compare")
-        return upscale(None if p == "bicubic" else engine.models[p], lr)
+        if side_by_side:  # a small input: the whole model on one worker, single-threaded
+            return upscale(None if p == "bicubic" else engine.models[p], lr)
+        return _sr(engine, p, lr)  # a large input: this model on every worker
 
     def metrics(p: str) -> dict:
         assert ref is not None
         return ref.score(srs[p], keys=keys)
 
     srs: dict[str, np.ndarray] = {}
-    scored: dict = {}
+    scored: dict = {}  # panel -> its metrics, queued on the pool behind the models (or None: later)
+
+    def finished(p: str, sr: np.ndarray) -> None:
+        srs[p] = sr
+        if on_panel is not None:
+            on_panel(p, sr, lr, hr)
+        if ref is not None:
+            scored[p] = engine.pool.submit(metrics, p) if engine.pool is not None else None
+
     order = [*chosen, "bicubic"]  # the models first: the first learned panel shows soonest
-    if engine.pool is not None and lr.shape[0] * lr.shape[1] < STRIPS_FROM_LR_PX:
-        # a small input: whole models side by side, one per worker (each single-threaded), which is
-        # faster than cutting each model's input into strips; each panel's metrics queue behind
+    if side_by_side:
+        # whole models side by side, one per worker, finish sooner than one model after another
+        # cut into strips; for a large input the first panel would then come only halfway through
+        assert engine.pool is not None
         jobs = {engine.pool.submit(sr_of, p): p for p in order}
         try:
             for fut in as_completed(jobs):
-                p = jobs[fut]
-                srs[p] = fut.result()
-                if on_panel is not None:
-                    on_panel(p, srs[p], lr, hr)
-                if ref is not None:
-                    scored[p] = engine.pool.submit(metrics, p)
+                finished(jobs[fut], fut.result())
         except BaseException:
             for fut in jobs:
                 fut.cancel()
             raise
-        scores = {p: scored[p].result() for p in names} if ref is not None else {}
     else:
-        # a large input (or one worker): one model after another, each on every worker (``_sr``),
-        # so the first model's panel shows after about a quarter of a compare that takes seconds
         for p in order:
-            if stop():
-                raise Cancelled("the visitor left during the compare")
-            srs[p] = _sr(engine, p, lr)
-            if on_panel is not None:
-                on_panel(p, srs[p], lr, hr)
-            if ref is not None and engine.pool is not None:
-                scored[p] = engine.pool.submit(metrics, p)
-        if ref is None:
-            scores = {}
-        elif engine.pool is not None:
-            scores = {p: scored[p].result() for p in names}
-        else:
-            scores = {p: metrics(p) for p in names}
+            finished(p, sr_of(p))
+    scores = {p: scored[p].result() if scored[p] is not None else metrics(p) for p in names if p in scored}
     images = {"lr": nearest(lr, SCALE)}
     images.update({p: srs[p] for p in order})
     res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)
@@ -345,14 +339,8 @@ def add_lpips(engine: Engine, res: Result) -> None:
             return
         t0 = time.perf_counter()
         names = [p for p in res.scores if "lpips" not in res.scores[p]]
-        crops = [shave(res.hr, SCALE), *(shave(res.images[p], SCALE) for p in names)]
-        if engine.pool is not None and engine.workers > 1:
-            half = (len(crops) + 1) // 2
-            parts = list(engine.pool.map(lp.features, [crops[:half], crops[half:]]))
-            feats = [torch.cat([a, b]) for a, b in zip(*parts)]
-        else:
-            feats = lp.features(crops)
-        for p, d in zip(names, lp.distance(feats, [f[1:] for f in feats])):
+        ds = _lpips_to(engine, shave(res.hr, SCALE), [shave(res.images[p], SCALE) for p in names])
+        for p, d in zip(names, ds):
             res.scores[p]["lpips"] = d
         res.lpips_seconds = time.perf_counter() - t0
 
@@ -360,14 +348,22 @@ def add_lpips(engine: Engine, res: Result) -> None:
 _lpips_lock = threading.Lock()
 
 
+def _lpips_to(engine: Engine, ref: np.ndarray, images: list[np.ndarray]) -> list[float]:
+    """LPIPS of ``images`` against ``ref``, the AlexNet passes split over the pool's workers."""
+    assert engine.lpips is not None
+    if engine.pool is None:
+        return engine.lpips.to_reference(ref, images)
+    return engine.lpips.to_reference(ref, images, parts=engine.workers, map_fn=engine.pool.map)
+
+
 def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, border: int) -> dict[str, dict]:
-    """PSNR-Y, SSIM-Y, PSNR-RGB (``srcore.metrics``) and LPIPS (one batched pass) of each SR panel."""
+    """PSNR-Y, SSIM-Y, PSNR-RGB (``srcore.metrics``) and LPIPS (batched) of each SR panel."""
     names = [p for p in images if p not in ("lr", "hr")]
     ref = Reference(hr, border)
     out = {p: ref.score(images[p], keys=PANEL_METRICS) for p in names}
     if engine.lpips is not None and names:
         try:
-            ds = engine.lpips.to_reference(shave(hr, border), [shave(images[p], border) for p in names])
+            ds = _lpips_to(engine, shave(hr, border), [shave(images[p], border) for p in names])
         except RuntimeError:  # region too small for AlexNet's pooling
             ds = [None] * len(names)
         for p, d in zip(names, ds):

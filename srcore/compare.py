@@ -7,7 +7,7 @@ batched AlexNet pass (the reference's features are computed once), giving the sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -43,12 +43,22 @@ class BatchLPIPS:
         return [float(v) for v in self.net.distance([r[:1] for r in ref_feats], feats)]
 
     @torch.inference_mode()
-    def to_reference(self, ref: np.ndarray, images: Sequence[np.ndarray]) -> list[float]:
-        """Distances of each image in ``images`` to ``ref`` (all the same size), in one pass."""
+    def to_reference(
+        self,
+        ref: np.ndarray,
+        images: Sequence[np.ndarray],
+        parts: int = 1,
+        map_fn: Callable[..., Iterable] = map,
+    ) -> list[float]:
+        """Distances of each image in ``images`` to ``ref`` (all the same size), in one pass, or in
+        ``parts`` batches mapped by ``map_fn`` (a thread pool's ``map``: one batch per worker)."""
         if not images:
             return []
         for im in images:
             if im.shape != ref.shape:
                 raise ValueError(f"LPIPS needs equal sizes: {im.shape} vs {ref.shape}")
-        f = self.features([ref, *images])
+        batch = [ref, *images]
+        n = max(1, min(parts, len(batch)))
+        chunks = [batch[i * len(batch) // n : (i + 1) * len(batch) // n] for i in range(n)]
+        f = [torch.cat(t) for t in zip(*map_fn(self.features, chunks))] if n > 1 else self.features(batch)
         return self.distance(f, [t[1:] for t in f])

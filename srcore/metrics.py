@@ -59,6 +59,13 @@ def _psnr_of(mse: float) -> float:
 
 def psnr(sr: np.ndarray, hr: np.ndarray, y_channel: bool = True, border: int = SCALE) -> float:
     """PSNR in dB of 8-bit images; identical images give +inf."""
+    sr, hr = np.asarray(sr), np.asarray(hr)
+    if not y_channel and sr.dtype == hr.dtype == np.uint8 and sr.shape == hr.shape:
+        # uint8 RGB: the squared error summed exactly in integers (the float64 mean's value, faster)
+        d = shave(sr, border).astype(np.int32) - shave(hr, border)
+        if d.size == 0:
+            raise ValueError(f"image too small for a {border}-pixel border shave")
+        return _psnr_of(float(np.square(d, dtype=np.int64).sum()) / d.size)
     a, b = _prepare(sr, hr, y_channel, border)
     return _psnr_of(float(np.mean((a - b) ** 2)))
 
@@ -236,28 +243,15 @@ class Reference:
 
     def __init__(self, hr: np.ndarray, border: int = SCALE):
         self.hr, self.border = np.asarray(hr), border
+        self.y = shave(rgb_to_y(self.hr), border)  # the shaved Y plane (float64)
         self._lock = threading.Lock()
-        self._y: np.ndarray | None = None
         self._ssim: _SSIMRef | None = None
 
-    def _check(self, sr: np.ndarray) -> None:
-        if sr.shape != self.hr.shape:
-            raise ValueError(f"SR and HR sizes differ: {sr.shape} vs {self.hr.shape}")
-
-    def y(self) -> np.ndarray:
-        """The reference's shaved Y plane (float64)."""
-        with self._lock:
-            if self._y is None:
-                self._y = shave(rgb_to_y(self.hr), self.border)
-                if self._y.size == 0:
-                    raise ValueError(f"image too small for a {self.border}-pixel border shave")
-            return self._y
-
     def ssim_ref(self) -> _SSIMRef:
-        y = self.y()
+        """The Y plane's SSIM statistics, computed on first use (not every caller needs them)."""
         with self._lock:
             if self._ssim is None:
-                self._ssim = _SSIMRef(y)
+                self._ssim = _SSIMRef(self.y)
             return self._ssim
 
     def score(self, sr: np.ndarray, lpips_fn=None, keys=None) -> dict[str, float | None]:
@@ -265,7 +259,10 @@ class Reference:
         LPIPS needs ``lpips_fn`` (else None)."""
         keys = tuple(keys or (m.key for m in METRICS))
         sr, hr, border = np.asarray(sr), self.hr, self.border
-        self._check(sr)
+        if sr.shape != hr.shape:
+            raise ValueError(f"SR and HR sizes differ: {sr.shape} vs {hr.shape}")
+        if self.y.size == 0:
+            raise ValueError(f"image too small for a {border}-pixel border shave")
         rgb = sr.ndim == 3
         out: dict[str, float | None] = {}
         sy = None
@@ -276,12 +273,9 @@ class Reference:
                 if k == "ssim_y":
                     out[k] = self.ssim_ref()(sy)
                 else:
-                    out[k] = _psnr_of(float(np.mean((sy - self.y()) ** 2)))
+                    out[k] = _psnr_of(float(np.mean((sy - self.y) ** 2)))
             elif k == "psnr_rgb":
-                d = shave(sr, border).astype(np.int32) - shave(hr, border)
-                if d.size == 0:
-                    raise ValueError(f"image too small for a {border}-pixel border shave")
-                out[k] = _psnr_of(float(np.square(d, dtype=np.int64).sum()) / d.size)
+                out[k] = psnr(sr, hr, False, border)
             elif k == "lpips":
                 out[k] = float(lpips_fn(shave(sr, border), shave(hr, border))) if lpips_fn is not None else None
             elif k == "phase_range":
