@@ -12,7 +12,8 @@ update that shows the finished panels with PSNR / SSIM (PNG writes, viewer confi
 
     python -m benchmarks.compare_latency [--runs 7] [--threads N] [--e2e]
 
-Prints median / min / max in seconds, the CPU time a compare costs, and the machine's load average
+Each run times the models, run_compare and the callback back to back; the ratio is the median of
+the runs' own ratios.  Prints median / min / max in seconds, the CPU time a compare costs, and the machine's load average
 (other work on the CPU inflates every wall-clock figure; compare figures only at similar load).
 """
 
@@ -68,39 +69,11 @@ def main(argv=None) -> None:
     assert hr.shape == (512, 512, 3)
     core.run_compare(engine, hr)  # warm-up
 
-    # the four generators alone, run as the compare runs them (the same pool of workers): the
-    # yardstick of the callback's overhead (issue 16: callback <= 1.3x this)
-    from srcore.inference import upscale
-
-    lr = core.prepare_input(hr, False)[0]
-    gens = [engine.models[m] for m in engine.available]
-    ts = []
-    for _ in range(args.runs):
-        t = time.perf_counter()
-        if engine.pool is not None:
-            list(engine.pool.map(lambda g: upscale(g, lr), gens))
-        else:
-            [upscale(g, lr) for g in gens]
-        ts.append(time.perf_counter() - t)
-    stats("models", ts)
-    ts, cpu = [], []
-    for _ in range(args.runs):
-        c, t = time.process_time(), time.perf_counter()
-        res = core.run_compare(engine, hr)
-        ts.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    assert len(res.scores) == 5 and all(s["lpips"] is not None for s in res.scores.values())
-    stats("core", ts)
-    print(
-        f"core CPU time: median {statistics.median(cpu):.3f} core-seconds per compare over {engine.workers} "
-        f"worker(s); on idle cores the wall time is about CPU time / {engine.workers} = "
-        f"{statistics.median(cpu) / engine.workers:.3f} s"
-    )
-
     import gradio as gr
 
     from dashboard.compare_tab import VIEW_IMAGES, CompareTab
     from dashboard.core import UPLOAD_HR
+    from srcore.inference import upscale
 
     # the Compare button's own callback (a stream of updates), as a browser session gets it:
     # ``callback`` ends with the update that shows the finished panels with PSNR / SSIM,
@@ -108,29 +81,68 @@ def main(argv=None) -> None:
     app = CompareTab(engine)
     with gr.Blocks():
         app.build()
-    first, full, cpu = [], [], []
-    for _ in range(args.runs):
+
+    def callback() -> tuple[float, float]:
         app.results.clear()  # results are cached by key (dashboard.cache); time the uncached path
-        c, t = time.process_time(), time.perf_counter()
-        t_first = None
+        t, t_first = time.perf_counter(), None
         for out in app.on_compare(None, "Astronaut", None, UPLOAD_HR, engine.available, VIEW_IMAGES, None, None):
             if t_first is None and app.c["state"] in out:
                 t_first = time.perf_counter() - t
-        full.append(time.perf_counter() - t)
+        assert t_first is not None
+        return t_first, time.perf_counter() - t
+
+    # the four generators alone, run as the compare runs them (the same pool of workers): the
+    # yardstick of the callback's overhead (issue 16: callback <= 1.3x this).  Each run times the
+    # yardstick, run_compare and the callback back to back, and the ratio is taken per run, so a
+    # shift in the machine's speed between runs (a shared host) does not bias it.
+    lr = core.prepare_input(hr, False)[0]
+    gens = [engine.models[m] for m in engine.available]
+
+    def models() -> None:
+        if engine.pool is not None:
+            list(engine.pool.map(lambda g: upscale(g, lr), gens))
+        else:
+            [upscale(g, lr) for g in gens]
+
+    callback()  # warm-up of the callback path (the PNG writer, the viewer config)
+    ts_models, ts_core, cpu_core, first, full, cpu_cb, ratios, ratios_lpips = [], [], [], [], [], [], [], []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        models()
+        ts_models.append(time.perf_counter() - t)
+        c, t = time.process_time(), time.perf_counter()
+        res = core.run_compare(engine, hr)
+        ts_core.append(time.perf_counter() - t)
+        cpu_core.append(time.process_time() - c)
+        c = time.process_time()
+        t_first, t_full = callback()
+        cpu_cb.append(time.process_time() - c)
         first.append(t_first)
-        cpu.append(time.process_time() - c)
+        full.append(t_full)
+        ratios.append(t_first / ts_models[-1])
+        ratios_lpips.append(t_full / ts_models[-1])
+    assert len(res.scores) == 5 and all(s["lpips"] is not None for s in res.scores.values())
+    stats("models", ts_models)
+    stats("core", ts_core)
+    print(
+        f"core CPU time: median {statistics.median(cpu_core):.3f} core-seconds per compare over {engine.workers} "
+        f"worker(s); on idle cores the wall time is about CPU time / {engine.workers} = "
+        f"{statistics.median(cpu_core) / engine.workers:.3f} s"
+    )
     stats("callback", first)
     stats("callback_lpips", full)
-    ratio = FIGURES["callback"]["median_s"] / FIGURES["models"]["median_s"]
+    ratio = statistics.median(ratios)
     FIGURES["callback_over_models"] = ratio
-    FIGURES["callback_lpips_over_models"] = FIGURES["callback_lpips"]["median_s"] / FIGURES["models"]["median_s"]
+    FIGURES["callback_over_models_runs"] = ratios
+    FIGURES["callback_lpips_over_models"] = statistics.median(ratios_lpips)
     print(
-        f"callback (panels + PSNR/SSIM on screen) / models: {ratio:.2f}x (bar 1.3x); median bar 0.7 s; "
+        f"callback (panels + PSNR/SSIM on screen) / models, median of the {len(ratios)} runs' ratios: {ratio:.2f}x "
+        f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x; bar 1.3x); median bar 0.7 s; "
         f"with LPIPS: {FIGURES['callback_lpips_over_models']:.2f}x"
     )
     print(
-        f"callback CPU time: median {statistics.median(cpu):.3f} core-seconds "
-        f"(about {statistics.median(cpu) / engine.workers:.3f} s on {engine.workers} idle cores)"
+        f"callback CPU time: median {statistics.median(cpu_cb):.3f} core-seconds "
+        f"(about {statistics.median(cpu_cb) / engine.workers:.3f} s on {engine.workers} idle cores)"
     )
 
     if args.e2e:

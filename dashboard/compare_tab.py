@@ -10,7 +10,6 @@ Named API endpoints: ``/upscale`` (image, model → PNG), ``/models``, ``/compar
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import queue
@@ -24,25 +23,18 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
 from dashboard import cache as rcache
 from dashboard import core, serving, viewer
 from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result
 from dashboard.tempstore import TempStore
-from srcore.imageio import ImageLoadError
+from srcore.imageio import ImageLoadError, png_bytes
 from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS
 
 VIEW_IMAGES = "Images"
 VIEW_ABS = "Error |SR − HR|"
 VIEW_SIGNED = "Signed error SR − HR"
 VIEW_DIFF = "Difference A − B"
-
-
-def png_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def write_png(arr: np.ndarray, folder: Path, name: str) -> str:

@@ -10,7 +10,9 @@ silently altered picture.  Decompression bombs are refused.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -255,6 +257,34 @@ def array_to_rgb8(arr: np.ndarray) -> np.ndarray:
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+_PNG_COLOUR_TYPE = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    """Lossless PNG of an 8-bit HxW, HxWx3 or HxWx4 image, written for speed: every row with the
+    "Up" filter, then zlib level 1 with the run-length strategy.  About twice as fast as Pillow's
+    level 1 (which tries five filters per row) for files of the same size; the compare view
+    encodes six panels before its result shows."""
+    a = np.ascontiguousarray(arr)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in _PNG_COLOUR_TYPE):
+        raise ValueError(f"png_bytes takes 8-bit grey, RGB or RGBA arrays, not {a.dtype} {a.shape}")
+    h, w = a.shape[:2]
+    c = 1 if a.ndim == 2 else a.shape[2]
+    rows = a.reshape(h, w * c)
+    raw = np.empty((h, w * c + 1), np.uint8)
+    raw[:, 0] = 2  # filter type Up: each byte minus the one above it (mod 256)
+    raw[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = z.compress(raw) + z.flush()
+    header = struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPE[c], 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
 
 
 def list_images(folder: str | Path) -> list[Path]:

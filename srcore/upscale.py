@@ -23,12 +23,11 @@ import tempfile
 from pathlib import Path
 
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from srcore import SCALE
 from srcore.checkpoint import CheckpointError
-from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image
+from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image, png_bytes
 from srcore.inference import DEFAULT_TILE, upscale
 from srcore.zoo import MODEL_NAMES, load_generator
 
@@ -139,7 +138,7 @@ def upscale_file(
         sr = upscale(model, li.array, device, tile, progress=tick)
         bar.close()
         dst = out_dir / output_name(stem or src.stem, name)
-        _write_new(dst, lambda tmp, sr=sr: Image.fromarray(sr).save(tmp, format="PNG", compress_level=1))
+        _write_new(dst, lambda tmp, sr=sr: Path(tmp).write_bytes(png_bytes(sr)))
         del sr
         written.append(dst)
     return written, li.notes

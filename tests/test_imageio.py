@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srcore.imageio import ImageLoadError, array_to_rgb8, list_images, load_image
+from srcore.imageio import ImageLoadError, array_to_rgb8, list_images, load_image, png_bytes
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -226,3 +226,28 @@ def test_exif_rotation_is_noted(tmp_path):
     assert any("rotated 180°" in n and "EXIF" in n for n in load_image(p).notes)
     plain = _save(Image.fromarray(_rgb()), tmp_path / "plain.jpg")
     assert load_image(plain).notes == []
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7), (33, 17, 3), (8, 9, 4), (64, 48, 3)])
+def test_png_bytes_decodes_to_the_same_pixels(shape):
+    a = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    im = Image.open(io.BytesIO(png_bytes(a)))
+    assert im.format == "PNG" and im.mode == ("L" if len(shape) == 2 else {3: "RGB", 4: "RGBA"}[shape[2]])
+    assert np.array_equal(np.asarray(im), a)
+
+
+def test_png_bytes_refuses_what_png_cannot_hold_in_8_bits():
+    with pytest.raises(ValueError, match="8-bit"):
+        png_bytes(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="8-bit"):
+        png_bytes(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_png_bytes_is_no_larger_than_pillows_fast_png():
+    """The fixed Up filter must not cost file size against Pillow's level 1 (adaptive filters)."""
+    from skimage import data
+
+    a = data.astronaut()
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG", compress_level=1)
+    assert len(png_bytes(a)) <= len(buf.getvalue()) * 1.05
