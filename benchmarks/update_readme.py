@@ -11,10 +11,12 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from srcore.checkpoint import CheckpointError, read_metadata
 from srcore.evaluate import markdown_table
+from srcore.experiment import describe
 from srcore.losses_table import format_loss
 from srcore.paths import CHECKPOINTS
 from srcore.zoo import DESCRIPTIONS, MODEL_NAMES, TITLES
@@ -256,6 +258,16 @@ def main(argv=None) -> int:
     targets = [(ROOT / "README.md", "results", results_block(bench) if bench else "No benchmark yet.")]
     targets.append((ROOT / "README.md", "performance", performance_block()))
     targets.append((CHECKPOINTS / "README.md", "cards", model_cards(bench)))
+    proto = (bench or {}).get("protocol")
+    targets.append(
+        (
+            CHECKPOINTS / "README.md",
+            "protocol",
+            textwrap.fill(describe(proto), 100, break_on_hyphens=False, break_long_words=False)
+            if isinstance(proto, dict) and "preset" in proto
+            else "No protocol record.",
+        )
+    )
     for path, marker, body in targets:
         old = path.read_text(encoding="utf-8")
         new = replace_block(old, marker, body)

@@ -30,7 +30,7 @@ from srcore import paths
 from srcore.atomic import write_text_atomic
 from srcore.config import SRGAN_VGG_SCALE
 from srcore.losses_table import format_loss
-from srcore.zoo import MODELS, ModelSpec
+from srcore.zoo import MODELS, TITLES, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,7 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 PRETRAIN = "pretrain"
+PRETRAIN_WARMUP, PRETRAIN_EMA = 200, 0.999  # the pre-training's warm-up steps and EMA decay (every preset)
 
 
 def _train_cmd(
@@ -285,8 +286,8 @@ def run_experiment(
             batch=preset.pretrain_batch,
             patch=preset.pretrain_patch,
             lr=preset.pretrain_lr,
-            warmup=200,
-            ema=0.999,
+            warmup=PRETRAIN_WARMUP,
+            ema=PRETRAIN_EMA,
             init_from=None,
             title="MSE pre-training",
             description="shared MSE pre-training of every arm",
@@ -362,6 +363,53 @@ def run_experiment(
         proto.setdefault("stage_seconds", {})["evaluate"] = round(time.time() - t2)
         write_text_atomic(proto_path, json.dumps(proto, indent=1))
     return proto
+
+
+def _minutes(seconds: float) -> str:
+    m = round(seconds / 60)
+    return f"{m // 60} h {m % 60} min" if m >= 60 else f"{m} min"
+
+
+def describe(proto: dict) -> str:
+    """The protocol as run, in words, from its record (``protocol.json``, kept in ``benchmark.json``):
+    the checkpoints' README prints it, so the budget and times stated there are the run's own."""
+    p = proto["preset"]
+    secs = proto.get("train_seconds") or {}
+    arms = [a for a in proto.get("arms", []) if a in secs]
+    lanes = p.get("parallel_arms", 1)
+    text = (
+        f"The `{p['name']}` preset as run: a shared pre-training of {p['pretrain_steps']:,} steps of batch "
+        f"{p['pretrain_batch']}, {p['pretrain_patch']} px HR crops, Adam {p['pretrain_lr']:g} with "
+        f"{PRETRAIN_WARMUP} warm-up steps and a cosine schedule, EMA {PRETRAIN_EMA:g}"
+        + (f" ({_minutes(secs[PRETRAIN])})" if PRETRAIN in secs else "")
+        + f"; then each arm {p['arm_steps']:,} steps of batch {p['arm_batch']}, {p['arm_patch']} px HR crops, "
+        f"Adam {p['arm_lr']:g} (discriminator {p['arm_lr_d']:g}) with {p['arm_warmup']} warm-up steps and a "
+        f"cosine schedule, EMA {p['arm_ema']:g}, VGG features x 1/{1 / p['vgg_feature_scale']:.4g} as in SRGAN (it "
+        "only matters next to the adversarial term; Adam makes the scale irrelevant for SRCNN-PL)"
+        + (f", {lanes} arms at a time, one thread each" if lanes > 1 else "")
+        + "."
+    )
+    if arms:
+        text += " Arm training times: " + ", ".join(f"{TITLES.get(a, a)} {_minutes(secs[a])}" for a in arms) + "."
+    try:
+        t0 = time.strptime(proto["started"], "%Y-%m-%d %H:%M:%S %Z")
+        t1 = time.strptime(proto["finished_training"], "%Y-%m-%d %H:%M:%S %Z")
+        total = time.mktime(t1) - time.mktime(t0) + (proto.get("stage_seconds") or {}).get("evaluate", 0)
+        text += f" From start to the last figure: {_minutes(total)}"
+        text += (
+            f" (of which the evaluation {_minutes(proto['stage_seconds']['evaluate'])})."
+            if (proto.get("stage_seconds") or {}).get("evaluate")
+            else "."
+        )
+    except (KeyError, ValueError, OverflowError):  # an interrupted record: the times it has
+        pass
+    dirs = [Path(d).name for d in proto.get("train_dirs", [])]
+    held = proto.get("held_out") or []
+    if dirs:
+        text += f" Training data: {', '.join(dirs)}" + (
+            f", minus {len(held)} images held out for validation ({', '.join(held)})." if held else "."
+        )
+    return text
 
 
 def train_seconds(out: Path, arms: tuple[ModelSpec, ...] = MODELS) -> dict[str, float]:

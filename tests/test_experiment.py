@@ -13,7 +13,7 @@ from helpers import REPO, make_image_dir, subprocess_env
 
 from srcore import history
 from srcore.checkpoint import read_metadata
-from srcore.experiment import PRESETS
+from srcore.experiment import PRESETS, describe
 from srcore.paths import ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS, VGG16_WEIGHTS
 from srcore.zoo import MODELS
 
@@ -28,6 +28,34 @@ def test_presets_fix_equal_arms_before_training():
         assert p.arm_steps > 0 and p.pretrain_steps > 0
     cpu = PRESETS["cpu"]
     assert cpu.holdout >= 4  # validation on held-out training images, never on the benchmark sets
+
+
+def test_describe_states_the_run_from_its_record():
+    """The checkpoints' README prints this: budget, times and data come from the run's record."""
+    from dataclasses import asdict
+
+    proto = {
+        "preset": asdict(PRESETS["cpu"]),
+        "arms": [m.key for m in MODELS],
+        "train_seconds": {"pretrain": 4200, "srcnn_mse": 61, "srcnn_pl": 630, "srgan_mse": 1450, "srgan_pl": 2100},
+        "started": "2026-12-01 01:40:14 UTC",
+        "finished_training": "2026-12-01 03:30:00 UTC",
+        "stage_seconds": {"evaluate": 360},
+        "train_dirs": ["/data/train/BSD68", "/data/train/T91"],
+        "held_out": ["BSD68/1.png", "T91/t2.png"],
+    }
+    text = describe(proto)
+    cpu = PRESETS["cpu"]
+    assert f"pre-training of {cpu.pretrain_steps:,} steps" in text and "(1 h 10 min)" in text
+    assert f"each arm {cpu.arm_steps:,} steps of batch {cpu.arm_batch}" in text
+    assert "SRCNN-MSE 1 min, SRCNN-PL 10 min, SRGAN-MSE 24 min, SRGAN-PL 35 min" in text
+    assert "From start to the last figure: 1 h 56 min (of which the evaluation 6 min)" in text
+    assert "BSD68, T91, minus 2 images held out for validation (BSD68/1.png, T91/t2.png)" in text
+    assert "VGG features x 1/12.75" in text
+    # an interrupted record (no end time) still describes what it has
+    del proto["finished_training"], proto["train_seconds"]["srgan_pl"]
+    text = describe(proto)
+    assert "From start" not in text and "SRGAN-PL" not in text and "SRGAN-MSE 24 min" in text
 
 
 def test_smoke_experiment_runs_every_stage_and_resumes(tmp_path):
