@@ -64,7 +64,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu",
-        pretrain_steps=10000,
+        pretrain_steps=14000,
         pretrain_batch=16,
         pretrain_patch=96,
         pretrain_lr=5e-4,
@@ -394,13 +394,12 @@ def describe(proto: dict) -> str:
     try:
         t0 = time.strptime(proto["started"], "%Y-%m-%d %H:%M:%S %Z")
         t1 = time.strptime(proto["finished_training"], "%Y-%m-%d %H:%M:%S %Z")
-        total = time.mktime(t1) - time.mktime(t0) + (proto.get("stage_seconds") or {}).get("evaluate", 0)
-        text += f" From start to the last figure: {_minutes(total)}"
-        text += (
-            f" (of which the evaluation {_minutes(proto['stage_seconds']['evaluate'])})."
-            if (proto.get("stage_seconds") or {}).get("evaluate")
-            else "."
-        )
+        total = time.mktime(t1) - time.mktime(t0)
+        ev = (proto.get("stage_seconds") or {}).get("evaluate")
+        if ev:  # the record written after the evaluation (protocol.json)
+            text += f" From start to the last figure: {_minutes(total + ev)} (of which the evaluation {_minutes(ev)})."
+        else:  # the copy in benchmark.json, taken while the evaluation ran
+            text += f" From start to the end of training: {_minutes(total)}."
     except (KeyError, ValueError, OverflowError):  # an interrupted record: the times it has
         pass
     dirs = [Path(d).name for d in proto.get("train_dirs", [])]
