@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from srcore import SCALE
 from srcore.checkpoint import CheckpointError
-from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image, png_bytes
+from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image, save_png
 from srcore.inference import DEFAULT_TILE, upscale
 from srcore.zoo import MODEL_NAMES, load_generator
 
@@ -91,6 +91,11 @@ def plan_outputs(files: list[Path], models: list[str], out_dir: Path) -> tuple[d
     return stems, clashes
 
 
+def _save_png_file(arr, path: str) -> None:
+    with open(path, "wb") as f:
+        save_png(arr, f)
+
+
 def _write_new(dst: Path, save) -> None:
     """Write a file through ``save(tmp_path)`` and publish it at ``dst`` only if ``dst`` does not
     exist: ``os.link`` fails rather than replace (an atomic rename would overwrite a file that
@@ -138,7 +143,7 @@ def upscale_file(
         sr = upscale(model, li.array, device, tile, progress=tick)
         bar.close()
         dst = out_dir / output_name(stem or src.stem, name)
-        _write_new(dst, lambda tmp, sr=sr: Path(tmp).write_bytes(png_bytes(sr)))
+        _write_new(dst, lambda tmp, sr=sr: _save_png_file(sr, tmp))
         del sr
         written.append(dst)
     return written, li.notes
