@@ -77,11 +77,12 @@ def main(argv=None) -> int:
         make_input(src, a.size)
         ts, peaks = [], []
         for i in range(a.runs):
+            out_file = Path(d) / "out" / f"lr_{a.size}_{a.model}_x4.png"
+            out_file.unlink(missing_ok=True)  # the CLI never overwrites: each run writes afresh
             t, peak = once(src, Path(d) / "out", a.model, a.tile, a.threads)
             ts.append(t)
             peaks.append(peak)
             print(f"run {i + 1}: {t:.1f} s, peak RSS {peak / GB:.2f} GB", flush=True)
-        out_file = Path(d) / "out" / f"lr_{a.size}_{a.model}_x4.png"
         from PIL import Image
 
         with Image.open(out_file) as im:
