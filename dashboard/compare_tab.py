@@ -28,7 +28,7 @@ from dashboard import cache as rcache
 from dashboard import core, serving, viewer
 from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result
 from dashboard.tempstore import TempStore
-from srcore.imageio import ImageLoadError, png_bytes
+from srcore.imageio import ImageLoadError, save_png
 from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS
 
 VIEW_IMAGES = "Images"
@@ -39,7 +39,7 @@ VIEW_DIFF = "Difference A − B"
 
 def write_png(arr: np.ndarray, folder: Path, name: str) -> str:
     p = folder / f"{name}.png"
-    p.write_bytes(png_bytes(arr))
+    save_png(arr, p)
     return str(p)
 
 

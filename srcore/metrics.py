@@ -97,9 +97,9 @@ class _SSIMRef:
         ub = _gauss(b)
         self.b = b
         self.ub = ub[p:-p, p:-p].copy()
-        self.ub2 = self.ub * self.ub
-        self.vb_c2 = _gauss(b * b)[p:-p, p:-p] - self.ub2 + _SSIM_C2  # variance + C2
-        self.ub2_c1 = self.ub2 + _SSIM_C1
+        ub2 = self.ub * self.ub
+        self.vb_c2 = _gauss(b * b)[p:-p, p:-p] - ub2 + _SSIM_C2  # variance + C2
+        self.ub2_c1 = ub2 + _SSIM_C1
 
     def __call__(self, a: np.ndarray) -> float:
         p = _SSIM_PAD
@@ -270,7 +270,7 @@ class Reference:
 
     def __init__(self, hr: np.ndarray, border: int = SCALE):
         self.hr, self.border = np.asarray(hr), border
-        self.y = shave(rgb_to_y(self.hr), border)  # the shaved Y plane (float64)
+        self.y = rgb_to_y(shave(self.hr, border))  # the shaved Y plane (float64)
         self._lock = threading.Lock()
         self._ssim: _SSIMRef | None = None
 
@@ -296,7 +296,7 @@ class Reference:
         for k in keys:
             if k in ("psnr_y", "ssim_y") or (k == "psnr_rgb" and not rgb):
                 if sy is None:
-                    sy = shave(rgb_to_y(sr), border)
+                    sy = rgb_to_y(shave(sr, border))  # Y of the interior only
                 if k == "ssim_y":
                     out[k] = self.ssim_ref()(sy)
                 else:

@@ -91,11 +91,6 @@ def plan_outputs(files: list[Path], models: list[str], out_dir: Path) -> tuple[d
     return stems, clashes
 
 
-def _save_png_file(arr, path: str) -> None:
-    with open(path, "wb") as f:
-        save_png(arr, f)
-
-
 def _write_new(dst: Path, save) -> None:
     """Write a file through ``save(tmp_path)`` and publish it at ``dst`` only if ``dst`` does not
     exist: ``os.link`` fails rather than replace (an atomic rename would overwrite a file that
@@ -143,7 +138,7 @@ def upscale_file(
         sr = upscale(model, li.array, device, tile, progress=tick)
         bar.close()
         dst = out_dir / output_name(stem or src.stem, name)
-        _write_new(dst, lambda tmp, sr=sr: _save_png_file(sr, tmp))
+        _write_new(dst, lambda tmp, sr=sr: save_png(sr, tmp))
         del sr
         written.append(dst)
     return written, li.notes
