@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -191,16 +191,22 @@ def _centre_crop(img: np.ndarray, side: int, multiple: int = 1) -> tuple[np.ndar
 
 def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """(LR, HR or None, notes) from an RGB uint8 image used as ground truth or as LR input."""
+    if not as_lr:
+        hr, notes = ground_truth(img)
+        return downscale_x4(hr), hr, notes
     notes: list[str] = []
-    if as_lr:
-        lr, cropped = _centre_crop(img, MAX_LR_SIDE)
-        if cropped:
-            notes.append(
-                f"the input was centre-cropped to {lr.shape[1]}×{lr.shape[0]} (limit {MAX_LR_SIDE} px per side)"
-            )
-        if min(lr.shape[:2]) < MIN_LR_SIDE:
-            raise InputError(f"the image is {img.shape[1]}×{img.shape[0]}; it needs at least {MIN_LR_SIDE} px per side")
-        return lr, None, notes
+    lr, cropped = _centre_crop(img, MAX_LR_SIDE)
+    if cropped:
+        notes.append(f"the input was centre-cropped to {lr.shape[1]}×{lr.shape[0]} (limit {MAX_LR_SIDE} px per side)")
+    if min(lr.shape[:2]) < MIN_LR_SIDE:
+        raise InputError(f"the image is {img.shape[1]}×{img.shape[0]}; it needs at least {MIN_LR_SIDE} px per side")
+    return lr, None, notes
+
+
+def ground_truth(img: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(HR, notes): an RGB uint8 image as the ground truth of a compare, cropped to the size limit
+    and to multiples of the scale."""
+    notes: list[str] = []
     if min(img.shape[:2]) < MIN_LR_SIDE * SCALE:
         raise InputError(
             f"the image is {img.shape[1]}×{img.shape[0]}; as ground truth it needs at least {MIN_LR_SIDE * SCALE} px "
@@ -214,8 +220,7 @@ def prepare_input(img: np.ndarray, as_lr: bool) -> tuple[np.ndarray, np.ndarray 
             else f"sides must be multiples of {SCALE}"
         )
         notes.append(f"the image was centre-cropped to {hr.shape[1]}×{hr.shape[0]} ({why})")
-    hr = np.ascontiguousarray(mod_crop(hr, SCALE))
-    return downscale_x4(hr), hr, notes
+    return np.ascontiguousarray(mod_crop(hr, SCALE)), notes
 
 
 def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
@@ -243,6 +248,48 @@ def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
     return np.concatenate(list(engine.pool.map(strip, range(n))), axis=0)
 
 
+def _side_by_side(
+    pool: ThreadPoolExecutor,
+    workers: int,
+    order: list[str],
+    sr_of: Callable[[str], np.ndarray],
+    finished: Callable[[str, np.ndarray], None],
+    score: Callable[[str], None] | None,
+) -> None:
+    """Run the panels of ``order`` one per worker, and score each finished panel (``score``) ahead
+    of any panel not yet started: the scores then fill the time the models leave, and when the
+    last model is done only its own score remains (queued behind all the models, five scores
+    would run after them).  The first error stops every worker before its next job and is raised."""
+    todo, ready = list(order), []
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if failed or not (ready or todo):
+                    return
+                job, p = ("score", ready.pop(0)) if ready else ("panel", todo.pop(0))
+            try:
+                if job == "score":
+                    assert score is not None
+                    score(p)
+                    continue
+                finished(p, sr_of(p))
+                if score is not None:
+                    with lock:
+                        ready.append(p)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread below
+                with lock:
+                    failed.append(e)
+                return
+
+    for fut in [pool.submit(work) for _ in range(max(1, min(workers, len(order))))]:
+        fut.result()
+    if failed:
+        raise failed[0]
+
+
 def run_compare(
     engine: Engine,
     img: np.ndarray,
@@ -261,10 +308,17 @@ def run_compare(
     """
     t0 = time.perf_counter()
     stop = should_stop()
-    lr, hr, notes = prepare_input(img, as_lr)
+    ref = None
+    if as_lr:
+        lr, hr, notes = prepare_input(img, as_lr)
+    else:
+        hr, notes = ground_truth(img)
+        ref = Reference(hr, SCALE)
+        if engine.pool is not None:  # the reference's SSIM statistics on an idle worker while the LR is made
+            engine.pool.submit(ref.ssim_ref)
+        lr = downscale_x4(hr)
     chosen = [m for m in (engine.available if models is None else models) if m in engine.models]
     names = ["bicubic", *chosen]
-    ref = Reference(hr, SCALE) if hr is not None else None
     keys = tuple(k for k in PANEL_METRICS if k != "lpips")
 
     side_by_side = engine.pool is not None and lr.shape[0] * lr.shape[1] < STRIPS_FROM_LR_PX
@@ -280,13 +334,19 @@ def run_compare(
         assert ref is not None
         return ref.score(srs[p], keys=keys)
 
-    srs: dict[str, np.ndarray] = {}
-    scored: dict = {}  # panel -> its metrics, queued on the pool behind the models (or None: later)
+    def score_now(p: str) -> None:
+        scored[p] = metrics(p)
 
-    def finished(p: str, sr: np.ndarray) -> None:
+    srs: dict[str, np.ndarray] = {}
+    scored: dict = {}  # panel -> its metrics (a dict, a future of the pool, or None: later)
+
+    def finished_panel(p: str, sr: np.ndarray) -> None:
         srs[p] = sr
         if on_panel is not None:
             on_panel(p, sr, lr, hr)
+
+    def finished(p: str, sr: np.ndarray) -> None:
+        finished_panel(p, sr)
         if ref is not None:
             scored[p] = engine.pool.submit(metrics, p) if engine.pool is not None else None
 
@@ -295,18 +355,16 @@ def run_compare(
         # whole models side by side, one per worker, finish sooner than one model after another
         # cut into strips; for a large input the first panel would then come only halfway through
         assert engine.pool is not None
-        jobs = {engine.pool.submit(sr_of, p): p for p in order}
-        try:
-            for fut in as_completed(jobs):
-                finished(jobs[fut], fut.result())
-        except BaseException:
-            for fut in jobs:
-                fut.cancel()
-            raise
+        _side_by_side(engine.pool, engine.workers, order, sr_of, finished_panel, score_now if ref is not None else None)
     else:
         for p in order:
             finished(p, sr_of(p))
-    scores = {p: scored[p].result() if scored[p] is not None else metrics(p) for p in names if p in scored}
+
+    def figures(p: str) -> dict:
+        s = scored[p]
+        return s if isinstance(s, dict) else s.result() if s is not None else metrics(p)
+
+    scores = {p: figures(p) for p in names if p in scored}
     images = {"lr": nearest(lr, SCALE)}
     images.update({p: srs[p] for p in order})
     res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)

@@ -20,6 +20,11 @@ from typing import BinaryIO, cast
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+try:  # ISA-L's deflate: 3-4x faster than zlib's fastest level for PNGs of the same size
+    from isal import isal_zlib as _isal_zlib
+except ImportError:  # pragma: no cover - the stdlib's zlib, slower, the same format
+    _isal_zlib = None  # type: ignore[assignment]
+
 FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 MAX_PIXELS = 40_000_000  # far below Pillow's own bomb limit; callers may set lower caps
 EXIF_ORIENTATION = 0x0112
@@ -266,12 +271,21 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def _png_compressor():
+    """A zlib-format stream compressor for IDAT data: ISA-L level 1 where installed (about 1.7 ms
+    for a 512x512 panel on the 2-core machine, files within a few per cent of zlib's), else zlib
+    level 1 with the run-length strategy (about 6 ms)."""
+    if _isal_zlib is not None:
+        return _isal_zlib.compressobj(1, _isal_zlib.DEFLATED, 15, 9)
+    return zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+
+
 def save_png(arr: np.ndarray, f: BinaryIO | str | Path) -> None:
     """Write a lossless PNG of an 8-bit HxW, HxWx3 or HxWx4 image to ``f`` (a binary file object
     or a path), for speed: every row
-    with the "Up" filter, then zlib level 1 with the run-length strategy.  About twice as fast as
-    Pillow's level 1 (which tries five filters per row) for files of the same size; the compare
-    view encodes six panels before its result shows.  Rows go through in blocks of about 1 MB,
+    with the "Up" filter, then a fast deflate (``_png_compressor``).  Several times faster than
+    Pillow's level 1 (which tries five filters per row) for files of about the same size; the
+    compare view encodes six panels before its result shows.  Rows go through in blocks of about 1 MB,
     each compressed piece its own IDAT chunk, so a large output costs no second full-size copy."""
     if isinstance(f, (str, Path)):
         with open(f, "wb") as fh:
@@ -283,7 +297,7 @@ def save_png(arr: np.ndarray, f: BinaryIO | str | Path) -> None:
     c = 1 if a.ndim == 2 else a.shape[2]
     rows = a.reshape(h, w * c)
     f.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPE[c], 0, 0, 0)))
-    z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    z = _png_compressor()
     block = max(1, (1 << 20) // (w * c + 1))
     raw = np.empty((min(block, h), w * c + 1), np.uint8)
     raw[:, 0] = 2  # filter type Up: each byte minus the one above it (mod 256)

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import torch
+from scipy import sparse
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -77,15 +78,44 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
     return torch.matmul(mh, torch.matmul(x, mw.t()))
 
 
+@functools.lru_cache(maxsize=64)
+def _sparse_matrix(in_len: int, out_len: int, scale: float) -> sparse.csr_matrix:
+    """``resize_matrix`` in compressed sparse rows: a bicubic row has at most ~4/scale + 2 weights."""
+    return sparse.csr_matrix(resize_matrix(in_len, out_len, scale))
+
+
 def imresize_uint8(img: np.ndarray, scale: float | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Resize an HxW or HxWxC uint8 array the way MATLAB does for uint8 input (round and clip)."""
-    t = torch.from_numpy(np.array(img, dtype=np.float64, copy=True))
-    if t.ndim == 3:
-        t = t.permute(2, 0, 1)
-    out = imresize(t, scale=scale, size=size)
-    if out.ndim == 3:
-        out = out.permute(1, 2, 0)
-    return out.round().clamp(0, 255).to(torch.uint8).numpy()
+    """Resize an HxW or HxWxC uint8 array the way MATLAB does for uint8 input (round and clip).
+
+    The same two products as ``imresize``, in float64, with the weight matrices stored sparse: a
+    few times faster on a CPU than the dense products (the compare view makes its LR and its
+    bicubic panel this way on every request).  The values are ``imresize``'s: for x4 and /4 every
+    weight is a multiple of 2^-12, so every sum is exact in float64 whatever its order (other
+    sizes: the sums' order may move a rare pixel by one grey level)."""
+    a = np.asarray(img)
+    h, w = a.shape[:2]
+    c = a.shape[2] if a.ndim == 3 else 1
+    if size is None:
+        if scale is None:
+            raise ValueError("imresize needs scale or size")
+        size = (int(math.ceil(h * scale)), int(math.ceil(w * scale)))
+        sh = sw = float(scale)
+    else:
+        sh, sw = size[0] / h, size[1] / w
+    mh, mw = _sparse_matrix(h, size[0], sh), _sparse_matrix(w, size[1], sw)
+
+    def rows(x: np.ndarray) -> np.ndarray:  # (H, W, C) -> (out H, W, C)
+        return (mh @ x.reshape(x.shape[0], -1)).reshape(size[0], x.shape[1], c)
+
+    def cols(x: np.ndarray) -> np.ndarray:  # (H, W, C) -> (H, out W, C), via the transposed layout
+        t = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(x.shape[1], -1)
+        return (mw @ t).reshape(size[1], x.shape[0], c).transpose(1, 0, 2)
+
+    x = a.reshape(h, w, c).astype(np.float64)
+    # MATLAB resizes the dimension with the smaller scale first (as ``imresize``)
+    out = cols(rows(x)) if sh <= sw else rows(np.ascontiguousarray(cols(x)))
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8, order="C")  # rint: half to even, as torch's round
+    return out if a.ndim == 3 else out[..., 0]
 
 
 def bicubic_x4(lr: np.ndarray) -> np.ndarray:

@@ -245,6 +245,18 @@ def test_png_in_blocks_of_rows_decodes_to_the_same_pixels():
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(b))), a)
 
 
+def test_png_without_isal_is_the_same_image(monkeypatch):
+    """Where ISA-L is not installed the writer falls back to the stdlib's zlib: same pixels."""
+    import srcore.imageio as imageio
+
+    a = np.random.default_rng(5).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    fast = png_bytes(a)
+    monkeypatch.setattr(imageio, "_isal_zlib", None)
+    slow = png_bytes(a)
+    for b in (fast, slow):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(b))), a)
+
+
 def test_png_bytes_refuses_what_png_cannot_hold_in_8_bits():
     with pytest.raises(ValueError, match="8-bit"):
         png_bytes(np.zeros((4, 4, 3), np.float32))

@@ -165,3 +165,17 @@ def test_float32_and_gradients():
 def test_needs_scale_or_size():
     with pytest.raises(ValueError):
         imresize(torch.rand(3, 8, 8))
+
+
+@pytest.mark.parametrize("shape,scale", [((96, 128, 3), 0.25), ((30, 41, 3), 4), ((64, 52), 0.25), ((17, 9), 4)])
+def test_uint8_sparse_path_equals_the_dense_products_exactly(shape, scale):
+    """``imresize_uint8`` (sparse weights, for speed) must give ``imresize``'s pixels: for x4 and /4
+    every weight is a multiple of 2^-12, so the float64 sums are exact in any order."""
+    img = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    t = torch.from_numpy(img.astype(np.float64))
+    dense = imresize(t.permute(2, 0, 1) if t.ndim == 3 else t, scale=scale)
+    dense = dense.permute(1, 2, 0) if t.ndim == 3 else dense
+    want = np.clip(np.round(dense.numpy()), 0, 255).astype(np.uint8)
+    got = imresize_uint8(img, scale=scale)
+    np.testing.assert_array_equal(got, want)
+    assert got.flags["C_CONTIGUOUS"]  # metrics and the PNG writer read it row by row
