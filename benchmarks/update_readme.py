@@ -231,7 +231,19 @@ def performance_block() -> str:
     if r:
         for size, per in r.get("sizes", {}).items():
             figs = ", ".join(f"{n} {v['four_models_s']:.2f} s ({v['gain_vs_eager']:+.0%})" for n, v in per.items())
-            row(f"four generators on a {size}×{size} LR image by backend", figs, "adopt only > 15 % over eager", r)
+            row(
+                f"four generators on a {size}×{size} LR image by backend (vs eager)",
+                figs,
+                "adopt only > 15 % over eager and over what is adopted before it",
+                r,
+            )
+        if r.get("verdict"):
+            row(
+                "backend verdict",
+                "; ".join(f"{n}: {v}" for n, v in r["verdict"].items()),
+                "",
+                r,
+            )
     if len(rows) == 2:
         return "No benchmark figures yet (run the scripts in benchmarks/ with --json benchmarks/results/NAME.json)."
     return (
