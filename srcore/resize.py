@@ -56,6 +56,17 @@ def _matrix(in_len: int, out_len: int, scale: float, like: torch.Tensor) -> torc
     return _device_matrix(in_len, out_len, float(scale), like.device, dtype)
 
 
+def _output_size(
+    h: int, w: int, scale: float | None, size: tuple[int, int] | None
+) -> tuple[tuple[int, int], float, float]:
+    """(output size, row scale, column scale) from ``scale`` (MATLAB's ceil) or ``size``."""
+    if size is not None:
+        return size, size[0] / h, size[1] / w
+    if scale is None:
+        raise ValueError("imresize needs scale or size")
+    return (int(math.ceil(h * scale)), int(math.ceil(w * scale))), float(scale), float(scale)
+
+
 def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Resize a float tensor (..., H, W) like MATLAB ``imresize(x, scale, 'bicubic')``.
 
@@ -63,13 +74,7 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
     Values are not clamped or rounded: callers that want 8-bit images round themselves.
     """
     h, w = x.shape[-2:]
-    if size is None:
-        if scale is None:
-            raise ValueError("imresize needs scale or size")
-        size = (int(math.ceil(h * scale)), int(math.ceil(w * scale)))
-        sh = sw = float(scale)
-    else:
-        sh, sw = size[0] / h, size[1] / w
+    size, sh, sw = _output_size(h, w, scale, size)
     # MATLAB resizes the dimension with the smaller scale first; order only matters in rounding.
     mh = _matrix(h, size[0], sh, x)
     mw = _matrix(w, size[1], sw, x)
@@ -95,13 +100,7 @@ def imresize_uint8(img: np.ndarray, scale: float | None = None, size: tuple[int,
     a = np.asarray(img)
     h, w = a.shape[:2]
     c = a.shape[2] if a.ndim == 3 else 1
-    if size is None:
-        if scale is None:
-            raise ValueError("imresize needs scale or size")
-        size = (int(math.ceil(h * scale)), int(math.ceil(w * scale)))
-        sh = sw = float(scale)
-    else:
-        sh, sw = size[0] / h, size[1] / w
+    size, sh, sw = _output_size(h, w, scale, size)
     mh, mw = _sparse_matrix(h, size[0], sh), _sparse_matrix(w, size[1], sw)
 
     def rows(x: np.ndarray) -> np.ndarray:  # (H, W, C) -> (out H, W, C)
