@@ -53,3 +53,34 @@ def test_the_first_error_stops_the_rest_and_is_raised():
     with pytest.raises(RuntimeError, match="b broke"):
         _run(1, ["a", "b", "c"], fail="b", log=log)
     assert log == ["panel a", "score a"]  # c never started
+
+
+def test_a_pooled_compare_stops_between_models_when_the_visitor_leaves():
+    """The side-by-side path (a small input, two workers) stops before its next model too."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from dashboard import core
+
+    class Counting(torch.nn.Module):
+        receptive_radius = 1
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+
+    models = {k: Counting() for k in ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")}
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    asked: list[int] = []
+    with ThreadPoolExecutor(2) as pool:
+        engine = SimpleNamespace(models=models, lpips=None, pool=pool, workers=2, available=list(models))
+        with core.stop_when(lambda: (asked.append(1), len(asked) > 2)[1]), pytest.raises(core.Cancelled):
+            core.run_compare(engine, img, lpips=False)
+        assert sum(m.calls for m in models.values()) == 2, "the two started models ran, then it stopped"
+        res = core.run_compare(engine, img, lpips=False)
+    assert set(res.scores) == {"bicubic", *models} and all(s["psnr_y"] > 0 for s in res.scores.values())
