@@ -230,11 +230,16 @@ def performance_block() -> str:
     r = _load("inference_backends")
     if r:
         for size, per in r.get("sizes", {}).items():
-            figs = ", ".join(f"{n} {v['four_models_s']:.2f} s ({v['gain_vs_eager']:+.0%})" for n, v in per.items())
+            figs = ", ".join(
+                f"{n} {v['four_models_s']:.2f} s ({v['gain_vs_eager']:+.0%}"
+                + (f"; set-up {v['setup_s']:.1f} s per input size" if v.get("setup_s", 0) >= 0.05 else "")
+                + ")"
+                for n, v in per.items()
+            )
             row(
                 f"four generators on a {size}×{size} LR image by backend (vs eager)",
                 figs,
-                "adopt only > 15 % over eager and over what is adopted before it",
+                "adopt only > 15 % over eager and over what is adopted before it, set-up repaid on the first image",
                 r,
             )
         if r.get("verdict"):

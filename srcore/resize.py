@@ -73,7 +73,7 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
     Give either ``scale`` (output size ceil(H*scale), ceil(W*scale)) or ``size`` (H, W).
     Values are not clamped or rounded: callers that want 8-bit images round themselves.
     """
-    h, w = x.shape[-2:]
+    h, w = int(x.shape[-2]), int(x.shape[-1])  # plain ints even under tracing (an ONNX export bakes the size in)
     size, sh, sw = _output_size(h, w, scale, size)
     # MATLAB resizes the dimension with the smaller scale first; order only matters in rounding.
     mh = _matrix(h, size[0], sh, x)
