@@ -165,6 +165,15 @@ def performance_block() -> str:
                 "≤ 1.3×",
                 r,
             )
+    r = _load("first_panel")
+    if r:
+        m = r["median"]
+        row(
+            f"first learned panel on screen, {r['image']}",
+            f"median {m['first_model_s']:.2f} s of {m['total_s']:.2f} s for the whole compare ({100 * m['ratio']:.0f} %)",
+            "≤ 40 % of the whole compare",
+            r,
+        )
     r = _load("model_latency")
     if r:
         for size, f in r["sizes"].items():
