@@ -302,7 +302,8 @@ def run_compare(
     """Upscale with bicubic and the chosen models; score every SR panel against HR.
 
     ``on_panel(name, sr, lr, hr)``, if given, is called as each panel's SR is ready (the models in
-    order, then bicubic), before any metric is computed, so a caller can show panels as they come.
+    order, then bicubic), before that panel's metrics are computed, so a caller can show panels as
+    they come; it may be called from a worker thread (a queue's ``put`` is the usual callback).
     ``lpips=False`` leaves LPIPS out (``add_lpips`` fills it in later): six AlexNet passes cost more
     than the four models on a small CPU, so the Compare tab shows the panels and PSNR / SSIM first.
     """
