@@ -87,3 +87,22 @@ def run_train(
         text=True,
         timeout=timeout,
     )
+
+
+def counting_generators() -> dict:
+    """Stand-ins for the four generators (nearest x4) that count their calls: for tests of when a
+    compare stops."""
+    import torch
+
+    class Counting(torch.nn.Module):
+        receptive_radius = 1
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+
+    return {k: Counting() for k in ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")}

@@ -59,22 +59,11 @@ def test_a_pooled_compare_stops_between_models_when_the_visitor_leaves():
     """The side-by-side path (a small input, two workers) stops before its next model too."""
     from types import SimpleNamespace
 
-    import torch
+    from helpers import counting_generators
 
     from dashboard import core
 
-    class Counting(torch.nn.Module):
-        receptive_radius = 1
-
-        def __init__(self):
-            super().__init__()
-            self.calls = 0
-
-        def forward(self, x):
-            self.calls += 1
-            return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
-
-    models = {k: Counting() for k in ("srcnn_mse", "srcnn_pl", "srgan_mse", "srgan_pl")}
+    models = counting_generators()
     img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     asked: list[int] = []
     with ThreadPoolExecutor(2) as pool:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
+from helpers import counting_generators
 
 from dashboard import core
 from dashboard.serving import Busy, ComputeGate, busy_text
@@ -68,22 +68,8 @@ def test_gate_drops_a_compare_whose_visitor_left():
     assert calls == [] and gate.dropped == 1 and gate.running == 0
 
 
-class _Counting(torch.nn.Module):
-    """A stand-in generator that counts its calls (nearest x4)."""
-
-    receptive_radius = 1
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
-
-
 def test_run_compare_stops_between_models():
-    models = {"srcnn_mse": _Counting(), "srcnn_pl": _Counting(), "srgan_mse": _Counting(), "srgan_pl": _Counting()}
+    models = counting_generators()
     engine = SimpleNamespace(models=models, lpips=None, pool=None, available=list(models))
     img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     asked = []
