@@ -64,10 +64,9 @@ def backends(threads: int) -> dict[str, Callable]:
         except ImportError:
             raise RuntimeError("onnxruntime is not installed (pip install onnx onnxruntime)") from None
         path = Path(tempfile.mkdtemp(prefix="sr-onnx-")) / "g.onnx"
-        with torch.no_grad():  # the resize matrices were cached under inference mode by the eager run
-            torch.onnx.export(
-                model, (x,), str(path), input_names=["lr"], output_names=["sr"], dynamo=False, opset_version=17
-            )
+        torch.onnx.export(
+            model, (x,), str(path), input_names=["lr"], output_names=["sr"], dynamo=False, opset_version=17
+        )
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
@@ -110,10 +109,10 @@ def decide(sizes: dict[str, dict[str, dict]], names: list[str]) -> dict[str, str
         if len(there) == len(sizes) and same and all(g > ADOPT_GAIN for g in gains) and max(payback) <= 1:
             verdict[name], best = "adopt", name
         else:
-            why = f"+{min(gains):.0%} over it at worst" if min(gains) > -1 else ""
+            why = f"+{min(gains):.0%} over it at worst"
             if all(g > ADOPT_GAIN for g in gains) and max(payback) > 1:
                 why += f"; its set-up for each new input size takes {max(payback):.1f} images of that size to pay back"
-            verdict[name] = f"keep {best} ({why.lstrip('; ')})"
+            verdict[name] = f"keep {best} ({why})"
     return verdict
 
 

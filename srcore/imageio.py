@@ -282,11 +282,11 @@ def _png_compressor():
 
 def save_png(arr: np.ndarray, f: BinaryIO | str | Path) -> None:
     """Write a lossless PNG of an 8-bit HxW, HxWx3 or HxWx4 image to ``f`` (a binary file object
-    or a path), for speed: every row
-    with the "Up" filter, then a fast deflate (``_png_compressor``).  Several times faster than
-    Pillow's level 1 (which tries five filters per row) for files of about the same size; the
-    compare view encodes six panels before its result shows.  Rows go through in blocks of about 1 MB,
-    each compressed piece its own IDAT chunk, so a large output costs no second full-size copy."""
+    or a path), for speed: every row with the "Up" filter, then a fast deflate
+    (``_png_compressor``).  Several times faster than Pillow's level 1 (which tries five filters
+    per row) for files of about the same size; the compare view encodes six panels before its
+    result shows.  Rows go through in blocks of about 1 MB, each compressed piece its own IDAT
+    chunk, so a large output costs no second full-size copy."""
     if isinstance(f, (str, Path)):
         with open(f, "wb") as fh:
             return save_png(arr, fh)

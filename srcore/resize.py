@@ -47,8 +47,11 @@ def resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
 
 @functools.lru_cache(maxsize=256)
 def _device_matrix(in_len: int, out_len: int, scale: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The weight matrix on a device, cached: a training step must not rebuild and copy it."""
-    return torch.from_numpy(resize_matrix(in_len, out_len, scale)).to(device, dtype)
+    """The weight matrix on a device, cached: a training step must not rebuild and copy it.  Made
+    outside inference mode even when the first call is inside it, so that the cached tensor also
+    serves autograd (training, tracing an export) afterwards."""
+    with torch.inference_mode(False):
+        return torch.from_numpy(resize_matrix(in_len, out_len, scale)).to(device, dtype)
 
 
 def _matrix(in_len: int, out_len: int, scale: float, like: torch.Tensor) -> torch.Tensor:

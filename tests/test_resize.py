@@ -179,3 +179,16 @@ def test_uint8_sparse_path_equals_the_dense_products_exactly(shape, scale):
     got = imresize_uint8(img, scale=scale)
     np.testing.assert_array_equal(got, want)
     assert got.flags["C_CONTIGUOUS"]  # metrics and the PNG writer read it row by row
+
+
+def test_matrices_cached_in_inference_mode_still_serve_autograd():
+    """The app resizes under inference mode; a later autograd use of the same size (training, an
+    ONNX export's trace) must not meet a cached inference tensor."""
+    from srcore.resize import _device_matrix
+
+    _device_matrix.cache_clear()
+    with torch.inference_mode():
+        imresize(torch.rand(1, 3, 20, 20), scale=4)
+    x = torch.rand(1, 3, 20, 20, requires_grad=True)
+    imresize(x, scale=4).sum().backward()
+    assert x.grad is not None
