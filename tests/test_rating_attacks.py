@@ -251,10 +251,12 @@ def test_plan_not_predictable_from_public_code(app):
     guesses = [[(i, m[0]) for i, m, *_ in st.plan(rid, "mos", length=8, secret=secret)] for secret in ("", rid, "0")]
     assert len(served) == 8
     assert all(g != served for g in guesses)
-    # how many of the 8 positions a public guess gets right: no better than chance (1/18 each)
+    # How many of the 8 positions a public guess gets right.  By chance (1/18 each, best of 3
+    # guesses): 0-2 in 97 % of runs, 4 in 0.23 % (CI met one), 5 in 0.02 %, 6 or more in about
+    # 6e-6.  A plan that the public code reproduced would get 8.
     hits = max(sum(a == b for a, b in zip(g, served)) for g in guesses)
     print(f"\nplan prediction from public data: best guess {hits}/8 positions right")
-    assert hits <= 3
+    assert hits <= 5
 
 
 def test_results_and_exports_private_while_open(app):
