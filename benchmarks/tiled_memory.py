@@ -63,10 +63,12 @@ def once(src: Path, out: Path, model: str, tile: int, threads: int) -> tuple[flo
 
 
 def main(argv=None) -> int:
+    from srcore.inference import DEFAULT_TILE
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=2048, help="LR side in pixels")
     p.add_argument("--model", default="srcnn_mse")
-    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"LR tile side (default {DEFAULT_TILE}, the CLI's)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--json", default=None)

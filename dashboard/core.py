@@ -24,6 +24,7 @@ from srcore.compare import BatchLPIPS
 from srcore.imageio import load_image
 from srcore.inference import prepare, upscale
 from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS, Metric, Reference, mod_crop, shave
+from srcore.models import Generator
 from srcore.models.feature_nets import LPIPS
 from srcore.resize import downscale_x4
 from srcore.zoo import ModelSpec, discover, load_specs
@@ -109,9 +110,9 @@ class Engine:
         found = discover(settings.checkpoints, settings.model_dirs)
         self.specs: tuple[ModelSpec, ...] = found.specs
         self.refused: dict[str, str] = found.refused  # checkpoint file -> why it is not shown
-        self.models, self.problems = load_specs(found.specs, settings.checkpoints)
-        for m in self.models.values():  # once, before the compare's threads share them
-            prepare(m.eval())
+        loaded, self.problems = load_specs(found.specs, settings.checkpoints)
+        # prepared once, before the compare's threads share them
+        self.models: dict[str, Generator] = {k: prepare(m) for k, m in loaded.items()}
         try:
             self.lpips: BatchLPIPS | None = BatchLPIPS(LPIPS())
             self.lpips_problem: str | None = None

@@ -18,6 +18,7 @@ resolution followed by a fixed x4 nearest-neighbour enlargement (the ``seed`` pr
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -53,6 +54,28 @@ def icnr_(weight: torch.Tensor, upscale: int = 2, init=nn.init.kaiming_normal_) 
     sub = torch.empty(out_c // upscale**2, in_c, kh, kw)
     init(sub)
     weight.data.copy_(sub.repeat_interleave(upscale**2, dim=0))
+
+
+def subpixel_conv(conv: nn.Conv2d) -> nn.Conv2d:
+    """Nearest x2 then ``conv`` (3x3, zero padding 1) as one conv on the small grid, to be followed
+    by ``PixelShuffle(2)``: the same sums (the outputs agree to float rounding) without making and
+    convolving the 4x larger upsampled input.  Output phase a of a row takes the small-grid rows
+    i-1 and i (a = 0) or i and i+1 (a = 1), with the 3x3 taps that fall on each added together;
+    the zero padding of both grids lines up, so the borders agree too."""
+    if conv.kernel_size != (3, 3) or conv.padding != (1, 1) or conv.stride != (1, 1) or conv.groups != 1:
+        raise ValueError(f"subpixel_conv needs a plain 3x3 conv with padding 1, not {conv}")
+    w = conv.weight.detach()
+    o, i = w.shape[:2]
+    fold = torch.zeros(2, 3, 3, dtype=w.dtype, device=w.device)  # [phase, small-grid offset + 1, tap]
+    fold[0, 0, 0] = fold[0, 1, 1] = fold[0, 1, 2] = 1
+    fold[1, 1, 0] = fold[1, 1, 1] = fold[1, 2, 2] = 1
+    kernel = torch.einsum("ayk,bxl,oikl->oabiyx", fold, fold, w).reshape(4 * o, i, 3, 3)
+    out = nn.Conv2d(i, 4 * o, 3, padding=1, bias=conv.bias is not None).to(w.device, w.dtype)
+    with torch.no_grad():
+        out.weight.copy_(kernel)
+        if conv.bias is not None:
+            _bias(out).copy_(conv.bias.detach().repeat_interleave(4))
+    return out
 
 
 def _conv(m: nn.Module) -> nn.Conv2d:
@@ -124,6 +147,25 @@ class Generator(nn.Module):
         if self.cfg.lr_consistency:
             out = out + imresize(lr - imresize(out, scale=0.25), scale=4)
         return out
+
+    def for_inference(self) -> Generator:
+        """A frozen copy that computes the same output faster: each resize-conv stage (nearest x2,
+        3x3 conv) runs as a sub-pixel conv (``subpixel_conv`` + PixelShuffle), which skips the
+        upsampled copies (a fifth of a 384 px image's time on a 2-core CPU).  Weights are derived,
+        so the copy is for inference only; ``self`` is left as it is, for training and saving."""
+        g = copy.deepcopy(self).eval().requires_grad_(False)
+        if self.cfg.upsampler == "resize_conv":
+            up = self.up
+            assert isinstance(up, nn.Sequential)
+            g.up = nn.Sequential(
+                nn.ReLU(inplace=True),
+                subpixel_conv(_conv(up[2])),
+                nn.PixelShuffle(2),
+                nn.ReLU(inplace=True),
+                subpixel_conv(_conv(up[5])),
+                nn.PixelShuffle(2),
+            ).requires_grad_(False)
+        return g
 
     @property
     def receptive_radius(self) -> int:
