@@ -1,9 +1,10 @@
 """MATLAB-compatible ``imresize`` (bicubic, a=-0.5, antialiased when shrinking).
 
 The SR benchmarks make LR images with MATLAB's ``imresize(hr, 1/4, 'bicubic')``; torchvision's
-bicubic differs (a=-0.75, other antialias).  Resizing is done as two dense matrix products
-(rows, then columns) whose weights follow MATLAB's ``contributions`` routine, including its
-symmetric edge padding, so it is exact, differentiable and runs on any device.
+bicubic differs (a=-0.75, other antialias).  The weights follow MATLAB's ``contributions``
+routine, including its symmetric edge padding, and are applied as two dense matrix products (rows,
+then columns) or, for whole-number factors on larger images, as convolutions of the padded input
+(the same weights; the sums agree to float rounding).  Exact, differentiable, on any device.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import sparse
 
 
@@ -25,6 +27,22 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
     """Dense (out_len, in_len) weight matrix reproducing MATLAB's bicubic imresize along one axis."""
+    idx, w = _taps(out_len, scale)
+    # MATLAB's symmetric padding: index k outside [0, in_len) mirrors back inside.
+    mat = np.zeros((out_len, in_len), dtype=np.float64)
+    np.add.at(mat, (np.repeat(np.arange(out_len), idx.shape[1]), _mirror(idx, in_len).ravel()), w.ravel())
+    return mat
+
+
+def _mirror(idx: np.ndarray, in_len: int) -> np.ndarray:
+    """0-based indices outside [0, in_len) folded back inside, as MATLAB's symmetric padding."""
+    aux = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
+    return aux[np.mod(idx, 2 * in_len)]
+
+
+def _taps(out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(0-based input index, weight) of each output pixel's taps, (out_len, P) each, before the
+    symmetric padding folds the indices; MATLAB's ``contributions``."""
     kernel_width = 4.0
     antialias = scale < 1
     if antialias:
@@ -37,12 +55,7 @@ def resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
     dist = u[:, None] - idx
     w = scale * _cubic(dist * scale) if antialias else _cubic(dist)
     w = w / w.sum(axis=1, keepdims=True)
-    # MATLAB's symmetric padding: index k outside [1, in_len] mirrors back inside.
-    aux = np.concatenate([np.arange(1, in_len + 1), np.arange(in_len, 0, -1)]) - 1
-    idx = aux[np.mod(idx - 1, 2 * in_len).astype(np.int64)]
-    mat = np.zeros((out_len, in_len), dtype=np.float64)
-    np.add.at(mat, (np.repeat(np.arange(out_len), p), idx.ravel()), w.ravel())
-    return mat
+    return idx.astype(np.int64) - 1, w
 
 
 @functools.lru_cache(maxsize=256)
@@ -57,6 +70,81 @@ def _device_matrix(in_len: int, out_len: int, scale: float, device: torch.device
 def _matrix(in_len: int, out_len: int, scale: float, like: torch.Tensor) -> torch.Tensor:
     dtype = like.dtype if like.is_floating_point() else torch.float32
     return _device_matrix(in_len, out_len, float(scale), like.device, dtype)
+
+
+# Whole-number factors (x4, /4, ...): every output pixel's taps are the previous period's shifted,
+# so each pass is a convolution of the symmetrically padded input: a few multiplies per pixel
+# where the dense product spends one per pixel of the input row.  Below BANDED_MIN_SIDE the dense
+# product is quicker, and so is its backward below BANDED_MIN_SIDE_GRAD (sides of the smaller
+# image of the two; ``python -m benchmarks.resize_speed`` prints both ways).
+BANDED_MIN_SIDE = 96
+BANDED_MIN_SIDE_GRAD = 192
+
+
+@functools.lru_cache(maxsize=256)
+def _band(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(input index of each padded position, kernel (phases, K), stride) when ``scale`` is x n or
+    /n with n whole and the taps repeat with period n (up) or 1 (down); else None."""
+    idx, w = _taps(out_len, scale)
+    r, taps = np.arange(out_len), idx.shape[1]
+    n = round(scale if scale >= 1 else 1 / scale)
+    if n < 2 or abs((scale if scale >= 1 else 1 / scale) - n) > 1e-9:
+        return None
+    if scale > 1 and out_len == n * in_len:
+        start = idx[:n, 0]
+        if not (np.array_equal(idx[:, 0], start[r % n] + r // n) and np.allclose(w, w[r % n], rtol=0, atol=1e-12)):
+            return None
+        lo, stride = int(start.min()), 1
+        kernel = np.zeros((n, int(start.max()) - lo + taps))
+        for phase in range(n):
+            kernel[phase, start[phase] - lo : start[phase] - lo + taps] = w[phase]
+    elif scale < 1 and in_len == n * out_len:
+        if not (np.array_equal(idx[:, 0], idx[0, 0] + n * r) and np.allclose(w, w[:1], rtol=0, atol=1e-12)):
+            return None
+        lo, stride, kernel = int(idx[0, 0]), n, w[:1]
+    else:
+        return None
+    used = np.flatnonzero(np.abs(kernel).sum(axis=0) > 0)  # MATLAB's taps include zero-weight ends
+    kernel, lo = kernel[:, used[0] : used[-1] + 1], lo + int(used[0])
+    positions = (in_len - 1 if stride == 1 else stride * (out_len - 1)) + kernel.shape[1]
+    return _mirror(lo + np.arange(positions), in_len), kernel, stride
+
+
+@functools.lru_cache(maxsize=256)
+def _device_band(
+    h: int, w: int, scale: float, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int] | None:
+    """Both axes' bands on a device: (rows' source indices, columns', rows' kernel, columns',
+    stride); for an enlargement one 2-D kernel per output phase, the outer product of the axes'."""
+    bh = _band(h, int(math.ceil(h * scale)), scale)
+    bw = _band(w, int(math.ceil(w * scale)), scale)
+    if bh is None or bw is None:
+        return None
+    (src_h, kh, stride), (src_w, kw, _) = bh, bw
+    if stride == 1:  # (n*n phases, 1, Kh, Kw); output channel a*n + b is row phase a, column phase b
+        kh, kw = (kh[:, None, :, None] * kw[None, :, None, :]).reshape(-1, 1, kh.shape[1], kw.shape[1]), kw
+    else:
+        kh, kw = kh.reshape(1, 1, -1, 1), kw.reshape(1, 1, 1, -1)
+    with torch.inference_mode(False):  # cached: must also serve autograd later (see _device_matrix)
+        t = [torch.from_numpy(a).to(device) for a in (src_h, src_w)]
+        return t[0], t[1], torch.from_numpy(kh).to(device, dtype), torch.from_numpy(kw).to(device, dtype), stride
+
+
+def _banded(x: torch.Tensor, scale: float) -> torch.Tensor | None:
+    """``imresize(x, scale)`` as convolutions of the symmetrically padded input, or None where
+    the factor is not whole.  The same weights as the dense product; sums in another order."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    band = _device_band(h, w, float(scale), x.device, x.dtype)
+    if band is None:
+        return None
+    src_h, src_w, kh, kw, stride = band
+    t = x.reshape(-1, 1, h, w).index_select(2, src_h)
+    if stride == 1:
+        n = round(scale)
+        t = F.pixel_shuffle(F.conv2d(t.index_select(3, src_w), kh), n)
+    else:
+        t = F.conv2d(F.conv2d(t, kh, stride=(stride, 1)).index_select(3, src_w), kw, stride=(1, stride))
+    return t.reshape(*x.shape[:-2], t.shape[-2], t.shape[-1])
 
 
 def _output_size(
@@ -77,7 +165,19 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
     Values are not clamped or rounded: callers that want 8-bit images round themselves.
     """
     h, w = int(x.shape[-2]), int(x.shape[-1])  # plain ints even under tracing (an ONNX export bakes the size in)
-    size, sh, sw = _output_size(h, w, scale, size)
+    if size is not None or scale is None or not x.is_floating_point():
+        return _dense(x, *_output_size(h, w, scale, size))
+    small_side = min(h, w) * min(scale, 1.0)
+    if small_side >= (BANDED_MIN_SIDE_GRAD if torch.is_grad_enabled() and x.requires_grad else BANDED_MIN_SIDE):
+        out = _banded(x, scale)
+        if out is not None:
+            return out
+    return _dense(x, *_output_size(h, w, scale, size))
+
+
+def _dense(x: torch.Tensor, size: tuple[int, int], sh: float, sw: float) -> torch.Tensor:
+    """``imresize`` as two dense products with the (out, in) weight matrices: any size."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
     # MATLAB resizes the dimension with the smaller scale first; order only matters in rounding.
     mh = _matrix(h, size[0], sh, x)
     mw = _matrix(w, size[1], sw, x)

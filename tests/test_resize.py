@@ -192,3 +192,67 @@ def test_matrices_cached_in_inference_mode_still_serve_autograd():
     x = torch.rand(1, 3, 20, 20, requires_grad=True)
     imresize(x, scale=4).sum().backward()
     assert x.grad is not None
+
+
+@pytest.mark.parametrize(
+    "shape,scale",
+    [
+        ((1, 3, 96, 130), 4),
+        ((2, 3, 97, 101), 4),
+        ((100, 99), 3),
+        ((1, 3, 384, 400), 0.25),
+        ((3, 388, 392), 0.25),
+        ((96, 100), 2),
+    ],
+)
+def test_banded_convolutions_equal_the_dense_products(shape, scale):
+    """Whole-number factors on large images run as convolutions of the padded input: the same
+    weights, and (the order of the sums aside) the same values, at the borders too."""
+    from srcore.resize import _banded, _dense, _output_size
+
+    x = torch.rand(*shape, dtype=torch.float64)
+    want = _dense(x, *_output_size(shape[-2], shape[-1], scale, None))
+    got = _banded(x, scale)
+    assert got is not None and got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    with torch.inference_mode():
+        torch.testing.assert_close(imresize(x.float(), scale=scale), want.float(), rtol=0, atol=2e-6)
+
+
+def test_banded_only_for_whole_factors_and_large_images():
+    from srcore import resize
+
+    assert resize._band(100, 150, 1.5) is None and resize._band(100, 30, 0.3) is None
+    calls = []
+    real = resize._banded
+    try:
+        resize._banded = lambda x, s: calls.append(tuple(x.shape)) or real(x, s)
+        with torch.inference_mode():
+            imresize(torch.rand(1, 3, 64, 64), scale=4)  # below BANDED_MIN_SIDE: dense
+            imresize(torch.rand(1, 3, 128, 128), scale=4)
+            imresize(torch.rand(1, 3, 512, 512), scale=0.25)  # the LR side (128) counts
+            imresize(torch.rand(1, 3, 256, 256), scale=0.25)  # LR side 64: dense
+        x = torch.rand(1, 3, 128, 128, requires_grad=True)
+        imresize(x, scale=4)  # autograd below BANDED_MIN_SIDE_GRAD: dense, its backward is quicker
+    finally:
+        resize._banded = real
+    assert calls == [(1, 3, 128, 128), (1, 3, 512, 512)]
+
+
+def test_banded_gradients_equal_the_dense_ones():
+    """Also after the app made the same bands under inference mode (they are cached)."""
+    from srcore.resize import _banded, _dense, _device_band, _output_size
+
+    _device_band.cache_clear()
+    with torch.inference_mode():
+        _banded(torch.rand(1, 2, 40, 36, dtype=torch.float64), 4)
+        _banded(torch.rand(1, 2, 160, 144, dtype=torch.float64), 0.25)
+    for shape, scale in (((1, 2, 40, 36), 4), ((1, 2, 160, 144), 0.25)):
+        a = torch.rand(*shape, dtype=torch.float64, requires_grad=True)
+        b = a.detach().clone().requires_grad_(True)
+        g = torch.rand(*_dense(a, *_output_size(shape[-2], shape[-1], scale, None)).shape, dtype=torch.float64)
+        (_dense(a, *_output_size(shape[-2], shape[-1], scale, None)) * g).sum().backward()
+        band = _banded(b, scale)
+        assert band is not None
+        (band * g).sum().backward()
+        torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-12)
