@@ -1,7 +1,8 @@
 """Eager PyTorch against channels-last, ``torch.compile`` and ONNX Runtime for the four generators, side by
 side in one run, on this CPU (issue 16: adopt only what beats eager by more than 15 %).
 
-For each backend and each shipped generator: the whole-image x4 of a 128x128 LR input (the 512x512
+For each backend and each shipped generator (its inference copy, ``Generator.for_inference``, as the
+app runs it): the whole-image x4 of a 128x128 LR input (the 512x512
 compare) and of a 384x384 one (the largest LR upload), ``--runs`` timed runs after a warm-up; the
 figure per backend is the sum over the four models of each model's median.  Every backend's output is
 checked against eager's (max abs difference, in [0, 1] units): a backend that computes something else
@@ -139,7 +140,10 @@ def main(argv=None) -> int:
 
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    models, problems = load_available()
+    loaded, problems = load_available()
+    # each backend runs the inference copy the app runs (srcore.inference.prepare: upsampling as
+    # sub-pixel convs), so eager here is that copy in NCHW and channels_last is the app's own path
+    models = {k: m.for_inference() for k, m in loaded.items()}
     print(
         f"torch {torch.__version__}, threads {threads}, cpus {os.cpu_count()}, load average "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; models {', '.join(models)}"

@@ -111,7 +111,10 @@ def _load(name: str) -> dict | None:
 def _src(rec: dict) -> str:
     m = rec.get("machine", {})
     load = m.get("load_average") or rec.get("load_average_before") or ["?"]
-    return f"`{rec.get('command')}`, {rec.get('date')}, {m.get('cpus')} CPUs, load {load[0]}"
+    cpu = ", ".join(str(m[k]) for k in ("cpu_model", "cpu_capability") if m.get(k))
+    return (
+        f"`{rec.get('command')}`, {rec.get('date')}, {m.get('cpus')} CPUs{f' ({cpu})' if cpu else ''}, load {load[0]}"
+    )
 
 
 def _spread(f: dict, digits: int, n: int | None = None) -> str:
