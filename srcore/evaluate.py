@@ -30,7 +30,7 @@ from srcore.atomic import write_text_atomic
 from srcore.checkpoint import CheckpointError, git_commit, load_generator_file
 from srcore.data import to_tensor
 from srcore.imageio import ImageLoadError, list_images, load_image
-from srcore.inference import DEFAULT_TILE, upscale
+from srcore.inference import DEFAULT_TILE, prepare, upscale
 from srcore.metrics import METRICS, flat_phase_range, mod_crop, score
 from srcore.models.feature_nets import LPIPS
 from srcore.models.generator import Generator
@@ -95,7 +95,8 @@ def evaluate(
             gens[m] = None
             meta[m] = {"title": "Bicubic", "description": "MATLAB-style bicubic x4"}
         else:
-            gens[m], md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
+            gen, md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
+            gens[m] = prepare(gen)  # the inference copy once, not once per image
             model_md = md.get("model")
             info = model_md if isinstance(model_md, dict) else {}
             meta[m] = {

@@ -113,21 +113,23 @@ def _band(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarr
 @functools.lru_cache(maxsize=256)
 def _device_band(
     h: int, w: int, scale: float, device: torch.device, dtype: torch.dtype
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int] | None:
-    """Both axes' bands on a device: (rows' source indices, columns', rows' kernel, columns',
-    stride); for an enlargement one 2-D kernel per output phase, the outer product of the axes'."""
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], int] | None:
+    """Both axes' bands on a device: (rows' source indices, columns', kernels, stride).  An
+    enlargement by n has one kernel, (n*n phases, 1, Kh, Kw), the outer product of the axes'
+    (output channel a*n + b is row phase a, column phase b); a reduction has the rows' and the
+    columns' 1-D kernels, applied with the stride."""
     bh = _band(h, int(math.ceil(h * scale)), scale)
     bw = _band(w, int(math.ceil(w * scale)), scale)
     if bh is None or bw is None:
         return None
     (src_h, kh, stride), (src_w, kw, _) = bh, bw
-    if stride == 1:  # (n*n phases, 1, Kh, Kw); output channel a*n + b is row phase a, column phase b
-        kh, kw = (kh[:, None, :, None] * kw[None, :, None, :]).reshape(-1, 1, kh.shape[1], kw.shape[1]), kw
+    if stride == 1:
+        kernels = [(kh[:, None, :, None] * kw[None, :, None, :]).reshape(-1, 1, kh.shape[1], kw.shape[1])]
     else:
-        kh, kw = kh.reshape(1, 1, -1, 1), kw.reshape(1, 1, 1, -1)
+        kernels = [kh.reshape(1, 1, -1, 1), kw.reshape(1, 1, 1, -1)]
     with torch.inference_mode(False):  # cached: must also serve autograd later (see _device_matrix)
-        t = [torch.from_numpy(a).to(device) for a in (src_h, src_w)]
-        return t[0], t[1], torch.from_numpy(kh).to(device, dtype), torch.from_numpy(kw).to(device, dtype), stride
+        src = [torch.from_numpy(a).to(device) for a in (src_h, src_w)]
+        return src[0], src[1], tuple(torch.from_numpy(k).to(device, dtype) for k in kernels), stride
 
 
 def _banded(x: torch.Tensor, scale: float) -> torch.Tensor | None:
@@ -137,13 +139,12 @@ def _banded(x: torch.Tensor, scale: float) -> torch.Tensor | None:
     band = _device_band(h, w, float(scale), x.device, x.dtype)
     if band is None:
         return None
-    src_h, src_w, kh, kw, stride = band
+    src_h, src_w, kernels, stride = band
     t = x.reshape(-1, 1, h, w).index_select(2, src_h)
     if stride == 1:
-        n = round(scale)
-        t = F.pixel_shuffle(F.conv2d(t.index_select(3, src_w), kh), n)
+        t = F.pixel_shuffle(F.conv2d(t.index_select(3, src_w), kernels[0]), round(scale))
     else:
-        t = F.conv2d(F.conv2d(t, kh, stride=(stride, 1)).index_select(3, src_w), kw, stride=(1, stride))
+        t = F.conv2d(F.conv2d(t, kernels[0], stride=(stride, 1)).index_select(3, src_w), kernels[1], stride=(1, stride))
     return t.reshape(*x.shape[:-2], t.shape[-2], t.shape[-1])
 
 

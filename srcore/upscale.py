@@ -28,7 +28,7 @@ from tqdm import tqdm
 from srcore import SCALE
 from srcore.checkpoint import CheckpointError
 from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image, save_png
-from srcore.inference import DEFAULT_TILE, upscale
+from srcore.inference import DEFAULT_TILE, prepare, upscale
 from srcore.zoo import MODEL_NAMES, load_generator
 
 DEFAULT_MAX_OUTPUT_MP = 100.0  # x4 output megapixels (about 0.3 GB as 8-bit RGB): LR up to 2500x2500
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
             )
             return 2
         try:
-            models[Path(n).stem if n.endswith(".safetensors") else n] = load_generator(n, a.device)
+            models[Path(n).stem if n.endswith(".safetensors") else n] = prepare(load_generator(n, a.device))
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

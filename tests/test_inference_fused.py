@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import srcore.inference as inf
+from srcore.data import to_tensor, to_uint8
 from srcore.models import Generator, GeneratorConfig
 from srcore.models.generator import subpixel_conv
 
@@ -79,8 +80,7 @@ def test_upscale_with_the_prepared_copy_equals_the_trained_module(tile):
     g = _trained_like(RESIZE_CONV, seed=3)
     lr = np.random.default_rng(0).integers(0, 256, (40, 28, 3), dtype=np.uint8)
     with torch.no_grad():
-        want = g(torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255)
-    want8 = (want.clamp(0, 1) * 255).round().squeeze(0).permute(1, 2, 0).to(torch.uint8).numpy()
+        want8 = to_uint8(g(to_tensor(lr).unsqueeze(0)))
     out = inf.upscale(g, lr, tile=tile)
     assert out.shape == want8.shape
     assert np.abs(out.astype(int) - want8.astype(int)).max() <= 1  # float rounding at .5 only

@@ -219,23 +219,20 @@ def test_banded_convolutions_equal_the_dense_products(shape, scale):
         torch.testing.assert_close(imresize(x.float(), scale=scale), want.float(), rtol=0, atol=2e-6)
 
 
-def test_banded_only_for_whole_factors_and_large_images():
+def test_banded_only_for_whole_factors_and_large_images(monkeypatch):
     from srcore import resize
 
     assert resize._band(100, 150, 1.5) is None and resize._band(100, 30, 0.3) is None
     calls = []
     real = resize._banded
-    try:
-        resize._banded = lambda x, s: calls.append(tuple(x.shape)) or real(x, s)
-        with torch.inference_mode():
-            imresize(torch.rand(1, 3, 64, 64), scale=4)  # below BANDED_MIN_SIDE: dense
-            imresize(torch.rand(1, 3, 128, 128), scale=4)
-            imresize(torch.rand(1, 3, 512, 512), scale=0.25)  # the LR side (128) counts
-            imresize(torch.rand(1, 3, 256, 256), scale=0.25)  # LR side 64: dense
-        x = torch.rand(1, 3, 128, 128, requires_grad=True)
-        imresize(x, scale=4)  # autograd below BANDED_MIN_SIDE_GRAD: dense, its backward is quicker
-    finally:
-        resize._banded = real
+    monkeypatch.setattr(resize, "_banded", lambda x, s: calls.append(tuple(x.shape)) or real(x, s))
+    with torch.inference_mode():
+        imresize(torch.rand(1, 3, 64, 64), scale=4)  # below BANDED_MIN_SIDE: dense
+        imresize(torch.rand(1, 3, 128, 128), scale=4)
+        imresize(torch.rand(1, 3, 512, 512), scale=0.25)  # the LR side (128) counts
+        imresize(torch.rand(1, 3, 256, 256), scale=0.25)  # LR side 64: dense
+    x = torch.rand(1, 3, 128, 128, requires_grad=True)
+    imresize(x, scale=4)  # autograd below BANDED_MIN_SIDE_GRAD: dense, its backward is quicker
     assert calls == [(1, 3, 128, 128), (1, 3, 512, 512)]
 
 
