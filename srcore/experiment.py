@@ -17,6 +17,7 @@ are skipped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -57,8 +58,18 @@ class Preset:
     workers: int
     parallel_arms: int  # arms trained at once (CPU: one thread each)
     threads: int  # torch threads per training process (0: torch's default)
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # every arm once per seed (crops, order, D's init); the first is shipped
+    init: str = ""  # a shared initialisation (repo-relative .safetensors) instead of the pre-training stage
+    init_sha256: str = ""  # that file's SHA-256, checked before any arm starts
+    # decision rules, fixed before the run: a difference between two models is "resolved" when the
+    # paired bootstrap interval (images and seeds resampled together) at ci_level excludes 0
+    bootstrap_resamples: int = 2000
+    ci_level: float = 0.95
     note: str = ""
+
+    def sha256(self) -> str:
+        """The preset's fingerprint, recorded in the protocol and in ``benchmark.json``."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
 
 PRESETS: dict[str, Preset] = {
@@ -78,12 +89,19 @@ PRESETS: dict[str, Preset] = {
         vgg_feature_scale=SRGAN_VGG_SCALE,
         holdout=8,
         val_max_side=192,
-        val_every=1000,
+        val_every=200,
         picture_every=200,
         workers=1,
         parallel_arms=2,
         threads=0,
-        note="sized for a 2-core CPU: 0.5-2 hours in all (29.5 min to 1 h 11 min measured); the pre-training uses both cores, the arms one each, two at a time",
+        seeds=(0, 1, 2),
+        init="checkpoints/init/mse_init.safetensors",
+        init_sha256="b1abb65f80abf24b5c84c3b2241105f32b38c836e367ff526e1428e1d585bb96",
+        note="sized for a 2-core CPU: 3 seeds x 4 arms of 800 steps, two at a time, one thread each "
+        "(about 1.5 h measured, see the README); the arm length is the longest that fits 2.5 h with 3 seeds, "
+        "fixed before the run (validation every 200 steps shows whether the losses still separate); "
+        "the shared initialisation is the previous experiment's MSE generator (14,000 + 800 MSE steps, "
+        "histories pretrain.jsonl and init_mse.jsonl), given one residual for R, G and B",
     ),
     "gpu": Preset(
         name="gpu",
@@ -129,10 +147,39 @@ PRESETS: dict[str, Preset] = {
         workers=0,
         parallel_arms=2,
         threads=1,
+        seeds=(0, 1),
         note="for tests: runs every stage of the protocol in a minute; trains nothing useful",
     ),
 }
 PRETRAIN = "pretrain"
+
+
+def arm_dir(out: Path, key: str, seed: int) -> Path:
+    """Run folder of one arm and seed: ``OUT/arms/KEY/seedN``."""
+    return out / "arms" / key / f"seed{seed}"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shared_init(preset: Preset, out: Path) -> Path:
+    """The generator every arm starts from: the preset's ``init`` file (its SHA-256 checked), or
+    the pre-training stage's export."""
+    if not preset.init:
+        return out / PRETRAIN / "generator.safetensors"
+    path = paths.REPO_ROOT / preset.init
+    if not path.is_file():
+        raise FileNotFoundError(f"the preset's shared initialisation {path} is missing")
+    if preset.init_sha256 and file_sha256(path) != preset.init_sha256:
+        raise ValueError(f"{path} is not the file the preset names (SHA-256 differs from {preset.init_sha256})")
+    return path
+
+
 PRETRAIN_WARMUP, PRETRAIN_EMA = 200, 0.999  # the pre-training's warm-up steps and EMA decay (every preset)
 
 
@@ -153,6 +200,7 @@ def _train_cmd(
     title: str,
     description: str,
     parallel: bool,
+    seed: int,
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -203,7 +251,7 @@ def _train_cmd(
         "--workers",
         str(preset.workers),
         "--seed",
-        str(preset.seed),
+        str(seed),
     ]
     for d in train_dirs:
         cmd += ["--train-dir", d]
@@ -263,19 +311,26 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     proto_path = out / "protocol.json"
     proto = json.loads(proto_path.read_text()) if proto_path.is_file() else {}
-    if proto.get("preset") and proto["preset"] != asdict(preset):
+    if proto.get("preset") and proto["preset"] != json.loads(json.dumps(asdict(preset))):
         raise ValueError(f"{out} holds an experiment with another preset; use a new --out folder")
+    from srcore.checkpoint import git_commit
+
     proto.update(
         preset=asdict(preset),
+        preset_sha256=preset.sha256(),
+        preset_commit=proto.get("preset_commit") or git_commit(),
         train_dirs=train_dirs,
         arms=[m.key for m in arms],
+        seeds=list(preset.seeds),
         started=proto.get("started", time.strftime("%Y-%m-%d %H:%M:%S %Z")),
     )
     write_text_atomic(proto_path, json.dumps(proto, indent=1))
 
     pre_run = out / PRETRAIN
-    pre_export = pre_run / "generator.safetensors"
-    if not pre_export.is_file():
+    pre_export = shared_init(preset, out)
+    if preset.init:
+        proto["init"] = {"file": preset.init, "sha256": preset.init_sha256}
+    elif not pre_export.is_file():
         cmd = _train_cmd(
             PRETRAIN,
             {"mse": 1.0},
@@ -292,19 +347,26 @@ def run_experiment(
             title="MSE pre-training",
             description="shared MSE pre-training of every arm",
             parallel=False,
+            seed=preset.seeds[0],
         )
         _wait({PRETRAIN: _run_stage(PRETRAIN, cmd, out / "logs" / f"{PRETRAIN}.log")})
 
-    todo = [m for m in arms if not (out / "arms" / m.key / "generator.safetensors").is_file()]
+    todo = [
+        (m, seed)
+        for seed in preset.seeds
+        for m in arms
+        if not (arm_dir(out, m.key, seed) / "generator.safetensors").is_file()
+    ]
 
     running: dict[str, subprocess.Popen] = {}
     lanes = max(1, preset.parallel_arms)
     # the slowest arms first so the lanes finish together
-    todo.sort(key=lambda m: (-("adv" in m.loss), -("vgg" in m.loss)))
+    todo.sort(key=lambda ms: (-("adv" in ms[0].loss), -("vgg" in ms[0].loss)))
     while todo or running:
         while todo and len(running) < lanes:
-            m = todo.pop(0)
-            run = out / "arms" / m.key
+            m, seed = todo.pop(0)
+            run = arm_dir(out, m.key, seed)
+            name = f"{m.key}-seed{seed}"
             cmd = _train_cmd(
                 m.key,
                 m.loss,
@@ -321,8 +383,9 @@ def run_experiment(
                 title=m.title,
                 description=m.description,
                 parallel=lanes > 1,
+                seed=seed,
             )
-            running[m.key] = _run_stage(m.key, cmd, out / "logs" / f"{m.key}.log")
+            running[name] = _run_stage(name, cmd, out / "logs" / f"{name}.log")
         finished = {k: p for k, p in running.items() if p.poll() is not None}
         for k in finished:
             running.pop(k)
@@ -336,12 +399,12 @@ def run_experiment(
         else:
             time.sleep(2)
 
-    proto["train_seconds"] = train_seconds(out, arms)
-    proto["held_out"] = held_out(out)
+    proto["train_seconds"] = train_seconds(out, arms, preset.seeds)
+    proto["held_out"] = held_out(out, arms, preset.seeds)
     proto["finished_training"] = proto.get("finished_training") or time.strftime("%Y-%m-%d %H:%M:%S %Z")
     write_text_atomic(proto_path, json.dumps(proto, indent=1))
     if publish:
-        publish_results(out, checkpoints, arms)
+        publish_results(out, checkpoints, arms, preset.seeds)
         t2 = time.time()
         cmd = [
             sys.executable,
@@ -375,7 +438,12 @@ def describe(proto: dict) -> str:
     the checkpoints' README prints it, so the budget and times stated there are the run's own."""
     p = proto["preset"]
     secs = proto.get("train_seconds") or {}
-    arms = [a for a in proto.get("arms", []) if a in secs]
+    seeds = proto.get("seeds") or [p.get("seeds", [0])[0] if isinstance(p.get("seeds"), list) else 0]
+    arm_secs = {
+        a: [secs[f"{a}-seed{s}"] for s in seeds if f"{a}-seed{s}" in secs] or ([secs[a]] if a in secs else [])
+        for a in proto.get("arms", [])
+    }
+    arms = [a for a, v in arm_secs.items() if v]
     lanes = p.get("parallel_arms", 1)
     text = (
         f"The `{p['name']}` preset as run: a shared pre-training of {p['pretrain_steps']:,} steps of batch "
@@ -390,7 +458,11 @@ def describe(proto: dict) -> str:
         + "."
     )
     if arms:
-        text += " Arm training times: " + ", ".join(f"{TITLES.get(a, a)} {_minutes(secs[a])}" for a in arms) + "."
+        text += (
+            f" Arm training times (seeds {', '.join(map(str, seeds))}): "
+            + ", ".join(f"{TITLES.get(a, a)} {' / '.join(_minutes(t) for t in arm_secs[a])}" for a in arms)
+            + "."
+        )
     try:
         t0 = time.strptime(proto["started"], "%Y-%m-%d %H:%M:%S %Z")
         t1 = time.strptime(proto["finished_training"], "%Y-%m-%d %H:%M:%S %Z")
@@ -411,46 +483,68 @@ def describe(proto: dict) -> str:
     return text
 
 
-def train_seconds(out: Path, arms: tuple[ModelSpec, ...] = MODELS) -> dict[str, float]:
+def train_seconds(out: Path, arms: tuple[ModelSpec, ...] = MODELS, seeds: tuple[int, ...] = (0,)) -> dict[str, float]:
     """Training wall time of each stage, from its history (survives interruptions and restarts of
-    this driver; arms trained side by side overlap in time)."""
+    this driver; arms trained side by side overlap in time): ``pretrain`` and ``KEY-seedN``."""
     from srcore import history
 
+    runs = [(PRETRAIN, out / PRETRAIN)]
+    runs += [(f"{m.key}-seed{s}", arm_dir(out, m.key, s)) for s in seeds for m in arms]
     secs: dict[str, float] = {}
-    for key, run in ((PRETRAIN, out / PRETRAIN), *((m.key, out / "arms" / m.key) for m in arms)):
+    for key, run in runs:
         walls = [r["wall"] for r in history.read(run / "history.jsonl") if r.get("kind") == "train" and "wall" in r]
         if walls:
             secs[key] = round(max(walls))
     return secs
 
 
-def held_out(out: Path) -> list[str]:
-    """The validation images held out of the training folders (from the pre-training's history)."""
+def held_out(out: Path, arms: tuple[ModelSpec, ...] = MODELS, seeds: tuple[int, ...] = (0,)) -> list[str]:
+    """The validation images held out of the training folders (from the first history that has them)."""
     from srcore import history
 
-    meta = next((r for r in history.read(out / PRETRAIN / "history.jsonl") if r.get("kind") == "meta"), {})
-    return list(meta.get("held_out") or [])
+    for run in (out / PRETRAIN, *(arm_dir(out, m.key, s) for s in seeds for m in arms)):
+        meta = next((r for r in history.read(run / "history.jsonl") if r.get("kind") == "meta"), {})
+        if meta.get("held_out"):
+            return list(meta["held_out"])
+    return []
 
 
-def publish_results(out: Path, checkpoints: Path, arms: tuple[ModelSpec, ...] = MODELS) -> None:
-    """Copy the arms' generators, the histories and the progress pictures into the checkpoints folder."""
+SEEDS_DIR = "seeds"  # other seeds' generators and histories, beside the shipped ones
+
+
+def publish_results(
+    out: Path, checkpoints: Path, arms: tuple[ModelSpec, ...] = MODELS, seeds: tuple[int, ...] = (0,)
+) -> None:
+    """Copy the arms' generators, the histories and the progress pictures into ``checkpoints``: the
+    first seed's as the shipped models (``KEY.safetensors``, ``history/KEY.jsonl``, pictures), every
+    other seed's into ``seeds/KEY_seedN.safetensors`` and ``history/seeds/KEY_seedN.jsonl``."""
     hist_dir, prog_dir = checkpoints / "history", checkpoints / "progress"
-    hist_dir.mkdir(parents=True, exist_ok=True)
-    runs = {PRETRAIN: out / PRETRAIN, **{m.key: out / "arms" / m.key for m in arms}}
+    (hist_dir / SEEDS_DIR).mkdir(parents=True, exist_ok=True)
+    (checkpoints / SEEDS_DIR).mkdir(parents=True, exist_ok=True)
+    shipped = seeds[0]
+    runs = {m.key: arm_dir(out, m.key, shipped) for m in arms}
+    if (out / PRETRAIN / "history.jsonl").is_file():
+        runs = {PRETRAIN: out / PRETRAIN, **runs}
+        shutil.copyfile(out / PRETRAIN / "history.jsonl", hist_dir / f"{PRETRAIN}.jsonl")
     # every run validates on the same held-out crops: their LR and HR go beside each run's pictures
     crops = {f.name: f for run in runs.values() for f in (run / "pictures").glob("*_[lh]r.png")}
-    shutil.copyfile(out / PRETRAIN / "history.jsonl", hist_dir / f"{PRETRAIN}.jsonl")
-    for m in arms:
-        run = runs[m.key]
-        tmp = checkpoints / f".{m.file}.publish"
-        shutil.copyfile(run / "generator.safetensors", tmp)
-        os.replace(tmp, checkpoints / m.file)
-        shutil.copyfile(run / "history.jsonl", hist_dir / f"{m.key}.jsonl")
+    for seed in seeds:
+        for m in arms:
+            run = arm_dir(out, m.key, seed)
+            if seed == shipped:
+                gen, hist = checkpoints / m.file, hist_dir / f"{m.key}.jsonl"
+            else:
+                gen = checkpoints / SEEDS_DIR / f"{m.key}_seed{seed}.safetensors"
+                hist = hist_dir / SEEDS_DIR / f"{m.key}_seed{seed}.jsonl"
+            tmp = gen.with_name(f".{gen.name}.publish")
+            shutil.copyfile(run / "generator.safetensors", tmp)
+            os.replace(tmp, gen)
+            shutil.copyfile(run / "history.jsonl", hist)
     for key, run in runs.items():
         _copy_pictures(run / "pictures", prog_dir / key)
         for name, f in crops.items():
             shutil.copyfile(f, prog_dir / key / name)
-    print(f"published {len(arms)} generators, histories and pictures to {checkpoints}", flush=True)
+    print(f"published {len(arms)} generators x {len(seeds)} seeds, histories and pictures to {checkpoints}", flush=True)
 
 
 def _copy_pictures(src: Path, dst: Path) -> None:

@@ -138,7 +138,7 @@ class Trainer:
         self.init_note = None
         if recipe.init_from and not (resume and (self.out / STATE_FILE).is_file()):
             src, meta = load_generator_file(checkpoint_path(recipe.init_from), "cpu")
-            if src.cfg != self.G.cfg:
+            if not src.cfg.same_weights_as(self.G.cfg):
                 raise CheckpointError(f"{recipe.init_from}: architecture {src.cfg} differs from {self.G.cfg}")
             self.G.load_state_dict(src.state_dict())
             self.init_note = {"init_from": str(recipe.init_from), "init_steps": meta.get("steps")}

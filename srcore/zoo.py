@@ -21,9 +21,12 @@ from srcore.config import Recipe, report_recipe
 from srcore.losses_table import format_loss
 from srcore.models.generator import Generator, GeneratorConfig
 
-# The report's widths; resize-convolution upsampling and one LR-consistency step (see
+# The report's widths; resize-convolution upsampling, one LR-consistency step and one residual
+# for R, G and B (see
 # srcore.models.generator for why: no sub-pixel pattern, no colour cast, for any loss).
-GENERATOR = GeneratorConfig(n1=128, n2=64, n3=32, k2=3, upsampler="resize_conv", lr_consistency=True)
+GENERATOR = GeneratorConfig(
+    n1=128, n2=64, n3=32, k2=3, upsampler="resize_conv", lr_consistency=True, luma_residual=True
+)
 SEED_GENERATOR = GeneratorConfig(n1=128, n2=64, k2=3, upsampler="nearest", residual=False)
 
 

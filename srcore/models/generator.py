@@ -12,6 +12,12 @@ levels.  ``lr_consistency=True`` ends with one back-projection step, SR + up(LR 
 MATLAB bicubic both ways, so the output's x4 shrink matches its input: the VGG loss cannot see
 slow colour shifts (its features come after two max-pools), and this pins them for every loss.
 
+``luma_residual=True`` averages the learned residual over R, G and B before adding it, so the
+network adds brightness detail only and colour comes from the bicubic input and the consistency
+step (as SRCNN itself works on Y): a grey input gives an exactly grey output.  With a residual of
+its own per channel, every loss invented colour on grey content (magenta/green specks on line
+art: mean chroma 0.2-2.8 grey levels, up to 6.7 % of pixels above 8 on grey Set14).
+
 ``upsampler="nearest"`` with ``residual=False`` is the report's own network: three convs at LR
 resolution followed by a fixed x4 nearest-neighbour enlargement (the ``seed`` preset).
 """
@@ -39,6 +45,14 @@ class GeneratorConfig:
     residual: bool = True  # add the bicubic-upsampled input to the output
     scale: int = 4
     lr_consistency: bool = False  # end with SR + up(LR - down(SR)) (MATLAB bicubic both ways)
+    luma_residual: bool = False  # one residual for R, G and B (their mean): grey in, grey out
+
+    def same_weights_as(self, other: GeneratorConfig) -> bool:
+        """True when a state dict of one fits the other (they may differ in ``luma_residual``,
+        which has no weights of its own: a fine-tune may switch it on)."""
+        a, b = self.to_dict(), other.to_dict()
+        a.pop("luma_residual"), b.pop("luma_residual")
+        return a == b
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +110,8 @@ class Generator(nn.Module):
         self.cfg = cfg = cfg or GeneratorConfig()
         if cfg.scale != 4:
             raise ValueError("only x4 is supported")
+        if cfg.luma_residual and not cfg.residual:
+            raise ValueError("luma_residual needs residual=True (the colour comes from the bicubic input)")
         self.body = nn.Sequential(
             nn.Conv2d(3, cfg.n1, 9, padding=4),
             nn.ReLU(inplace=True),
@@ -142,6 +158,8 @@ class Generator(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         out = self.up(self.body(lr))
+        if self.cfg.luma_residual:
+            out = out.mean(dim=1, keepdim=True)  # broadcast over R, G, B by the residual sum
         if self.cfg.residual:
             out = out + imresize(lr, scale=4)
         if self.cfg.lr_consistency:
