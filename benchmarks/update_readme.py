@@ -19,6 +19,7 @@ from srcore.evaluate import markdown_table
 from srcore.experiment import describe
 from srcore.losses_table import format_loss
 from srcore.paths import CHECKPOINTS
+from srcore.uncertainty import orderings_markdown
 from srcore.zoo import DESCRIPTIONS, MODEL_NAMES, TITLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,6 +286,13 @@ def main(argv=None) -> int:
     bench = json.loads(bench_path.read_text()) if bench_path.is_file() else None
     stale = []
     targets = [(ROOT / "README.md", "results", results_block(bench) if bench else "No benchmark yet.")]
+    targets.append(
+        (
+            ROOT / "README.md",
+            "orderings",
+            orderings_markdown(bench, {"bicubic": "Bicubic", **TITLES}) if bench else "No benchmark yet.",
+        )
+    )
     targets.append((ROOT / "README.md", "performance", performance_block()))
     targets.append((CHECKPOINTS / "README.md", "cards", model_cards(bench)))
     proto = (bench or {}).get("protocol")

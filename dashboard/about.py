@@ -4,6 +4,7 @@ the metrics (``srcore.metrics.METRICS``) and the protocol as run (``benchmark.js
 from __future__ import annotations
 
 from srcore.metrics import METRICS
+from srcore.uncertainty import orderings_markdown
 from srcore.zoo import ModelSpec
 
 INTRO = r"""## What this is
@@ -137,5 +138,36 @@ def protocol_section(bench: dict | None) -> str:
     return "\n".join(lines)
 
 
+def findings_section(specs: tuple[ModelSpec, ...] | list[ModelSpec], bench: dict | None) -> str:
+    """What the experiment established about the losses, and what it did not: each ordering with its
+    verdict from the paired intervals in ``benchmark.json`` (``srcore.uncertainty.orderings``)."""
+    if not bench:
+        return ""
+    titles = {"bicubic": "Bicubic", **{s.key: s.title for s in specs}}
+    u = bench.get("uncertainty") or {}
+    seeds = bench.get("seeds") or {}
+    n = sorted({len(v) for v in seeds.values()}) or [1]
+    return (
+        "## What the experiment shows, and how sure it is\n\n"
+        f"Each trained model was trained with {'/'.join(map(str, n))} seeds from the same start. An ordering "
+        f"counts as *resolved* only when the {u.get('level', 0.95):.0%} paired bootstrap interval (images and "
+        "seeds resampled together) of every difference it needs lies on one side of 0; *not resolved* means "
+        "this budget cannot tell, *reversed* that the data say the opposite.\n\n"
+        + orderings_markdown(bench, titles)
+        + "\n"
+    )
+
+
 def about_text(specs: tuple[ModelSpec, ...] | list[ModelSpec], bench: dict | None) -> str:
-    return "\n".join([INTRO, models_section(specs), protocol_section(bench), LOSSES, metrics_section(), DATA, FIXED])
+    return "\n".join(
+        [
+            INTRO,
+            models_section(specs),
+            protocol_section(bench),
+            findings_section(specs, bench),
+            LOSSES,
+            metrics_section(),
+            DATA,
+            FIXED,
+        ]
+    )

@@ -2,7 +2,10 @@
 
 Columns come from ``srcore.metrics.METRICS`` (label, unit, direction arrow), plus the extra
 degradations a model's entry may carry (``"degradations": {"cubic_no_aa": {...}, "jpeg75": {...}}``).
-The best value of each column within a set is starred (and bold in the app).  No Gradio here.
+With several seeds per arm (``over_seeds`` in each model's entry) a cell shows the mean over seeds
+± their standard deviation, and a best value is starred only where ``pairwise`` (paired bootstrap
+intervals, ``srcore.uncertainty``) resolves it against every other model; an unresolved leader
+is marked "tie".  No Gradio here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.training import LAYOUT
-from srcore.metrics import METRIC_BY_KEY, METRICS, Metric
+from srcore import uncertainty
+from srcore.metrics import GREY_METRICS, METRIC_BY_KEY, METRICS, Metric
 from srcore.zoo import ModelSpec
 
 BICUBIC = ("bicubic", "Bicubic", "#7f7f7f")
@@ -39,6 +43,7 @@ PUBLISHED_SOURCE = (
 DEGRADATIONS = {"cubic_no_aa": "cubic shrink without antialiasing", "jpeg75": "JPEG quality 75"}
 OURS, THEIRS = "this project", "published (Dong et al.)"
 STAR = " ★"
+TIE = " (tie)"  # the best mean, but its interval against some other model includes 0
 MAX_SETS = 6  # plots the tab holds (one per set)
 
 
@@ -80,7 +85,7 @@ def _columns(bench: dict | None) -> tuple[list[Metric], list[tuple[str, Metric]]
             keys |= set(d.get("mean", {}))
             for name, figs in (d.get("degradations") or {}).items():
                 deg.setdefault(name, set()).update(figs)
-    main = [m for m in METRICS if m.key in keys or m.key in ("psnr_y", "ssim_y")]
+    main = [m for m in (*METRICS, *GREY_METRICS) if m.key in keys or m.key in ("psnr_y", "ssim_y")]
     extra = [(name, m) for name in sorted(deg) for m in METRICS if m.key in deg[name]]
     return main, extra
 
@@ -106,8 +111,34 @@ def _best(values: dict[str, float], m: Metric) -> str | None:
     return best
 
 
-def _cell(v, m: Metric, best: bool) -> str:
-    return "" if v is None else format(float(v), m.fmt) + (STAR if best else "")
+def _cell(v, m: Metric, mark: str = "", sd: float | None = None) -> str:
+    if v is None:
+        return ""
+    return format(float(v), m.fmt) + (f" ± {format(sd, m.fmt.lstrip('+'))}" if sd is not None else "") + mark
+
+
+def _spread(d: dict, key: str) -> tuple[float | None, float | None]:
+    """A model's figure: the mean over seeds and their sd where it has several seeds, else its mean."""
+    o = (d.get("over_seeds") or {}).get(key)
+    if o and o.get("n", 1) > 1:
+        return o["mean"], o["sd"]
+    return d.get("mean", {}).get(key), None
+
+
+def _marks(bench: dict, set_name: str, m: Metric, values: dict[str, float | None]) -> dict[str, str]:
+    """The mark of each model's cell: ★ for a best resolved against every other model, "tie" for
+    a leader that is not; without intervals for this figure, ★ for the best mean (one seed)."""
+    leader = _best(values, m)
+    if leader is None:
+        return {}
+    pairs = [p for p in bench.get("pairwise") or [] if p["set"] == set_name and p["metric"] == m.key]
+    if not pairs:
+        return {} if bench.get("pairwise") else {leader: STAR}
+    if m.higher_is_better is None:  # closeness to a target: intervals are of the raw difference
+        return {}
+    present = [k for k, v in values.items() if v is not None]
+    best = uncertainty.resolved_best(pairs, set_name, m.key, present, m.higher_is_better)
+    return {best: STAR} if best else {leader: TIE}
 
 
 def table(bench: dict | None, specs: tuple[ModelSpec, ...] | list[ModelSpec]) -> pd.DataFrame:
@@ -122,11 +153,16 @@ def table(bench: dict | None, specs: tuple[ModelSpec, ...] | list[ModelSpec]) ->
         n = len(body.get("images", []))
         models = body.get("models", {})
         keys = [*[k for k in order if k in models], *[k for k in models if k not in order]]
-        cols = [(m, lambda d, m=m: d.get("mean", {}).get(m.key)) for m in main]
-        cols += [(m, lambda d, m=m, nm=nm: ((d.get("degradations") or {}).get(nm) or {}).get(m.key)) for nm, m in extra]
-        bests = [_best({k: get(models[k]) for k in keys}, m) for m, get in cols]
+        cols = [(m, lambda d, m=m: _spread(d, m.key)) for m in main]
+        cols += [
+            (m, lambda d, m=m, nm=nm: (((d.get("degradations") or {}).get(nm) or {}).get(m.key), None))
+            for nm, m in extra
+        ]
+        marks = [_marks(bench or {}, s, m, {k: get(models[k])[0] for k in keys}) for m, get in cols]
         for k in keys:
-            cells = [_cell(get(models[k]), m, b == k) for (m, get), b in zip(cols, bests)]
+            cells = [
+                _cell(*get(models[k])[:1], m, mk.get(k, ""), get(models[k])[1]) for (m, get), mk in zip(cols, marks)
+            ]
             rows.append([s, names.get(k, k), *cells, str(n), _seconds(models[k].get("seconds")), OURS])
         for name, (p, ss) in PUBLISHED.get(s, {}).items():
             pub = {"psnr_y": f"{p:.2f}", "ssim_y": f"{ss:.4f}"}
@@ -139,7 +175,7 @@ def _seconds(v) -> str:
 
 
 def styled(df: pd.DataFrame):
-    """The table with the starred (best-per-set) cells in bold, for ``gr.Dataframe``."""
+    """The table with the starred (resolved best-per-set) cells in bold, for ``gr.Dataframe``."""
     return df.style.map(lambda v: "font-weight: 700" if isinstance(v, str) and v.endswith(STAR) else "")
 
 
@@ -151,20 +187,27 @@ def set_figure(bench: dict | None, name: str, specs) -> go.Figure:
     fig = go.Figure()
     models = ((bench or {}).get("sets", {}).get(name) or {}).get("models", {})
     for k, d in models.items():
-        mean = d.get("mean", {})
-        if mean.get("psnr_y") is None or mean.get("lpips") is None:
+        (x, sx), (y, sy) = _spread(d, "psnr_y"), _spread(d, "lpips")
+        if x is None or y is None:
             continue
+        n = ((d.get("over_seeds") or {}).get("psnr_y") or {}).get("n", 1)
         fig.add_trace(
             go.Scatter(
-                x=[mean["psnr_y"]],
-                y=[mean["lpips"]],
+                x=[x],
+                y=[y],
+                error_x=dict(type="data", array=[sx], visible=sx is not None, thickness=1.5),
+                error_y=dict(type="data", array=[sy], visible=sy is not None, thickness=1.5),
                 mode="markers+text",
                 text=[names.get(k, k)],
                 textposition="top center",
                 name=names.get(k, k),
                 cliponaxis=False,
                 marker=dict(size=13, color=colours.get(k, "#444")),
-                hovertemplate=f"{names.get(k, k)} on {name}<br>PSNR-Y %{{x:.2f}} dB<br>LPIPS %{{y:.4f}}<extra></extra>",
+                hovertemplate=f"{names.get(k, k)} on {name}<br>PSNR-Y %{{x:.2f}}"
+                + (f" ± {sx:.2f}" if sx is not None else "")
+                + " dB<br>LPIPS %{y:.4f}"
+                + (f" ± {sy:.4f}<br>mean ± sd over {n} seeds" if sy is not None else "")
+                + "<extra></extra>",
             )
         )
     fig.update_layout(
@@ -193,3 +236,54 @@ def environment_text(bench: dict | None) -> str:
     env = bench.get("environment") or {}
     bits = [f"{k}: {v}" for k, v in env.items() if isinstance(v, (str, int, float))]
     return ("Measured on " + "; ".join(bits)) if bits else ""
+
+
+PAIR_COLUMNS = ["Set", "Comparison", "Figure", "Mean difference", "95% interval", "Resolved?"]
+
+
+def pairwise_table(bench: dict | None, specs, reference: str = "srcnn_mse") -> pd.DataFrame:
+    """Each arm against ``reference`` (the loss signatures) and against bicubic, per set and figure:
+    the mean paired difference, its bootstrap interval and whether it excludes 0."""
+    names = _names(specs)
+    rows = []
+    pairs = (bench or {}).get("pairwise") or []
+    level = ((bench or {}).get("uncertainty") or {}).get("level", 0.95)
+    for s in sets(bench):
+        models = list(((bench or {}).get("sets", {}).get(s) or {}).get("models", {}))
+        for a in models:
+            for b in (reference, "bicubic"):
+                if a in (reference, "bicubic") and b != "bicubic" or a == b or b not in models:
+                    continue
+                for key in dict.fromkeys(p["metric"] for p in pairs):
+                    p = uncertainty.find(pairs, s, key, a, b)
+                    if p is None:
+                        continue
+                    m = METRIC_BY_KEY.get(key)
+                    fmt = (m.fmt if m else ".4f").lstrip("+")
+                    lo, hi = p["ci95"]
+                    rows.append(
+                        [
+                            s,
+                            f"{names.get(a, a)} − {names.get(b, b)}",
+                            m.label if m else key,
+                            format(p["mean_diff"], "+" + fmt),
+                            f"[{format(lo, '+' + fmt)}, {format(hi, '+' + fmt)}]",
+                            "yes" if p["resolved"] else f"no (the {level:.0%} interval includes 0)",
+                        ]
+                    )
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+def uncertainty_text(bench: dict | None) -> str:
+    """One line on how the ± and the marks were computed (from ``benchmark.json``'s own record)."""
+    u = (bench or {}).get("uncertainty")
+    seeds = (bench or {}).get("seeds") or {}
+    if not u or not seeds:
+        return "One seed per model: no spread or interval is available, so no difference here is established."
+    n = sorted({len(v) for v in seeds.values()})
+    return (
+        f"Figures are means over {'/'.join(map(str, n))} seeds ± their standard deviation (the app runs seed "
+        f"{(bench or {}).get('shipped_seed', 0)}). ★ marks a best value whose {u['level']:.0%} interval against every "
+        f"other model excludes 0 ({u['method']}, {u['resamples']} resamples); “tie” marks a leader that is not "
+        "resolved. Target figures (→1, →0) are not starred."
+    )

@@ -31,6 +31,10 @@ class BenchmarkTab:
         names = bench.sets(data)
         out = {
             c["note"]: msg or bench.environment_text(data),
+            c["spread"]: "" if msg else bench.uncertainty_text(data),
+            c["pairs"]: gr.Dataframe(
+                bench.pairwise_table(data, self.specs), visible=bool((data or {}).get("pairwise"))
+            ),
             # every row shown: no scroll box hiding the last sets
             c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=60 + 40 * len(df)),
         }
@@ -46,11 +50,22 @@ class BenchmarkTab:
         """Lay the tab out inside ``tab`` (already entered) and wire it; returns its components by name."""
         c = self.c
         c["note"] = gr.Markdown()
+        c["spread"] = gr.Markdown(elem_id="bench-spread")
         c["table"] = gr.Dataframe(
-            interactive=False, wrap=True, label="Mean scores per test set (x4); ★ best per set", elem_id="bench-table"
+            interactive=False,
+            wrap=True,
+            label="Mean scores per test set (x4), ± sd over seeds; ★ best per set where resolved, “tie” where not",
+            elem_id="bench-table",
         )
         gr.Markdown(
             bench.PUBLISHED_SOURCE + " Arrows: ↑ higher is better, ↓ lower is better, →x closest to x is better."
+        )
+        c["pairs"] = gr.Dataframe(
+            interactive=False,
+            wrap=True,
+            label="Each arm against SRCNN-MSE and bicubic: mean paired difference and its 95% interval",
+            elem_id="bench-pairs",
+            visible=False,
         )
         c["plots"] = []
         for i in range(0, bench.MAX_SETS, 2):
@@ -59,5 +74,11 @@ class BenchmarkTab:
                     gr.Plot(show_label=False, visible=False, elem_id="plot-pd" if i + j == 0 else f"plot-pd-{i + j}")
                     for j in range(2)
                 ]
-        tab.select(self.outputs, None, [c["note"], c["table"], *c["plots"]], api_visibility="private", queue=False)
+        tab.select(
+            self.outputs,
+            None,
+            [c["note"], c["spread"], c["table"], c["pairs"], *c["plots"]],
+            api_visibility="private",
+            queue=False,
+        )
         return c

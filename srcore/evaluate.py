@@ -7,7 +7,13 @@ Two more degradations are scored as extra columns, because users' LR images are 
 MATLAB's antialiased bicubic: ``cubic_no_aa`` (cubic shrink without antialiasing, as OpenCV's
 INTER_CUBIC or an editor's quick resize) and ``jpeg75`` (the standard LR saved as JPEG quality
 75).  Each model's flat-colour phase range and, for each adversarial model, its difference from
-the same objective without the adversarial term are reported too.  Prints a markdown table and
+the same objective without the adversarial term are reported too.
+
+Every trained arm is evaluated once per seed (the shipped generator and the other seeds' in
+``checkpoints/seeds/KEY_seedN.safetensors``), and each model also upscales the grey version of
+every image (``srcore.metrics.GREY_METRICS``: colour invented on grey content).  Each set then
+gets each model's mean and standard deviation over seeds, and a ``pairwise`` list of paired
+bootstrap intervals over images and seeds (``srcore.uncertainty``).  Prints a markdown table and
 writes a JSON with per-image and mean figures, runtime and the environment.
 """
 
@@ -26,18 +32,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from srcore import uncertainty
 from srcore.atomic import write_text_atomic
 from srcore.checkpoint import CheckpointError, git_commit, load_generator_file
 from srcore.data import to_tensor
 from srcore.imageio import ImageLoadError, list_images, load_image
 from srcore.inference import DEFAULT_TILE, prepare, upscale
-from srcore.metrics import METRICS, flat_phase_range, mod_crop, score
+from srcore.metrics import GREY_METRICS, METRICS, chroma_on_grey, flat_phase_range, grey_version, mod_crop, score
 from srcore.models.feature_nets import LPIPS
 from srcore.models.generator import Generator
 from srcore.resize import downscale_x4, shrink_x4_cubic_no_antialias
 from srcore.zoo import BY_KEY, MODEL_NAMES, TITLES, checkpoint_path
 
 KEYS = tuple(m.key for m in METRICS)
+GREY_KEYS = tuple(m.key for m in GREY_METRICS)
+ALL_KEYS = (*KEYS, *GREY_KEYS)
+# the figures compared pairwise with intervals (what the dashboard and README state orderings of)
+PAIRWISE_KEYS = ("psnr_y", "ssim_y", "lpips", "hf_energy", "top_octave", "chroma_grey")
+SEEDS_DIR = "seeds"  # other seeds' generators: checkpoints/seeds/KEY_seedN.safetensors
 DEGRADATION_KEYS = ("psnr_y", "ssim_y", "lpips")  # figures of the extra degradations
 
 
@@ -68,6 +80,60 @@ def adversarial_pairs(models: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def seed_files(model: str, shipped_seed: int = 0) -> dict[int, Path]:
+    """The generator files of one zoo model by seed: the shipped one (as ``shipped_seed``) and any
+    ``seeds/KEY_seedN.safetensors`` beside it.  A path or an unknown name has just itself."""
+    path = checkpoint_path(model)
+    out = {shipped_seed: path}
+    if model in BY_KEY:
+        for f in sorted((path.parent / SEEDS_DIR).glob(f"{model}_seed*.safetensors")):
+            tail = f.stem[len(model) + len("_seed") :]
+            if tail.isdigit() and int(tail) != shipped_seed:
+                out[int(tail)] = f
+    return out
+
+
+def _score_image(
+    gen: Generator | None, hr: np.ndarray, lr: np.ndarray, device: str, tile: int | None, lp_fn
+) -> tuple[dict, float]:
+    """Every figure of one model on one image (``METRICS`` against HR, ``GREY_METRICS`` on its grey
+    version) and the seconds its SR of ``lr`` took."""
+    t0 = time.perf_counter()
+    sr = upscale(gen, lr, device=device, tile=tile)
+    secs = time.perf_counter() - t0
+    grey = grey_version(hr)
+    figures = {
+        **score(sr, hr, lpips_fn=lp_fn),
+        **chroma_on_grey(upscale(gen, downscale_x4(grey), device=device, tile=tile)),
+    }
+    return figures, secs
+
+
+def _means(per: dict[str, dict]) -> dict[str, float]:
+    return {k: float(np.mean([v[k] for v in per.values()])) for k in ALL_KEYS}
+
+
+def uncertainty_summary(
+    out: dict, resamples: int = uncertainty.RESAMPLES, level: float = uncertainty.LEVEL
+) -> list[dict[str, Any]]:
+    """Each set's ``over_seeds`` (mean, sd, n per figure and model) and the ``pairwise`` list, from
+    the per-image figures of every seed in ``out`` (a benchmark dict)."""
+    pairs: list[dict[str, Any]] = []
+    for set_name, entry in out["sets"].items():
+        images = entry["images"]
+        arrays: dict[str, dict[str, np.ndarray]] = {k: {} for k in PAIRWISE_KEYS}
+        for m, res in entry["models"].items():
+            seeds = res.get("seeds") or {}
+            runs = [res["per_image"]] + [r["per_image"] for r in seeds.values() if "per_image" in r]
+            means = [_means(r) for r in runs]
+            res["over_seeds"] = {k: uncertainty.seed_spread([mu[k] for mu in means]) for k in ALL_KEYS}
+            for k in PAIRWISE_KEYS:
+                arrays[k][m] = np.array([[r[i][k] for i in images] for r in runs])
+        for k in PAIRWISE_KEYS:
+            pairs += uncertainty.pairwise(arrays[k], set_name, k, resamples, level)
+    return pairs
+
+
 def lpips_numpy(model: LPIPS, device: str):
     def fn(a: np.ndarray, b: np.ndarray) -> float:
         with torch.inference_mode():
@@ -83,12 +149,18 @@ def evaluate(
     tile: int | None = DEFAULT_TILE,
     progress: bool = True,
     degradations: bool = True,
+    seeds: bool = True,
+    shipped_seed: int = 0,
+    resamples: int = uncertainty.RESAMPLES,
+    level: float = uncertainty.LEVEL,
 ) -> dict:
-    """Evaluate ``models`` on ``sets`` ({name: folder}); returns the benchmark dict."""
+    """Evaluate ``models`` on ``sets`` ({name: folder}); returns the benchmark dict.  With ``seeds``
+    every seed of a zoo model found beside its checkpoint is evaluated too (``seed_files``)."""
     files_by_set = {name: list_images(folder) for name, folder in sets.items()}  # fail early on a bad folder
     lp = LPIPS().to(device)
     lp_fn = lpips_numpy(lp, device)
     gens: dict[str, Generator | None] = {}
+    seed_gens: dict[str, dict[int, Generator]] = {}  # the other seeds' inference copies
     meta: dict[str, dict[str, Any]] = {}
     for m in models:
         if m == "bicubic":
@@ -97,6 +169,10 @@ def evaluate(
         else:
             gen, md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
             gens[m] = prepare(gen)  # the inference copy once, not once per image
+            files = seed_files(m, shipped_seed) if seeds else {shipped_seed: checkpoint_path(m)}
+            seed_gens[m] = {
+                s: prepare(load_generator_file(f, device)[0]) for s, f in files.items() if s != shipped_seed
+            }
             model_md = md.get("model")
             info = model_md if isinstance(model_md, dict) else {}
             meta[m] = {
@@ -109,6 +185,8 @@ def evaluate(
                 "train_seconds": md.get("train_seconds"),
                 "git_commit": md.get("git_commit"),
                 "held_out": md.get("held_out"),
+                "seeds": sorted(files),
+                "seed_files": {str(s): str(f.relative_to(f.parent.parent)) for s, f in sorted(files.items())},
             }
         meta[m]["flat_phase_range"] = flat_phase_range(lambda lr, g=gens[m]: upscale(g, lr, device=device, tile=tile))
     out: dict = {
@@ -124,6 +202,15 @@ def evaluate(
                 "description": m.description,
             }
             for m in METRICS
+        },
+        "grey_metrics": {
+            m.key: {
+                "label": m.label,
+                "unit": m.unit,
+                "higher_is_better": m.higher_is_better,
+                "description": m.description,
+            }
+            for m in GREY_METRICS
         },
         "degradations": {k: d for k, (d, _) in DEGRADATIONS.items()} if degradations else {},
         "sets": {},
@@ -141,14 +228,29 @@ def evaluate(
         for m in models:
             per, secs = {}, 0.0
             for f, hr, lr in tqdm(
-                list(zip(files, hrs, lrs["standard"])), desc=f"{set_name} {m}", disable=not progress, leave=False
+                list(zip(files, hrs, lrs["standard"])),
+                desc=f"{set_name} {m}",
+                unit="image",
+                disable=not progress,
+                leave=False,
             ):
-                t0 = time.perf_counter()
-                sr = upscale(gens[m], lr, device=device, tile=tile)
-                secs += time.perf_counter() - t0
-                per[f.stem] = score(sr, hr, lpips_fn=lp_fn)
-            mean = {k: float(np.mean([v[k] for v in per.values()])) for k in KEYS}
-            res: dict[str, Any] = {"mean": mean, "per_image": per, "seconds": round(secs, 4)}
+                per[f.stem], t = _score_image(gens[m], hr, lr, device, tile, lp_fn)
+                secs += t
+            res: dict[str, Any] = {"mean": _means(per), "per_image": per, "seconds": round(secs, 4)}
+            if m in seed_gens:
+                res["seeds"] = {str(shipped_seed): {"mean": res["mean"]}}
+                for seed, g in seed_gens[m].items():
+                    sp = {
+                        f.stem: _score_image(g, hr, lr, device, tile, lp_fn)[0]
+                        for f, hr, lr in tqdm(
+                            list(zip(files, hrs, lrs["standard"])),
+                            desc=f"{set_name} {m} seed {seed}",
+                            unit="image",
+                            disable=not progress,
+                            leave=False,
+                        )
+                    }
+                    res["seeds"][str(seed)] = {"mean": _means(sp), "per_image": sp}
             if degradations:
                 res["degradations"] = {}
                 for d in DEGRADATIONS:
@@ -159,6 +261,17 @@ def evaluate(
                     res["degradations"][d] = {k: float(np.mean([v[k] for v in vals])) for k in DEGRADATION_KEYS}
             entry["models"][m] = res
         out["sets"][set_name] = entry
+    out["seeds"] = {m: meta[m]["seeds"] for m in models if "seeds" in meta[m]}
+    out["shipped_seed"] = shipped_seed
+    out["uncertainty"] = {
+        "method": "paired bootstrap over images and seeds (resampled together, with replacement); "
+        "bicubic's one row pairs with every seed",
+        "resamples": resamples,
+        "level": level,
+        "resolved": f"the {level:.0%} interval of the difference excludes 0",
+        "sd": "sample standard deviation (n - 1) over seeds of the set means",
+    }
+    out["pairwise"] = uncertainty_summary(out, resamples, level)
     out["differences"] = {
         f"{a} - {b}": {
             s: {k: e["models"][a]["mean"][k] - e["models"][b]["mean"][k] for k in ("psnr_y", "lpips", "hf_energy")}
@@ -179,13 +292,24 @@ def evaluate(
     return out
 
 
-TABLE_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips", "phase_range", "hf_energy")
+TABLE_KEYS = (
+    "psnr_y",
+    "ssim_y",
+    "psnr_rgb",
+    "lpips",
+    "phase_range",
+    "hf_energy",
+    "top_octave",
+    "chroma_grey",
+    "chroma_grey_over8",
+)
 
 
 def markdown_table(bench: dict) -> str:
-    """Per set and model: the main figures of the metric table, the largest colour bias and the
-    extra degradations' Y-PSNR (the README's results table)."""
-    cols = [m for m in METRICS if m.key in TABLE_KEYS]
+    """Per set and model: the main figures of the metric table (mean ± sd over seeds where a model
+    has several), the largest colour bias and the extra degradations' Y-PSNR (the shipped seed's)
+    (the README's results table)."""
+    cols = [m for m in (*METRICS, *GREY_METRICS) if m.key in TABLE_KEYS]
     degs = list(bench.get("degradations", {}))
     head = [
         "set",
@@ -199,7 +323,15 @@ def markdown_table(bench: dict) -> str:
         for m, r in e["models"].items():
             mu = r["mean"]
             title = bench.get("models", {}).get(m, {}).get("title", m)
-            cells = [format(mu[c.key], c.fmt) if mu.get(c.key) is not None else "–" for c in cols]
+            spread = r.get("over_seeds") or {}
+            cells = [
+                (format(spread[c.key]["mean"], c.fmt) + " ± " + format(spread[c.key]["sd"], c.fmt.lstrip("+")))
+                if spread.get(c.key, {}).get("n", 1) > 1
+                else format(mu[c.key], c.fmt)
+                if mu.get(c.key) is not None
+                else "–"
+                for c in cols
+            ]
             bias = [mu.get(k) for k in ("bias_r", "bias_g", "bias_b") if mu.get(k) is not None]
             cells.append(f"{max(map(abs, bias)):.2f}" if bias else "–")
             cells += [f"{r.get('degradations', {}).get(d, {}).get('psnr_y', float('nan')):.2f}" for d in degs]
@@ -237,16 +369,30 @@ def main(argv=None) -> int:
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side for large images (0: never tile)")
     p.add_argument("--no-degradations", action="store_true", help="skip the extra degradations' columns")
     p.add_argument("--protocol", default=None, help="protocol.json of the experiment that made the models (recorded)")
+    p.add_argument(
+        "--no-seeds", action="store_true", help="evaluate the shipped generators only, not the other seeds' (seeds/)"
+    )
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     models = a.model or ["bicubic", *MODEL_NAMES]
     sets = dict(_parse_set(s) for s in a.set)
     try:
+        proto = json.loads(Path(a.protocol).read_text()) if a.protocol else {}
+        preset = proto.get("preset") or {}  # the decision rules the experiment fixed before its run
         bench = evaluate(
-            sets, models, a.device, a.tile or None, progress=not a.no_progress, degradations=not a.no_degradations
+            sets,
+            models,
+            a.device,
+            a.tile or None,
+            progress=not a.no_progress,
+            degradations=not a.no_degradations,
+            seeds=not a.no_seeds,
+            shipped_seed=int((preset.get("seeds") or [0])[0]),
+            resamples=int(preset.get("bootstrap_resamples", uncertainty.RESAMPLES)),
+            level=float(preset.get("ci_level", uncertainty.LEVEL)),
         )
-        if a.protocol:
-            bench["protocol"] = json.loads(Path(a.protocol).read_text())
+        if proto:
+            bench["protocol"] = proto
     except (FileNotFoundError, ImageLoadError, CheckpointError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

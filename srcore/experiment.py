@@ -445,16 +445,29 @@ def describe(proto: dict) -> str:
     }
     arms = [a for a, v in arm_secs.items() if v]
     lanes = p.get("parallel_arms", 1)
+    if p.get("init"):
+        start = (
+            f"The `{p['name']}` preset as run (preset SHA-256 {str(proto.get('preset_sha256', '?'))[:12]}…, fixed at "
+            f"commit {proto.get('preset_commit', '?')} before the run): every arm starts from one shared "
+            f"initialisation, `{p['init']}` (SHA-256 {str(p.get('init_sha256', '?'))[:12]}…; the previous "
+            f"experiment's MSE generator: a {p['pretrain_steps']:,}-step MSE pre-training of batch "
+            f"{p['pretrain_batch']}, {p['pretrain_patch']} px crops, then {p['arm_steps']:,} MSE steps), "
+            "with one residual for R, G and B"
+        )
+    else:
+        start = (
+            f"The `{p['name']}` preset as run: a shared pre-training of {p['pretrain_steps']:,} steps of batch "
+            f"{p['pretrain_batch']}, {p['pretrain_patch']} px HR crops, Adam {p['pretrain_lr']:g} with "
+            f"{PRETRAIN_WARMUP} warm-up steps and a cosine schedule, EMA {PRETRAIN_EMA:g}"
+            + (f" ({_minutes(secs[PRETRAIN])})" if PRETRAIN in secs else "")
+        )
     text = (
-        f"The `{p['name']}` preset as run: a shared pre-training of {p['pretrain_steps']:,} steps of batch "
-        f"{p['pretrain_batch']}, {p['pretrain_patch']} px HR crops, Adam {p['pretrain_lr']:g} with "
-        f"{PRETRAIN_WARMUP} warm-up steps and a cosine schedule, EMA {PRETRAIN_EMA:g}"
-        + (f" ({_minutes(secs[PRETRAIN])})" if PRETRAIN in secs else "")
-        + f"; then each arm {p['arm_steps']:,} steps of batch {p['arm_batch']}, {p['arm_patch']} px HR crops, "
+        start + f"; then each arm {p['arm_steps']:,} steps of batch {p['arm_batch']}, {p['arm_patch']} px HR crops, "
         f"Adam {p['arm_lr']:g} (discriminator {p['arm_lr_d']:g}) with {p['arm_warmup']} warm-up steps and a "
         f"cosine schedule, EMA {p['arm_ema']:g}, VGG features x 1/{1 / p['vgg_feature_scale']:.4g} as in SRGAN (it "
         "only matters next to the adversarial term; Adam makes the scale irrelevant for SRCNN-PL)"
         + (f", {lanes} arms at a time, one thread each" if lanes > 1 else "")
+        + (f"; every arm once per seed ({', '.join(map(str, seeds))}; the first is shipped)" if len(seeds) > 1 else "")
         + "."
     )
     if arms:

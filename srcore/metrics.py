@@ -187,6 +187,48 @@ def hf_energy(sr: np.ndarray, hr: np.ndarray, border: int = SCALE) -> float:
     return float(_high_pass_energy(a) / eb) if eb > 0 else float("nan")
 
 
+TOP_OCTAVE = 0.25  # cycles per pixel: the top octave of an image's spectrum is [0.25, 0.5]
+
+
+def _top_octave_power(y: np.ndarray) -> float:
+    """Mean spectral power of ``y`` (mean removed, Hann-windowed so the image's edges add no false
+    high frequencies) at radial frequencies in the top octave, [0.25, 0.5] cycles per pixel."""
+    h, w = y.shape
+    win = np.outer(np.hanning(h), np.hanning(w))
+    spec = np.abs(np.fft.rfft2((y - y.mean()) * win)) ** 2
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
+    band = np.hypot(fy, fx) >= TOP_OCTAVE
+    return float(spec[band].mean())
+
+
+def top_octave(sr: np.ndarray, hr: np.ndarray, border: int = SCALE) -> float:
+    """Texture: the Y spectrum's power in its top octave (0.25-0.5 cycles/px, the finest detail a
+    x4 model must invent) relative to HR's.  1 = as much fine texture as the original; bicubic is
+    far below 1; above 1 is texture or noise the original does not have."""
+    a, b = _prepare(sr, hr, True, border)
+    pb = _top_octave_power(b)
+    return _top_octave_power(a) / pb if pb > 0 else float("nan")
+
+
+def grey_version(img: np.ndarray) -> np.ndarray:
+    """The image as grey RGB (R = G = B = rounded BT.601 luma): the input of the chroma-on-grey test."""
+    img = np.asarray(img, np.float64)
+    luma = np.rint(img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114).clip(0, 255)
+    return np.repeat(luma.astype(np.uint8)[..., None], 3, axis=2)
+
+
+CHROMA_SPECK = 8  # grey levels of max - min over R, G, B above which a pixel shows as a coloured speck
+
+
+def chroma_on_grey(sr_of_grey: np.ndarray, border: int = SCALE) -> dict[str, float]:
+    """Colour a model invents on grey content: per pixel max - min over R, G, B of the SR of a grey
+    image (0 for a grey output), as its mean (grey levels) and the share of pixels (%) above
+    ``CHROMA_SPECK`` (line art showed magenta/green specks there)."""
+    c = shave(np.asarray(sr_of_grey, np.int16), border)
+    chroma = c.max(axis=2) - c.min(axis=2)
+    return {"chroma_grey": float(chroma.mean()), "chroma_grey_over8": float((chroma > CHROMA_SPECK).mean() * 100)}
+
+
 FLAT_COLOURS = (
     (128, 128, 128),
     (200, 60, 50),
@@ -266,8 +308,37 @@ METRICS: tuple[Metric, ...] = (
         "high-frequency energy relative to the original (Y): below 1 smoother, above 1 more texture",
         1.0,
     ),
+    Metric(
+        "top_octave",
+        "Top octave",
+        "x HR",
+        None,
+        ".2f",
+        "texture: power in the top octave of the Y spectrum (0.25-0.5 cycles/px) relative to the original",
+        1.0,
+    ),
 )
-METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+# figures of a model's output for the grey version of each image (``grey_version``), not scored
+# against an HR: ``srcore.evaluate`` adds them to each set's means beside ``METRICS``
+GREY_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "chroma_grey",
+        "Chroma on grey",
+        "grey levels",
+        False,
+        ".2f",
+        "mean max - min over R, G, B of the SR of the grey image: colour invented on grey content",
+    ),
+    Metric(
+        "chroma_grey_over8",
+        "Specks on grey",
+        "%",
+        False,
+        ".2f",
+        f"share of pixels of the SR of the grey image with chroma above {CHROMA_SPECK} grey levels",
+    ),
+)
+METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in (*METRICS, *GREY_METRICS)}
 PANEL_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "lpips")  # the per-image readouts of the compare view
 
 
@@ -322,6 +393,8 @@ class Reference:
                     out.update(bias_r=bias[0], bias_g=bias[1], bias_b=bias[2])
             elif k == "hf_energy":
                 out[k] = hf_energy(sr, hr, border)
+            elif k == "top_octave":
+                out[k] = top_octave(sr, hr, border)
             else:
                 raise KeyError(f"metric {k!r} is not in the table")
         return {k: out[k] for k in keys}
