@@ -197,7 +197,7 @@ def test_zero_or_negative_numbers_are_refused(flag, value, capsys):
     assert f"argument {flag}" in err and ("must be" in err or "is not a" in err), err
 
 
-def test_zero_batch_is_refused_through_the_cli(tmp_path):
+def test_a_zero_interval_is_refused_through_the_cli(tmp_path):
     r = run_train("srcnn_mse", tmp_path, tmp_path / "run", "--val-every", "0", steps=3)
     assert r.returncode == 2 and "argument --val-every: must be a whole number > 0, not 0" in r.stderr
     assert "Traceback" not in r.stderr
