@@ -206,7 +206,7 @@ def _imresize_op(x: torch.Tensor, out_h: int, out_w: int, sh: float, sw: float, 
 
 
 @_imresize_op.register_fake
-def _(x: torch.Tensor, out_h: int, out_w: int, sh: float, sw: float, by_scale: bool) -> torch.Tensor:  # noqa: ARG001
+def _imresize_fake(x: torch.Tensor, out_h: int, out_w: int, sh: float, sw: float, by_scale: bool) -> torch.Tensor:  # noqa: ARG001
     return x.new_empty((*x.shape[:-2], out_h, out_w))
 
 
@@ -219,7 +219,7 @@ def _imresize_adjoint(g: torch.Tensor, in_h: int, in_w: int, sh: float, sw: floa
 
 
 @_imresize_adjoint.register_fake
-def _(g: torch.Tensor, in_h: int, in_w: int, sh: float, sw: float) -> torch.Tensor:  # noqa: ARG001
+def _adjoint_fake(g: torch.Tensor, in_h: int, in_w: int, sh: float, sw: float) -> torch.Tensor:  # noqa: ARG001
     return g.new_empty((*g.shape[:-2], in_h, in_w))
 
 

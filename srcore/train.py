@@ -230,7 +230,7 @@ class Trainer:
         if self.D is not None and self.ddp and self.device.type == "cuda":
             # BatchNorm statistics over the global batch, so a GAN arm does not depend on how it is
             # split over GPUs (torch's SyncBatchNorm runs on GPUs only: CPU ranks keep per-rank BN)
-            self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+            self.D = cast(Discriminator, torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D))
         self.ema = copy.deepcopy(self.G).requires_grad_(False) if recipe.ema_decay > 0 else None
         self.loss = GeneratorLoss(recipe).to(self.device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
@@ -246,7 +246,7 @@ class Trainer:
             self.G_train = torch.nn.parallel.DistributedDataParallel(self.G, device_ids=ids)
             if self.D is not None:
                 self.D_train = torch.nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
-        self.D_plain = self.D
+        self.D_plain: torch.nn.Module | None = self.D
         if cfg.compile:
             # Under DDP the wrapper is compiled (torch's documented order: its DDPOptimizer splits the
             # graph at the gradient buckets so communication overlaps the backward); the generator's
