@@ -174,7 +174,7 @@ def test_help_states_the_defaults_and_none_is_checkpoints():
     assert r.returncode == 0
     text = " ".join(r.stdout.split())
     assert "(default: OUT/publish;" in text and "--publish checkpoints" in text
-    assert "(default: runs/exp)" in text and "(default: cpu)" in text and "(default: 200;" in text
+    assert "default: runs/exp)" in text and "(default: cpu)" in text and "(default: 200;" in text
 
 
 def test_lanes_one_arm_per_gpu(monkeypatch):
