@@ -143,6 +143,9 @@ class TrainConfig:
     channels_last: bool = False  # off until measured faster on a GPU (benchmarks/train_speed.py)
     compile: bool = False  # torch.compile; off until measured faster
     cudnn_benchmark: bool = True  # GPU only
+    data_timeout: float = 300.0  # seconds a data worker may take for one batch before the run ends with an error
+    dist_timeout: float = 1800.0  # seconds a collective may wait for the other ranks (torchrun)
+    lock_wait: float = 0.0  # seconds to wait for another trainer to leave the run folder (then refuse)
 
     def to_dict(self) -> dict:
         return asdict(self)

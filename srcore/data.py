@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from srcore.imageio import list_images, load_image
+from srcore.imageio import ImageLoadError, list_images, load_image
 from srcore.metrics import mod_crop
 from srcore.resize import downscale_x4, imresize_uint8
 
@@ -82,11 +82,16 @@ def load_pairs(
 ) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """(HR, LR, name) for every image in ``dirs`` (or ``files``); HR mod-cropped to 4 (or resized
     to 256 for seed).  Images with a side below ``min_side`` (e.g. smaller than the training
-    crop) are skipped with a one-line note on stderr, never a crash later in batching."""
+    crop) are skipped with a one-line note on stderr, never a crash later in batching; so are files
+    that cannot be decoded (a corrupt or truncated image is named, and the run goes on)."""
     files = image_files(dirs or []) if files is None else files
     out = []
     for p in tqdm(files, desc="decoding images", disable=not progress, leave=False):
-        hr = load_image(p).array
+        try:
+            hr = load_image(p).array
+        except ImageLoadError as e:
+            print(f"note: skipping {p}: cannot decode it ({e})", file=sys.stderr)
+            continue
         hr = imresize_uint8(hr, size=(256, 256)) if seed_preset else mod_crop(hr, 4)
         if min(hr.shape[:2]) < min_side:
             print(

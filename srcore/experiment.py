@@ -3,29 +3,40 @@
 One shared MSE pre-training, then one arm per model of the table (``srcore.zoo.MODELS``), all of
 equal length from that same initialisation with the same data, crops, batch, optimiser,
 schedule and seed: only the objective differs (the MSE arm continues with MSE).  Then the arms
-are evaluated (``srcore.evaluate``) and published into the checkpoints folder: generators,
-histories (the pre-training's once, each arm's from its real starting step), progress pictures,
-``benchmark.json`` and the model cards.
+are published into ``OUT/publish`` (a complete checkpoints folder: generators, histories, the
+pre-training's once and each arm's from its real starting step, progress pictures, perceptual
+weights) and evaluated there (``benchmark.json``).  The shipped ``checkpoints/`` are replaced only
+when asked for by name: ``--publish checkpoints``.
 
 Every arm's length is fixed by the preset before training starts; nothing is selected on the
 benchmark sets: validation uses images held out of the training folders (chosen by name hash,
 listed in every history).  Every stage is a subprocess that resumes from its own saved state, so
 re-running the same command after any interruption continues where it stopped; finished stages
-are skipped.
+are skipped.  The stages run in their own process groups and end with the driver: a SIGTERM or
+Ctrl-C is passed on (each trainer saves its state), and a trainer whose driver died (kill -9)
+saves and ends by itself; a trainer refuses a run folder another trainer holds.
+
+Lanes: with N GPUs (``--gpus``, default: all visible), N arms train at once, one per GPU
+(``CUDA_VISIBLE_DEVICES``), and the evaluation runs on a GPU; on a CPU, the preset's
+``parallel_arms`` at a time, one thread each.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 
 from srcore import paths
 from srcore.atomic import write_text_atomic
@@ -72,6 +83,14 @@ class Preset:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
 
+def scaled_lr(lr: float, batch: int, ref_batch: int) -> float:
+    """The learning rate for ``batch`` from one tuned at ``ref_batch``: the square-root rule for
+    Adam (lr x sqrt(batch / ref_batch); Malladi et al. 2022, "On the SDEs and scaling rules for
+    adaptive gradient algorithms"), which keeps the update noise the same; the linear rule is
+    SGD's and overshoots with Adam."""
+    return lr * math.sqrt(batch / ref_batch)
+
+
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu",
@@ -106,14 +125,14 @@ PRESETS: dict[str, Preset] = {
     "gpu": Preset(
         name="gpu",
         pretrain_steps=60000,
-        pretrain_batch=16,
+        pretrain_batch=64,
         pretrain_patch=96,
-        pretrain_lr=5e-4,
+        pretrain_lr=scaled_lr(5e-4, 64, 16),  # 1e-3: the CPU preset's 5e-4 at batch 16, square-root rule
         arm_steps=4000,
-        arm_batch=16,
+        arm_batch=32,
         arm_patch=96,
-        arm_lr=1e-4,
-        arm_lr_d=1e-4,
+        arm_lr=scaled_lr(1e-4, 32, 8),  # 2e-4: the CPU preset's 1e-4 at batch 8, square-root rule
+        arm_lr_d=scaled_lr(1e-4, 32, 8),
         arm_warmup=100,
         arm_ema=0.99,
         vgg_feature_scale=SRGAN_VGG_SCALE,
@@ -122,9 +141,10 @@ PRESETS: dict[str, Preset] = {
         val_every=2000,
         picture_every=1000,
         workers=4,
-        parallel_arms=1,
+        parallel_arms=1,  # per GPU: the driver runs one arm on each visible GPU at once
         threads=0,
-        note="sized for one H100/H200 from measured per-step times (benchmarks/train_speed.py); see the README",
+        note="for H100/H200-class GPUs, one arm per GPU; NOT measured on a GPU (no GPU time exists for it): "
+        "batch 64 / 32, 4x the CPU preset's, learning rates by the square-root rule (scaled_lr)",
     ),
     "smoke": Preset(
         name="smoke",
@@ -201,6 +221,8 @@ def _train_cmd(
     description: str,
     parallel: bool,
     seed: int,
+    save_every: int = 200,
+    gpu_lane: bool = False,
 ) -> list[str]:
     cmd = [
         sys.executable,
@@ -245,9 +267,11 @@ def _train_cmd(
         "--picture-every",
         str(preset.picture_every),
         "--save-every",
-        "200",
+        str(save_every),
         "--log-every",
         "10",
+        "--lock-wait",
+        str(LOCK_WAIT),
         "--workers",
         str(preset.workers),
         "--seed",
@@ -257,7 +281,7 @@ def _train_cmd(
         cmd += ["--train-dir", d]
     if init_from:
         cmd += ["--init-from", init_from]
-    threads = 1 if parallel else preset.threads
+    threads = 1 if parallel and not gpu_lane else preset.threads  # CPU lanes: one thread each
     if threads:
         cmd += ["--threads", str(threads)]
     if parallel:
@@ -265,14 +289,109 @@ def _train_cmd(
     return cmd
 
 
+LOCK_WAIT = 120  # s a stage waits for a killed predecessor's trainer to save its state and leave the folder
+STOP_GRACE = 120  # s the stages get to save their state after a SIGTERM before they are killed
+_CHILDREN: list[subprocess.Popen] = []  # every stage started and not yet reaped
+
+
 def _run_stage(name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a stage in its own process group (a terminal's Ctrl-C reaches the driver only, which
+    passes it on), told to end with this driver (``SRCORE_PARENT_PID``)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[1:])}\n  log: {log}", flush=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SRCORE_PARENT_PID": str(os.getpid()), **(env or {})}
     f = open(log, "a", encoding="utf-8")  # noqa: SIM115 (closed when the process is reaped)
-    proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=paths.REPO_ROOT)
+    proc = subprocess.Popen(
+        cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=paths.REPO_ROOT, start_new_session=True
+    )
     proc.log_file = f  # type: ignore[attr-defined]
+    _CHILDREN.append(proc)
     return proc
+
+
+def _reap(p: subprocess.Popen) -> None:
+    p.log_file.close()  # type: ignore[attr-defined]
+    if p in _CHILDREN:
+        _CHILDREN.remove(p)
+
+
+def stop_stages(grace: float = STOP_GRACE, sig: int = signal.SIGTERM) -> None:
+    """End every running stage: ``sig`` to each (a trainer saves its state and exits), then, after
+    ``grace`` seconds, SIGKILL to what is left of their process groups (data workers included).
+    A second Ctrl-C meanwhile does not cut this short (it would leave the stages running)."""
+    if not _CHILDREN:
+        return
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
+    try:
+        _stop_children(grace, sig)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _stop_children(grace: float, sig: int) -> None:
+    for p in list(_CHILDREN):
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, sig)
+    deadline = time.monotonic() + grace
+    for p in list(_CHILDREN):
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"stage pid {p.pid} did not stop within {grace:g} s: killed", file=sys.stderr, flush=True)
+            # still running, so the group is its own: its data workers go too
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        _reap(p)
+
+
+class Stopped(Exception):
+    """The driver got SIGTERM or SIGINT; the stages have been stopped."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 - signal handler signature
+    raise Stopped(signum)
+
+
+def gpu_count() -> int:
+    """GPUs this driver can give lanes to (torch's count, which honours CUDA_VISIBLE_DEVICES)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
+
+
+class Lanes:
+    """Where the arms train at once: one lane per GPU (each arm sees only its GPU through
+    ``CUDA_VISIBLE_DEVICES``), or, without GPUs, ``cpu_lanes`` lanes on the CPU."""
+
+    def __init__(self, gpus: int, cpu_lanes: int):
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
+        self.gpus = gpus
+        self.ids = ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
+        self.size = gpus if gpus > 0 else max(1, cpu_lanes)
+        self.free: list[int] = list(range(self.size))
+
+    def acquire(self) -> tuple[int, dict[str, str]]:
+        """(lane, environment of the stage on it); ``free`` must not be empty."""
+        lane = self.free.pop(0)
+        return lane, ({"CUDA_VISIBLE_DEVICES": self.ids[lane]} if self.gpus > 0 else {})
+
+    def release(self, lane: int) -> None:
+        self.free.append(lane)
+        self.free.sort()
 
 
 def _wait(procs: dict[str, subprocess.Popen]) -> None:
@@ -283,7 +402,7 @@ def _wait(procs: dict[str, subprocess.Popen]) -> None:
             rc = p.poll()
             if rc is None:
                 continue
-            p.log_file.close()  # type: ignore[attr-defined]
+            _reap(p)
             del procs[name]
             if rc != 0 and failed is None:
                 failed = (name, rc)
@@ -291,7 +410,8 @@ def _wait(procs: dict[str, subprocess.Popen]) -> None:
                     q.terminate()
             elif rc == 0:
                 print(f"[{time.strftime('%H:%M:%S')}] {name}: done", flush=True)
-        time.sleep(2)
+        if procs:
+            time.sleep(0.5)
     if failed:
         raise RuntimeError(
             f"stage {failed[0]} failed (exit {failed[1]}); see its log; re-run the same command to resume"
@@ -303,12 +423,36 @@ def run_experiment(
     out: Path,
     train_dirs: list[str],
     eval_sets: dict[str, str],
-    checkpoints: Path,
+    checkpoints: Path | None = None,
     arms: tuple[ModelSpec, ...] = MODELS,
     publish: bool = True,
+    save_every: int = 200,
+    gpus: int = 0,
 ) -> dict:
-    """Run (or resume) every stage; returns the protocol record written to ``out/protocol.json``."""
+    """Run (or resume) every stage; returns the protocol record written to ``out/protocol.json``.
+    Publishes into ``checkpoints`` (default ``OUT/publish``); any exit (error, signal) stops the
+    stages first, so none outlives the driver."""
+    try:
+        return _run_experiment(
+            preset, out, train_dirs, eval_sets, checkpoints or out / "publish", arms, publish, save_every, gpus
+        )
+    finally:
+        stop_stages()
+
+
+def _run_experiment(
+    preset: Preset,
+    out: Path,
+    train_dirs: list[str],
+    eval_sets: dict[str, str],
+    checkpoints: Path,
+    arms: tuple[ModelSpec, ...],
+    publish: bool,
+    save_every: int,
+    gpus: int,
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
+    lanes = Lanes(gpus, preset.parallel_arms)
     proto_path = out / "protocol.json"
     proto = json.loads(proto_path.read_text()) if proto_path.is_file() else {}
     if proto.get("preset") and proto["preset"] != json.loads(json.dumps(asdict(preset))):
@@ -348,8 +492,12 @@ def run_experiment(
             description="shared MSE pre-training of every arm",
             parallel=False,
             seed=preset.seeds[0],
+            save_every=save_every,
+            gpu_lane=gpus > 0,
         )
-        _wait({PRETRAIN: _run_stage(PRETRAIN, cmd, out / "logs" / f"{PRETRAIN}.log")})
+        _, env = lanes.acquire()
+        _wait({PRETRAIN: _run_stage(PRETRAIN, cmd, out / "logs" / f"{PRETRAIN}.log", env=env)})
+        lanes.release(0)
 
     todo = [
         (m, seed)
@@ -359,11 +507,11 @@ def run_experiment(
     ]
 
     running: dict[str, subprocess.Popen] = {}
-    lanes = max(1, preset.parallel_arms)
+    lane_of: dict[str, int] = {}
     # the slowest arms first so the lanes finish together
     todo.sort(key=lambda ms: (-("adv" in ms[0].loss), -("vgg" in ms[0].loss)))
     while todo or running:
-        while todo and len(running) < lanes:
+        while todo and lanes.free:
             m, seed = todo.pop(0)
             run = arm_dir(out, m.key, seed)
             name = f"{m.key}-seed{seed}"
@@ -382,13 +530,18 @@ def run_experiment(
                 init_from=str(pre_export),
                 title=m.title,
                 description=m.description,
-                parallel=lanes > 1,
+                parallel=lanes.size > 1,
                 seed=seed,
+                save_every=save_every,
+                gpu_lane=gpus > 0,
             )
-            running[name] = _run_stage(name, cmd, out / "logs" / f"{name}.log")
+            lane, env = lanes.acquire()
+            lane_of[name] = lane
+            running[name] = _run_stage(name, cmd, out / "logs" / f"{name}.log", env=env)
         finished = {k: p for k, p in running.items() if p.poll() is not None}
         for k in finished:
             running.pop(k)
+            lanes.release(lane_of.pop(k))
         if finished:
             try:
                 _wait(finished)
@@ -397,7 +550,7 @@ def run_experiment(
                     q.terminate()
                 raise
         else:
-            time.sleep(2)
+            time.sleep(1)
 
     proto["train_seconds"] = train_seconds(out, arms, preset.seeds)
     proto["held_out"] = held_out(out, arms, preset.seeds)
@@ -415,12 +568,15 @@ def run_experiment(
             "--protocol",
             str(proto_path),
             "--no-progress",
+            "--device",
+            "cuda" if gpus > 0 else "cpu",
         ]
         for name, folder in eval_sets.items():
             cmd += ["--set", f"{name}={folder}"]
-        p = _run_stage("evaluate", cmd, out / "logs" / "evaluate.log", env={"SR_CHECKPOINTS": str(checkpoints)})
+        env = {"SR_CHECKPOINTS": str(checkpoints), **lanes.acquire()[1]}
+        p = _run_stage("evaluate", cmd, out / "logs" / "evaluate.log", env=env)
         p.wait()
-        p.log_file.close()  # type: ignore[attr-defined]
+        _reap(p)
         if p.returncode:
             raise RuntimeError(f"evaluation failed (exit {p.returncode}); see {out / 'logs' / 'evaluate.log'}")
         proto.setdefault("stage_seconds", {})["evaluate"] = round(time.time() - t2)
@@ -534,6 +690,10 @@ def publish_results(
     hist_dir, prog_dir = checkpoints / "history", checkpoints / "progress"
     (hist_dir / SEEDS_DIR).mkdir(parents=True, exist_ok=True)
     (checkpoints / SEEDS_DIR).mkdir(parents=True, exist_ok=True)
+    # the perceptual networks' weights too, so the folder is complete (evaluation, SR_CHECKPOINTS=it)
+    for f in (paths.VGG16_WEIGHTS, paths.ALEXNET_WEIGHTS, paths.LPIPS_LIN_WEIGHTS):
+        if f.is_file() and not (checkpoints / f.name).exists():
+            shutil.copyfile(f, checkpoints / f.name)
     shipped = seeds[0]
     runs = {m.key: arm_dir(out, m.key, shipped) for m in arms}
     if (out / PRETRAIN / "history.jsonl").is_file():
@@ -568,12 +728,26 @@ def _copy_pictures(src: Path, dst: Path) -> None:
         shutil.copyfile(f, dst / f.name)
 
 
+def _positive_int(text: str) -> int:
+    if not text.strip().lstrip("-").isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number > 0, not {text}")
+    return int(text)
+
+
+def _nonneg_int(text: str) -> int:
+    if not text.strip().lstrip("-").isdigit() or int(text) < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m srcore.experiment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--out", default="runs/exp", help="run folder (every stage's state, history, logs)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="the budget (default: %(default)s)")
+    p.add_argument(
+        "--out", default="runs/exp", help="run folder (every stage's state, history, logs; default: %(default)s)"
+    )
     shared = paths.REPO_ROOT.parent / "shared" / "data"
     p.add_argument(
         "--train-dir",
@@ -582,10 +756,45 @@ def main(argv: list[str] | None = None) -> int:
         help=f"HR training folder (repeatable; default: {shared / 'train'}/*)",
     )
     p.add_argument("--eval-dir", default=str(shared / "eval"), help="folder of benchmark sets (Set5, Set14, Kodak24)")
-    p.add_argument("--checkpoints", default=str(paths.CHECKPOINTS), help="where to publish the results")
+    p.add_argument(
+        "--publish",
+        "--checkpoints",
+        dest="publish",
+        default=None,
+        metavar="DIR",
+        help="where to publish the generators, histories, pictures and benchmark.json (default: OUT/publish; "
+        "the shipped folder is replaced only when named: --publish checkpoints)",
+    )
     p.add_argument("--no-publish", action="store_true", help="train only; publish nothing")
+    p.add_argument(
+        "--arms",
+        default=None,
+        metavar="KEY,...",
+        help=f"train only these arms (default: all: {','.join(m.key for m in MODELS)})",
+    )
+    p.add_argument(
+        "--save-every",
+        type=_positive_int,
+        default=200,
+        help="steps between the stages' saved states (default: %(default)s; a GAN state is ~160 MB)",
+    )
+    p.add_argument(
+        "--gpus",
+        type=_nonneg_int,
+        default=None,
+        help="GPUs to run arms on, one arm per GPU at once (default: every visible GPU; 0: the CPU)",
+    )
     p.add_argument("--show", action="store_true", help="print the preset and the arms, run nothing")
     a = p.parse_args(argv)
+    arms = MODELS
+    if a.arms:
+        keys = [k.strip() for k in a.arms.split(",") if k.strip()]
+        unknown = [k for k in keys if k not in {m.key for m in MODELS}]
+        if unknown or not keys:
+            p.error(
+                f"--arms: unknown arm(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(m.key for m in MODELS)}"
+            )
+        arms = tuple(m for m in MODELS if m.key in keys)
     preset = PRESETS[a.preset]
     train_dirs = a.train_dir or []
     if not train_dirs and (shared / "train").is_dir():
@@ -603,13 +812,30 @@ def main(argv: list[str] | None = None) -> int:
     if not eval_sets and not a.no_publish:
         print(f"error: no benchmark sets in {eval_root}; give --eval-dir or --no-publish", file=sys.stderr)
         return 2
+    out = Path(a.out)
+    gpus = gpu_count() if a.gpus is None else a.gpus
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         proto = run_experiment(
-            preset, Path(a.out), train_dirs, eval_sets, Path(a.checkpoints), publish=not a.no_publish
+            preset,
+            out,
+            train_dirs,
+            eval_sets,
+            Path(a.publish) if a.publish else out / "publish",
+            arms=arms,
+            publish=not a.no_publish,
+            save_every=a.save_every,
+            gpus=gpus,
         )
+    except Stopped as e:
+        print(f"stopped by {e}: every stage saved its state; re-run the same command to resume", file=sys.stderr)
+        return 128 + e.signum
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
     print(json.dumps({"train_seconds": proto.get("train_seconds"), **proto.get("stage_seconds", {})}), flush=True)
     return 0
 

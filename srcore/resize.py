@@ -164,8 +164,19 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
 
     Give either ``scale`` (output size ceil(H*scale), ceil(W*scale)) or ``size`` (H, W).
     Values are not clamped or rounded: callers that want 8-bit images round themselves.
+    Under ``torch.compile`` it is one opaque operator (``srcore::imresize``, with its adjoint as
+    the backward), so the weights, made with numpy and cached, never break the graph.
     """
     h, w = int(x.shape[-2]), int(x.shape[-1])  # plain ints even under tracing (an ONNX export bakes the size in)
+    if x.is_floating_point() and torch.compiler.is_compiling():
+        (oh, ow), sh, sw = _output_size(h, w, scale, size)
+        return torch.ops.srcore.imresize(x, oh, ow, sh, sw, size is None)
+    return _imresize_eager(x, scale, size)
+
+
+def _imresize_eager(x: torch.Tensor, scale: float | None, size: tuple[int, int] | None) -> torch.Tensor:
+    """``imresize`` outside compilation: banded convolutions or dense products, by size."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
     if size is not None or scale is None or not x.is_floating_point():
         return _dense(x, *_output_size(h, w, scale, size))
     small_side = min(h, w) * min(scale, 1.0)
@@ -185,6 +196,44 @@ def _dense(x: torch.Tensor, size: tuple[int, int], sh: float, sw: float) -> torc
     if sh <= sw:
         return torch.matmul(torch.matmul(mh, x), mw.t())
     return torch.matmul(mh, torch.matmul(x, mw.t()))
+
+
+# ------------------------------------------------------------------ the operator seen by torch.compile
+@torch.library.custom_op("srcore::imresize", mutates_args=())
+def _imresize_op(x: torch.Tensor, out_h: int, out_w: int, sh: float, sw: float, by_scale: bool) -> torch.Tensor:  # noqa: ARG001 - sw: the adjoint's
+    """``imresize`` as one operator: its eager code (same weights, same sums) run as a whole."""
+    return _imresize_eager(x, sh if by_scale else None, None if by_scale else (out_h, out_w)).contiguous()
+
+
+@_imresize_op.register_fake
+def _imresize_fake(x: torch.Tensor, out_h: int, out_w: int, sh: float, sw: float, by_scale: bool) -> torch.Tensor:  # noqa: ARG001
+    return x.new_empty((*x.shape[:-2], out_h, out_w))
+
+
+@torch.library.custom_op("srcore::imresize_adjoint", mutates_args=())
+def _imresize_adjoint(g: torch.Tensor, in_h: int, in_w: int, sh: float, sw: float) -> torch.Tensor:
+    """The gradient of ``imresize`` (a linear map, x -> Mh x Mw^T): g -> Mh^T g Mw."""
+    mh = _matrix(in_h, int(g.shape[-2]), sh, g)
+    mw = _matrix(in_w, int(g.shape[-1]), sw, g)
+    return torch.matmul(torch.matmul(mh.t(), g), mw).contiguous()
+
+
+@_imresize_adjoint.register_fake
+def _adjoint_fake(g: torch.Tensor, in_h: int, in_w: int, sh: float, sw: float) -> torch.Tensor:  # noqa: ARG001
+    return g.new_empty((*g.shape[:-2], in_h, in_w))
+
+
+def _imresize_setup(ctx, inputs, output) -> None:  # noqa: ARG001 - torch.library's signature
+    x, _, _, sh, sw, _ = inputs
+    ctx.in_hw, ctx.scales = (int(x.shape[-2]), int(x.shape[-1])), (sh, sw)
+
+
+def _imresize_backward(ctx, grad: torch.Tensor):
+    gx = torch.ops.srcore.imresize_adjoint(grad.contiguous(), *ctx.in_hw, *ctx.scales)
+    return gx, None, None, None, None, None
+
+
+_imresize_op.register_autograd(_imresize_backward, setup_context=_imresize_setup)
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,19 +14,23 @@ broadcast on resume, and the ranks end with their launcher.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import ctypes
+import json
 import math
 import os
 import platform
 import signal
+import socket
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
@@ -36,7 +40,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from srcore import history
-from srcore.atomic import write_text_atomic
+from srcore.atomic import write_bytes_atomic, write_text_atomic
 from srcore.checkpoint import (
     CheckpointError,
     load_generator_file,
@@ -69,6 +73,70 @@ from srcore.zoo import BY_KEY, GENERATOR, SEED_GENERATOR, checkpoint_path
 
 STATE_FILE = "state.safetensors"
 HISTORY_FILE = "history.jsonl"
+LOCK_FILE = ".trainer.lock"
+PARENT_ENV = "SRCORE_PARENT_PID"  # set by a driver (srcore.experiment): the trainer ends when that process does
+
+
+class FolderBusy(ValueError):
+    """Another trainer holds the run folder."""
+
+
+def lock_run_folder(out: Path, wait: float = 0.0) -> IO[str] | None:
+    """One trainer per run folder: an exclusive ``flock`` on ``OUT/.trainer.lock``, held while the
+    process lives (the kernel drops it when the process ends, kill -9 included).  Two trainers on
+    one folder interleave their histories and overwrite each other's state.  Waits up to ``wait``
+    seconds for the holder to end (a driver re-run while its killed predecessor's trainer saves
+    its state), then raises ``FolderBusy`` naming the holder.  No lock where ``fcntl`` is missing
+    (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole run
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() >= deadline:
+                f.seek(0)
+                holder = f.read().strip() or "a process"
+                f.close()
+                raise FolderBusy(
+                    f"{out} is in use by another trainer ({holder}); one trainer per run folder: "
+                    "wait for it to end, stop it, or give another --out"
+                ) from None
+            time.sleep(0.5)
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")  # informative only; the flock is the lock
+    f.flush()
+    return f
+
+
+def _end_with_driver() -> None:
+    """Started by a driver (``SRCORE_PARENT_PID``): when the driver dies, even by kill -9, this
+    trainer gets SIGTERM, saves its state and ends, instead of training on as an orphan that a
+    re-run would race.  Linux: PR_SET_PDEATHSIG; everywhere: a thread that watches the parent pid."""
+    want = os.environ.get(PARENT_ENV)
+    if not want or not want.isdigit():
+        return
+    parent = int(want)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the driver died before this process got here
+        print(f"error: the driver (pid {parent}) has ended; not starting", file=sys.stderr)
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)  # the same graceful stop as the driver's own SIGTERM
+
+    threading.Thread(target=watch, name="watch-driver", daemon=True).start()
 
 
 def _worker_init(_: int) -> None:
@@ -88,6 +156,20 @@ def _die_with_parent() -> None:
             return
         if os.getppid() == 1:  # the launcher died before prctl took effect
             os._exit(1)
+
+
+def _state_step(path: Path) -> int:
+    """The step of a saved state from its header (no tensors read); -1 when there is none."""
+    if not path.is_file():
+        return -1
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return int(json.loads((f.metadata() or {})["json"])["extra"]["step"])
+    except Exception as e:  # noqa: BLE001 - a damaged file (safetensors' own error type too): the load names it
+        print(f"note: cannot read the step of {path}: {e}", file=sys.stderr)
+        return -1
 
 
 class Trainer:
@@ -112,13 +194,15 @@ class Trainer:
             dev = cfg.device
         if self.ddp:
             _die_with_parent()
-            dist.init_process_group("nccl" if dev == "cuda" else "gloo")
+            # a rank that stalls (or never arrives) ends the run after dist_timeout, not never
+            dist.init_process_group("nccl" if dev == "cuda" else "gloo", timeout=timedelta(seconds=cfg.dist_timeout))
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
             if dev == "cuda":
                 dev = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
                 torch.cuda.set_device(dev)
         self.device = torch.device(dev)
         self.main = self.rank == 0
+        self._lock = lock_run_folder(self.out, cfg.lock_wait) if self.main else None
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         if cfg.deterministic:
@@ -143,6 +227,10 @@ class Trainer:
             self.G.load_state_dict(src.state_dict())
             self.init_note = {"init_from": str(recipe.init_from), "init_steps": meta.get("steps")}
         self.D = Discriminator().to(self.device) if recipe.adversarial else None
+        if self.D is not None and self.ddp and self.device.type == "cuda":
+            # BatchNorm statistics over the global batch, so a GAN arm does not depend on how it is
+            # split over GPUs (torch's SyncBatchNorm runs on GPUs only: CPU ranks keep per-rank BN)
+            self.D = cast(Discriminator, torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D))
         self.ema = copy.deepcopy(self.G).requires_grad_(False) if recipe.ema_decay > 0 else None
         self.loss = GeneratorLoss(recipe).to(self.device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
@@ -153,16 +241,21 @@ class Trainer:
         )
         self.G_train: torch.nn.Module = self.G
         self.D_train: torch.nn.Module | None = self.D
-        if cfg.compile:
-            # torch.compile of a Module returns an OptimizedModule (a Module); its stub says Callable
-            self.G_train = cast(torch.nn.Module, torch.compile(self.G))
-            self.D_train = cast(torch.nn.Module, torch.compile(self.D)) if self.D is not None else None
-        self.D_plain = self.D_train
         if self.ddp:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.G_train = torch.nn.parallel.DistributedDataParallel(self.G, device_ids=ids)
             if self.D is not None:
                 self.D_train = torch.nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
+        self.D_plain: torch.nn.Module | None = self.D
+        if cfg.compile:
+            # Under DDP the wrapper is compiled (torch's documented order: its DDPOptimizer splits the
+            # graph at the gradient buckets so communication overlaps the backward); the generator's
+            # forward has no graph break (tests/test_train_precision.py).  torch.compile of a Module
+            # returns an OptimizedModule (a Module); its stub says Callable.
+            self.G_train = cast(torch.nn.Module, torch.compile(self.G_train))
+            if self.D_train is not None and self.D is not None:
+                self.D_train = cast(torch.nn.Module, torch.compile(self.D_train))
+                self.D_plain = cast(torch.nn.Module, torch.compile(self.D)) if self.ddp else self.D_train
 
         seed_preset = recipe.data == "seed"
         train_files, held_files = split_holdout(image_files(cfg.train_dirs), cfg.holdout)
@@ -174,6 +267,13 @@ class Trainer:
         )
         self.dataset = CropDataset(self.train_pairs, recipe.patch, recipe.crops_per_image, recipe.augment, seed_preset)
         self.dataset.set_epoch(0, cfg.seed)
+        need = recipe.batch * self.world
+        if len(self.dataset) < need:  # never a smaller batch than asked for: refused
+            raise ValueError(
+                f"a batch of {recipe.batch} x {self.world} rank(s) needs {need} crops per epoch, but "
+                f"{len(self.train_pairs)} training images x {recipe.crops_per_image} crops give {len(self.dataset)}: "
+                "lower --batch or raise --crops-per-image"
+            )
         self.val_pairs, self.val_set_of = [], []
         val_sources = [(f"held-out ({len(held_files)} of the training images)", held_files)] if held_files else []
         val_sources += [(Path(d).name, image_files([d])) for d in cfg.val_dirs]
@@ -207,7 +307,7 @@ class Trainer:
 
     @property
     def batches_per_epoch(self) -> int:
-        return max(1, len(self.dataset) // (self.recipe.batch * self.world))
+        return len(self.dataset) // (self.recipe.batch * self.world)  # >= 1: checked in __init__
 
     def _loader(self) -> DataLoader:
         """One loader for the rest of the run: batches from the current step on, persistent
@@ -224,6 +324,7 @@ class Trainer:
             prefetch_factor=2 if w else None,  # measured: 4 cost more (benchmarks/train_speed.py)
             pin_memory=self.device.type == "cuda",
             worker_init_fn=_worker_init if w else None,
+            timeout=self.cfg.data_timeout if w else 0,  # a stalled worker ends the run, never hangs it
         )
 
     def _stop_loader(self) -> None:
@@ -275,26 +376,37 @@ class Trainer:
             raise e
 
     def try_resume(self) -> bool:
-        """Continue from the saved state.  Under DDP rank 0's file is the only truth: its bytes are
-        broadcast, so ranks on other machines (node-local disks) resume at the same step too."""
+        """Continue from the saved state.  Under DDP the newest state any rank can read is the
+        truth, wherever rank 0 lands: every rank reports the step of ``OUT/state.safetensors`` on
+        its own disk, and the state and history of the rank with the newest (rank 0 on a tie) are
+        broadcast; rank 0 writes them into its folder when they came from another node.  So node-
+        local disks work, and a shared folder is read once."""
         path = self.out / STATE_FILE
         if self.main:  # temporary files of saves cut short by a kill -9 (never loaded; see srcore.atomic)
             for stale in self.out.glob(f".{STATE_FILE}.*.tmp"):
                 stale.unlink(missing_ok=True)
         data = None
         if self.ddp:
-            data = path.read_bytes() if self.main and path.is_file() else b""
-            n = torch.tensor([len(data)], dtype=torch.int64, device=self._comm_device)
-            dist.broadcast(n, 0)
-            if int(n) == 0:
+            mine = torch.tensor([_state_step(path)], dtype=torch.int64, device=self._comm_device)
+            parts = [torch.empty_like(mine) for _ in range(self.world)]
+            dist.all_gather(parts, mine)
+            steps = torch.cat(parts).cpu()
+            best = int(steps.max())
+            if best < 0:
                 return False
-            buf = (
-                torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self._comm_device)
-                if self.main
-                else torch.empty(int(n), dtype=torch.uint8, device=self._comm_device)
+            src = int((steps == best).nonzero()[0])  # the lowest rank holding the newest state
+            data = self._broadcast_bytes(path.read_bytes() if self.rank == src else b"", src)
+            hist = self._broadcast_bytes(
+                self.hist_path.read_bytes() if self.rank == src and self.hist_path.is_file() else b"", src
             )
-            dist.broadcast(buf, 0)
-            data = bytes(buf.cpu().numpy()) if not self.main else data
+            if self.main and src != 0:
+                write_bytes_atomic(path, data)
+                write_bytes_atomic(self.hist_path, hist)
+                print(
+                    f"note: rank 0 ({socket.gethostname()}) had {'no state' if int(steps[0]) < 0 else f'step {int(steps[0])}'}"
+                    f" in {self.out}; resuming from rank {src}'s state at step {best}, copied here",
+                    file=sys.stderr,
+                )
         elif not path.is_file():
             return False
         extra = load_train_state(path, self.state_modules(), self.state_optims(), data=data)
@@ -304,6 +416,27 @@ class Trainer:
         if self.main:
             history.truncate_after(self.hist_path, self.step, {"recipe": self.recipe.to_dict()})
         return True
+
+    def _broadcast_bytes(self, data: bytes, src: int) -> bytes:
+        """``data`` of rank ``src`` on every rank."""
+        n = torch.tensor([len(data)], dtype=torch.int64, device=self._comm_device)
+        dist.broadcast(n, src)
+        if int(n) == 0:
+            return b""
+        buf = (
+            torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self._comm_device)
+            if self.rank == src
+            else torch.empty(int(n), dtype=torch.uint8, device=self._comm_device)
+        )
+        dist.broadcast(buf, src)
+        return data if self.rank == src else bytes(buf.cpu().numpy())
+
+    def close(self) -> None:
+        """End the data workers and leave the run folder to the next trainer."""
+        self._stop_loader()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()
 
     @property
     def _comm_device(self) -> torch.device:
@@ -574,15 +707,47 @@ class Trainer:
         )
 
 
+def _number(kind: type, lo: float, strict: bool, hi: float | None = None):
+    """An argparse type: a number of ``kind`` above ``lo`` (or at least, when not ``strict``), and
+    below ``hi``: a zero interval or batch is refused with a message (exit 2), never a
+    ZeroDivisionError or a hang later."""
+    word = "whole number" if kind is int else "number"
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {word}") from None
+        if not math.isfinite(v) or (v <= lo if strict else v < lo) or (hi is not None and v >= hi):
+            rng = f"> {lo:g}" if strict else f">= {lo:g}"
+            raise argparse.ArgumentTypeError(
+                f"must be a {word} {rng}{f' and < {hi:g}' if hi is not None else ''}, not {text}"
+            )
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE_INT, POSITIVE, NONNEG_INT = _number(int, 0, True), _number(float, 0, True), _number(int, 0, False)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m srcore.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m srcore.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Numbers: counts, intervals, rates and timeouts must be > 0; --holdout, --warmup, --workers, "
+        "--threads, --seed and --val-max-side may be 0; --ema-decay is in [0, 1) (0: no EMA).",
     )
     p.add_argument("name", help=f"model key: one of the table ({', '.join(BY_KEY)}) or a new name with --loss")
     p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
     p.add_argument("--val-dir", action="append", default=[], help="folder of HR validation images (repeatable)")
     p.add_argument(
-        "--holdout", type=int, default=0, help="hold out this many training images (chosen by name hash) for validation"
+        "--holdout",
+        type=NONNEG_INT,
+        default=0,
+        help="hold out this many training images (chosen by name hash) for validation",
     )
     p.add_argument("--out", default=None, help="run folder (state, history, pictures); default runs/NAME")
     p.add_argument("--export", default=None, help="write the final generator here (.safetensors)")
@@ -600,27 +765,51 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--title", default=None, help="display title of a new model (default: its name)")
     p.add_argument("--description", default=None, help="one line on what a new model is")
     for k, t in (
-        ("steps", int),
-        ("batch", int),
-        ("patch", int),
-        ("lr", float),
-        ("lr-d", float),
-        ("ema-decay", float),
-        ("warmup", int),
-        ("crops-per-image", int),
-        ("vgg-feature-scale", float),
+        ("steps", POSITIVE_INT),
+        ("batch", POSITIVE_INT),
+        ("patch", POSITIVE_INT),
+        ("lr", POSITIVE),
+        ("lr-d", POSITIVE),
+        ("ema-decay", _number(float, 0, False, 1.0)),
+        ("warmup", NONNEG_INT),
+        ("crops-per-image", POSITIVE_INT),
+        ("vgg-feature-scale", POSITIVE),
     ):
         p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
     p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
-    p.add_argument("--save-every", type=int, default=200)
-    p.add_argument("--val-every", type=int, default=500)
-    p.add_argument("--picture-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=10, help="read loss values from the device every N steps")
-    p.add_argument("--val-max-side", type=int, default=0, help="centre-crop validation images (HR px; 0 = whole)")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--save-every", type=POSITIVE_INT, default=200, help="steps between saved states (default %(default)s)"
+    )
+    p.add_argument(
+        "--val-every", type=POSITIVE_INT, default=500, help="steps between validations (default %(default)s)"
+    )
+    p.add_argument("--picture-every", type=POSITIVE_INT, default=1000, help="steps between progress pictures")
+    p.add_argument("--log-every", type=POSITIVE_INT, default=10, help="read loss values from the device every N steps")
+    p.add_argument(
+        "--val-max-side", type=NONNEG_INT, default=0, help="centre-crop validation images (HR px; 0 = whole)"
+    )
+    p.add_argument("--workers", type=NONNEG_INT, default=2, help="data worker processes (0: load in the trainer)")
+    p.add_argument("--threads", type=NONNEG_INT, default=0, help="CPU threads for torch (0 = default)")
+    p.add_argument("--seed", type=NONNEG_INT, default=0)
+    p.add_argument(
+        "--data-timeout",
+        type=POSITIVE,
+        default=300.0,
+        help="seconds a data worker may take for a batch; then the run ends with an error (default %(default)s)",
+    )
+    p.add_argument(
+        "--dist-timeout",
+        type=POSITIVE,
+        default=1800.0,
+        help="torchrun: seconds a collective waits for the other ranks; then the run ends (default %(default)s)",
+    )
+    p.add_argument(
+        "--lock-wait",
+        type=_number(float, 0, False),
+        default=0.0,
+        help="seconds to wait for another trainer to leave the run folder before refusing (default %(default)s)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
@@ -679,12 +868,16 @@ def build(a: argparse.Namespace) -> tuple[TrainConfig, Recipe, dict]:
         channels_last=a.channels_last,
         compile=a.compile,
         cudnn_benchmark=not a.no_cudnn_benchmark,
+        data_timeout=a.data_timeout,
+        dist_timeout=a.dist_timeout,
+        lock_wait=a.lock_wait,
     )
     return cfg, recipe, info
 
 
 def main(argv=None) -> int:
     a = parse_args(argv)
+    _end_with_driver()
     tr = None
     try:
         cfg, recipe, info = build(a)
@@ -705,14 +898,19 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - a bug or a failed device: say so and end now (data workers included), never hang
         traceback.print_exc()
         lines = str(e).strip().splitlines()  # a data worker's error arrives wrapped with its traceback
-        if "DataLoader worker" in str(e):
+        if "DataLoader timed out" in str(e):
+            print(
+                f"error: training failed: a data worker gave no batch within {a.data_timeout:g} s (--data-timeout)",
+                file=sys.stderr,
+            )
+        elif "DataLoader worker" in str(e):
             print(f"error: training failed in a data worker: {lines[-1]}", file=sys.stderr)
         else:
             print(f"error: training failed: {type(e).__name__}: {lines[-1] if lines else ''}", file=sys.stderr)
         return 1
     finally:
         if tr is not None:
-            tr._stop_loader()
+            tr.close()
         if dist.is_initialized():
             dist.destroy_process_group()
     return 0

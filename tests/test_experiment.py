@@ -4,9 +4,9 @@ loss, evaluation and publishing; resumable (issue 11)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from helpers import REPO, make_image_dir, subprocess_env
@@ -60,13 +60,20 @@ def test_describe_states_the_run_from_its_record():
     assert "From start" not in text and "SRGAN-PL" not in text and "SRGAN-MSE 24 min" in text
 
 
+def _tree(folder):
+    """(path, size, mtime) of every file under ``folder``: to show nothing was written there."""
+    return sorted(
+        (str(f.relative_to(folder)), f.stat().st_size, f.stat().st_mtime_ns) for f in folder.rglob("*") if f.is_file()
+    )
+
+
 def test_smoke_experiment_runs_every_stage_and_resumes(tmp_path):
+    """By default the experiment publishes into its run folder (OUT/publish): the shipped
+    checkpoints/ are untouched (issue 24)."""
+    from srcore.paths import CHECKPOINTS
+
     train = make_image_dir(tmp_path / "train" / "photos", n=4, size=(64, 64))
     make_image_dir(tmp_path / "eval" / "Tiny", n=2, size=(64, 64))
-    ck = tmp_path / "ck"
-    ck.mkdir()
-    for f in (VGG16_WEIGHTS, ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS):
-        shutil.copy(f, ck / f.name)
     out = tmp_path / "exp"
     cmd = [
         sys.executable,
@@ -80,12 +87,17 @@ def test_smoke_experiment_runs_every_stage_and_resumes(tmp_path):
         str(train),
         "--eval-dir",
         str(tmp_path / "eval"),
-        "--checkpoints",
-        str(ck),
     ]
-    env = {**subprocess_env(), "SR_CHECKPOINTS": str(ck)}
+    env = subprocess_env()
+    env.pop("SR_CHECKPOINTS", None)  # the defaults, as a user runs it
+    shipped = _tree(CHECKPOINTS)
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert _tree(CHECKPOINTS) == shipped, "the default run wrote into checkpoints/"
+    ck = out / "publish"
+    assert f"to {ck}" in r.stdout
+    for f in (VGG16_WEIGHTS, ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS):  # a complete checkpoints folder
+        assert (ck / f.name).is_file()
 
     pre = history.read(ck / "history" / "pretrain.jsonl")
     held = pre[0]["held_out"]
@@ -148,3 +160,126 @@ def test_experiment_refuses_another_preset_in_the_same_folder(tmp_path):
         timeout=300,
     )
     assert r.returncode == 1 and "another preset" in r.stderr
+
+
+def test_help_states_the_defaults_and_none_is_checkpoints():
+    r = subprocess.run(
+        [sys.executable, "-m", "srcore.experiment", "--help"],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "(default: OUT/publish;" in text and "--publish checkpoints" in text
+    assert "default: runs/exp)" in text and "(default: cpu)" in text and "(default: 200;" in text
+
+
+def test_lanes_one_arm_per_gpu(monkeypatch):
+    """With N GPUs (a fake count here) N arms run at once, each seeing only its own GPU."""
+    from srcore.experiment import Lanes
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    lanes = Lanes(3, cpu_lanes=2)
+    got = [lanes.acquire() for _ in range(3)]
+    assert [env["CUDA_VISIBLE_DEVICES"] for _, env in got] == ["0", "1", "2"]
+    assert not lanes.free  # a fourth arm waits
+    lanes.release(got[1][0])
+    assert lanes.acquire()[1] == {"CUDA_VISIBLE_DEVICES": "1"}
+    # the GPUs a user made visible are the ones handed out
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    lanes = Lanes(2, cpu_lanes=2)
+    assert [lanes.acquire()[1]["CUDA_VISIBLE_DEVICES"] for _ in range(2)] == ["4", "6"]
+    # no GPU: the preset's CPU lanes, no device variable
+    lanes = Lanes(0, cpu_lanes=2)
+    assert lanes.size == 2 and lanes.acquire()[1] == {}
+
+
+# the smoke preset with a longer arm, so the driver can be stopped in the middle of it
+LONG_SMOKE = textwrap.dedent("""
+    import dataclasses, sys
+    import srcore.experiment as E
+
+    E.PRESETS["smoke"] = dataclasses.replace(
+        E.PRESETS["smoke"], arm_steps=int(sys.argv[1]), seeds=(0,), val_every=100, picture_every=100
+    )
+    sys.exit(E.main(sys.argv[2:]))
+""")
+
+
+def _trainers(pid: int) -> list:
+    import psutil
+
+    return [p for p in psutil.Process(pid).children(recursive=True) if "srcore.train" in " ".join(p.cmdline())]
+
+
+def _start_and_wait(cmd, hist, min_step):
+    """Start the driver in its own session; return it and its trainers once ``hist`` has a
+    training line at ``min_step`` or later."""
+    import time
+
+    driver = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, "the driver ended early"
+        steps = [h["step"] for h in history.read(hist) if h.get("kind") == "train"] if hist.is_file() else []
+        if steps and steps[-1] >= min_step:
+            trainers = _trainers(driver.pid)
+            if trainers:
+                return driver, trainers
+        time.sleep(0.5)
+    raise AssertionError("the arm did not get going")
+
+
+def test_driver_stops_its_trainers_and_a_rerun_continues(tmp_path):
+    """SIGTERM to the driver: its trainer saves and ends, the driver exits 143.  kill -9 of the
+    driver: the trainer notices, saves and ends (no orphan).  Re-running continues: the history's
+    steps strictly increase to the arm's end (issue 24: it was 50, 10, 60, 20, ...)."""
+    import os
+    import signal
+
+    import psutil
+
+    train = make_image_dir(tmp_path / "train" / "photos", n=4, size=(64, 64))
+    script = tmp_path / "long_smoke.py"
+    script.write_text(LONG_SMOKE)
+    out = tmp_path / "exp"
+    steps = 300
+    cmd = [sys.executable, str(script), str(steps), "--preset", "smoke", "--out", str(out), "--train-dir", str(train)]
+    cmd += ["--no-publish", "--arms", "srcnn_mse", "--save-every", "10", "--gpus", "0"]
+    hist = out / "arms" / "srcnn_mse" / "seed0" / "history.jsonl"
+    log = out / "logs" / "srcnn_mse-seed0.log"
+    started: list = []  # what this test started, ended in any case (by pid, never by name)
+    try:
+        driver, trainers = _start_and_wait(cmd, hist, 20)
+        started += [psutil.Process(driver.pid), *trainers]
+        os.kill(driver.pid, signal.SIGTERM)
+        assert driver.wait(300) == 128 + signal.SIGTERM
+        assert not psutil.wait_procs(trainers, timeout=5)[1], "a trainer outlived its driver's SIGTERM"
+        assert "stopped at step" in log.read_text()
+
+        driver, trainers = _start_and_wait(cmd, hist, 60)
+        started += trainers
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(60)
+        gone, alive = psutil.wait_procs(trainers, timeout=120)
+        assert not alive, f"trainers still running after their driver was killed: {[p.pid for p in alive]}"
+        assert log.read_text().count("stopped at step") == 2  # it saved its state on the way out
+    finally:
+        for p in started:
+            if p.is_running():
+                p.kill()
+    r = subprocess.run(cmd, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    got = [h["step"] for h in history.read(hist) if h.get("kind") == "train"]
+    assert got == sorted(set(got)) and got[-1] == steps, got
+    assert "resumed srcnn_mse at step" in log.read_text()
