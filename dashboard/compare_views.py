@@ -50,7 +50,7 @@ class ViewBuilder:
         files: dict[str, str] = {}
         panels: list[dict] = []
         h, w = cur.hr.shape[:2] if gt else (4 * cur.lr.shape[0], 4 * cur.lr.shape[1])
-        same_size = pending is not None and res is not pending and res.size == cur.size
+        same_size = pending is not None and res is not pending and res.lr.shape == cur.lr.shape
 
         def add(key, title, path, scale=1, caption="", stale=False, alt_what=None):
             if path:
