@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import blend_plot
 from dashboard.training import LAYOUT
 from srcore.metrics import METRIC_BY_KEY, METRICS, Metric
 from srcore.zoo import ModelSpec
@@ -167,6 +168,7 @@ def set_figure(bench: dict | None, name: str, specs) -> go.Figure:
                 hovertemplate=f"{names.get(k, k)} on {name}<br>PSNR-Y %{{x:.2f}} dB<br>LPIPS %{{y:.4f}}<extra></extra>",
             )
         )
+    blend_plot.add_curves(fig, bench, name, names, colours)  # the loss slider's curves (issue 22)
     fig.update_layout(
         **{**LAYOUT, "height": 420, "hovermode": "closest"}, title=f"{name}: better is up and to the right"
     )

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from dashboard import benchmark as bench
+from dashboard import blend_plot
 from srcore.zoo import ModelSpec
 
 
@@ -30,7 +31,7 @@ class BenchmarkTab:
         df = bench.table(data, self.specs)
         names = bench.sets(data)
         out = {
-            c["note"]: msg or bench.environment_text(data),
+            c["note"]: msg or "  \n".join(t for t in (bench.environment_text(data), blend_plot.note(data)) if t),
             # every row shown: no scroll box hiding the last sets
             c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=60 + 40 * len(df)),
         }

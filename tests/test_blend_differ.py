@@ -81,3 +81,43 @@ def test_top_windows_finds_planted_differences_in_order_without_overlap():
     assert top_windows(a, a.copy()) == []
     with pytest.raises(ValueError, match="size"):
         top_windows(a, a[:10])
+
+
+def test_blend_curves_ends_are_the_arms_and_the_plot_draws_them(tmp_path):
+    """srcore.blend_curves on two small photos: α = 0 / 1 give the arms' own benchmark figures; the
+    Benchmark tab's plot draws one dashed curve per pair, and says how to get them when absent."""
+    import json
+
+    from helpers import make_image_dir
+
+    from dashboard import benchmark as bview
+    from dashboard import blend_plot
+    from srcore import blend_curves, evaluate
+    from srcore.zoo import MODELS
+
+    folder = make_image_dir(tmp_path / "Set14", n=2, size=(64, 72))
+    lp = evaluate.lpips_numpy(evaluate.LPIPS(), "cpu")
+    pairs = (("srcnn_mse", "srgan_pl"),)
+    got = blend_curves.curves({"Set14": folder}, lp, pairs=pairs, alphas=(0.0, 0.5, 1.0))
+    bench = evaluate.evaluate({"Set14": folder}, ["srcnn_mse", "srgan_pl"], progress=False, degradations=False)
+    curve = got["pairs"][0]["sets"]["Set14"]
+    for i, m in ((0, "srcnn_mse"), (2, "srgan_pl")):
+        mean = bench["sets"]["Set14"]["models"][m]["mean"]
+        assert curve["psnr_y"][i] == pytest.approx(mean["psnr_y"], abs=1e-9)
+        assert curve["lpips"][i] == pytest.approx(mean["lpips"], abs=1e-6)
+    assert curve["psnr_y"][1] not in (curve["psnr_y"][0], curve["psnr_y"][2])
+    json.dumps(got)  # JSON-ready as benchmark.json stores it
+    fig = bview.set_figure({**bench, "blend_curves": got}, "Set14", MODELS)
+    dashed = [t for t in fig.data if t.line.dash == "dash"]
+    assert len(dashed) == 1 and list(dashed[0].x) == curve["psnr_y"] and "SRCNN-MSE → SRGAN-PL" in dashed[0].name
+    fig = bview.set_figure(bench, "Set14", MODELS)  # no blend_curves key: a note, no error
+    assert not [t for t in fig.data if t.line.dash == "dash"]
+    assert any("--blend-curves" in a.text for a in fig.layout.annotations)
+    assert "--blend-curves" in blend_plot.note(bench) and "Dashed" in blend_plot.note({"blend_curves": got})
+    # malformed entries are skipped, not raised
+    assert (
+        blend_plot.add_curves(
+            fig, {"blend_curves": {"alphas": [0, 1], "pairs": [{"sets": {"Set14": 3}}, 5]}}, "Set14", {}, {}
+        )
+        == 0
+    )
