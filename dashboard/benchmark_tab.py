@@ -31,7 +31,8 @@ class BenchmarkTab:
         df = bench.table(data, self.specs)
         names = bench.sets(data)
         out = {
-            c["note"]: msg or "  \n".join(t for t in (bench.environment_text(data), blend_plot.note(data)) if t),
+            c["note"]: msg
+            or "  \n".join(t for t in (bench.environment_text(data), blend_plot.note(data), self.missing(data)) if t),
             # every row shown: no scroll box hiding the last sets
             c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=60 + 40 * len(df)),
         }
@@ -42,6 +43,19 @@ class BenchmarkTab:
                 else gr.Plot(None, visible=i == 0 and not names)
             )
         return out
+
+    def missing(self, data: dict | None) -> str:
+        """Which of the shown models (your own ones, typically) ``benchmark.json`` has no figures for, and how to add them."""
+        have = {k for body in (data or {}).get("sets", {}).values() for k in body.get("models", {})}
+        gone = [s for s in self.specs if s.key not in have]
+        if not data or not gone:
+            return ""
+        how = " ".join(f"--model {Path(s.checkpoint).name if s.checkpoint else s.key}" for s in gone)
+        return (
+            f"Not in this benchmark: {', '.join(f'**{s.title}**' for s in gone)} (benchmark.json has no figures "
+            f"for {'it' if len(gone) == 1 else 'them'}); `python -m srcore.evaluate --set Set5=DIR ... --model bicubic "
+            f"... {how} --json checkpoints/benchmark.json` adds {'it' if len(gone) == 1 else 'them'}."
+        )
 
     def build(self, tab: gr.Tab) -> dict[str, Any]:
         """Lay the tab out inside ``tab`` (already entered) and wire it; returns its components by name."""

@@ -139,7 +139,14 @@ def status_text(runs: dict[str, Run], specs) -> str:
     for s in specs:
         run = runs.get(s.key)
         if run is None:
-            lines.append(f"- **{s.title}**: not trained yet (no `history/{s.key}.jsonl`)")
+            if s.checkpoint:  # the user's own model (srcore.zoo.discover)
+                lines.append(
+                    f"- **{s.title}** (your model, `{Path(s.checkpoint).name}`): no training curves, because no "
+                    f"`history/{s.key}.jsonl` is in the checkpoints folder; copy the `history.jsonl` of its "
+                    f"`srcore.train` run there under that name to see them"
+                )
+            else:
+                lines.append(f"- **{s.title}**: not trained yet (no `history/{s.key}.jsonl`)")
             continue
         total = (run.meta.get("recipe") or {}).get("steps")
         start = f", starting after {run.offset_steps:,} pre-training steps" if run.offset_steps else ""
