@@ -52,7 +52,9 @@ def layout(engine: Engine, present: Presenter, status: str) -> dict[str, Any]:
                 "input gets over-sharpened (see the Benchmark tab's extra degradations)",
             )
         with gr.Column(scale=2, min_width=280):
-            c["models"] = gr.CheckboxGroup(choices, value=arms, label="Models to run", info="bicubic always runs")
+            c["models"] = gr.CheckboxGroup(
+                choices, value=arms, label="Models to run", info="bicubic always runs", elem_id="models-run"
+            )
             c["view"] = gr.Radio(
                 [VIEW_IMAGES, VIEW_ABS, VIEW_SIGNED, VIEW_DIFF],
                 value=VIEW_IMAGES,

@@ -129,7 +129,10 @@ def test_blend_endpoint_ends_are_the_arms_upscale_bit_for_bit(client, tmp_path):
     mid = read(ends[0.5])
     assert mid.shape == (600, 680, 3)
     assert not np.array_equal(mid, up["srcnn_mse"]) and not np.array_equal(mid, up["srgan_pl"])
-    for bad, needle in ((("srcnn_mse", "srgan_pl", 1.5), "α must be"), (("srcnn_mse", "bicubic", 0.5), "unknown model")):
+    for bad, needle in (
+        (("srcnn_mse", "srgan_pl", 1.5), "α must be"),
+        (("srcnn_mse", "bicubic", 0.5), "unknown model"),
+    ):
         with pytest.raises(AppError) as ei:
             client.predict(img, *bad, api_name="/blend")
         assert needle in str(ei.value)
