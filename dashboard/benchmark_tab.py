@@ -33,8 +33,8 @@ class BenchmarkTab:
         out = {
             c["note"]: msg
             or "  \n".join(t for t in (bench.environment_text(data), blend_plot.note(data), self.missing(data)) if t),
-            # every row shown: no scroll box hiding the last sets
-            c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=60 + 40 * len(df)),
+            # every row shown: no inner scroll box hiding the last rows (wrapped headers and cells are tall)
+            c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=160 + 64 * len(df)),
         }
         for i, plot in enumerate(c["plots"]):
             out[plot] = (
@@ -62,7 +62,11 @@ class BenchmarkTab:
         c = self.c
         c["note"] = gr.Markdown()
         c["table"] = gr.Dataframe(
-            interactive=False, wrap=True, label="Mean scores per test set (x4); ★ best per set", elem_id="bench-table"
+            interactive=False,
+            wrap=True,
+            label="Mean scores per test set (x4); ★ best per set",
+            elem_id="bench-table",
+            pinned_columns=2,  # Set and Model stay in sight while the figures scroll sideways
         )
         gr.Markdown(
             bench.PUBLISHED_SOURCE + " Arrows: ↑ higher is better, ↓ lower is better, →x closest to x is better."

@@ -44,6 +44,9 @@ CSS = """
 .dark .js-plotly-plot .main-svg text { fill: #e5e7eb !important; }
 .dark .js-plotly-plot .gridlayer path, .dark .js-plotly-plot .zerolinelayer path { stroke: rgba(255,255,255,0.15) !important; }
 .dark .js-plotly-plot .legend .bg { fill: transparent !important; }
+/* table headers break between words, never inside one ("PSNR (Y)" not "PSN-R") */
+#bench-table th, #bench-table th *, #metrics-table th, #metrics-table th * { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: manual; }
 /* the downloads are the app's files, not the visitor's: no "×" that would remove them from the list */
 #downloads .label-clear-button { display: none !important; }
 """

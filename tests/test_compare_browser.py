@@ -24,7 +24,7 @@ from app_helpers import CHROMIUM, ROOT, checkpoint_dir, launch, stop
 from PIL import Image
 
 pytestmark = [
-    pytest.mark.timeout(900),
+    pytest.mark.timeout(2400),
     pytest.mark.skipif(
         not Path(CHROMIUM).is_file(),
         reason=f"{CHROMIUM} not installed (apt-get install -y chromium); no browser is downloaded",
@@ -40,7 +40,7 @@ def app_url(tmp_path_factory):
     own = tmp / "own"
     own.mkdir()
     shutil.copy(ckpt / "srcnn_mse.safetensors", own / COPY)
-    proc, url = launch(ckpt, tmp / "app.log", extra_env={"SR_MODELS": str(own), "SR_RATING_TABS": "0"})
+    proc, url = launch(ckpt, tmp / "app.log", timeout=900, extra_env={"SR_MODELS": str(own), "SR_RATING_TABS": "0"})
     try:
         yield url
     finally:
@@ -81,7 +81,8 @@ def table(pg) -> tuple[list[str], list[list[str]]]:
     """The metrics table as on screen: (headers, rows of cell texts)."""
     return pg.evaluate("""() => { const root = document.querySelector('#metrics-table');
         const heads = [...root.querySelectorAll('thead th')].map(h => h.innerText.trim());
-        const rows = [...root.querySelectorAll('tbody tr')].map(r => [...r.querySelectorAll('td')].map(c => c.innerText.trim()));
+        const rows = [...root.querySelectorAll('div[role=row]')].map(r =>
+            [...r.querySelectorAll('[role=gridcell],[role=cell],td')].map(c => c.innerText.trim()));
         return [heads, rows.filter(r => r.length)]; }""")
 
 
@@ -135,8 +136,8 @@ def test_an_upload_of_another_size_shows_no_stale_panels(page, tmp_path):
 
 def test_region_best_is_marked_at_400(page):
     page.click("button[data-zoom='3']")
-    page.wait_for_function("""() => [...document.querySelectorAll('#metrics-table tbody td')]
-        .some(td => /Region|region:/.test(td.innerText))""")
+    page.wait_for_function("""() => [...document.querySelectorAll('#metrics-table [role=gridcell], #metrics-table td')]
+        .some(td => td.innerText.includes('region:'))""")
     heads, rows = table(page)
     cols = [i for i, h in enumerate(heads) if h.startswith("Region")]
     assert cols and rows
@@ -232,3 +233,22 @@ def test_phone_swipe_at_fit_scrolls_the_page(browser, app_url):
         assert abs(pg.evaluate("scrollY") - y1) < 5, "…and leaves the page where it is"
     finally:
         ctx.close()
+
+
+def test_benchmark_table_keeps_set_and_model_in_sight_and_every_row(page):
+    page.get_by_role("tab", name="Benchmark").click()
+    page.wait_for_selector("#bench-table div[role=row]", timeout=180_000)
+    page.wait_for_timeout(500)
+    st = page.evaluate("""() => { const root = document.querySelector('#bench-table');
+        const boxes = [...root.querySelectorAll('*')].filter(e => { const cs = getComputedStyle(e);
+            return /(auto|scroll)/.test(cs.overflowY) && e.scrollHeight > e.clientHeight + 1; });
+        const wide = [...root.querySelectorAll('*')].find(e => e.scrollWidth > e.clientWidth + 1
+            && /(auto|scroll)/.test(getComputedStyle(e).overflowX));
+        const first = root.querySelector('div[role=row] [role=gridcell], div[role=row] td');
+        let left0 = first.getBoundingClientRect().left, left1 = left0;
+        if (wide) { wide.scrollLeft = wide.scrollWidth; left1 = first.getBoundingClientRect().left; }
+        return {innerScroll: boxes.length, left0, left1, scrolled: !!wide}; }""")
+    assert st["innerScroll"] == 0, "no inner vertical scroll hides the last rows"
+    if st["scrolled"]:
+        assert abs(st["left1"] - st["left0"]) <= 1, "the Set column stays put while the figures scroll"
+    page.get_by_role("tab", name="Compare").click()
