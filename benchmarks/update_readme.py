@@ -169,6 +169,15 @@ def performance_block() -> str:
                 "≤ 1.3×",
                 r,
             )
+    r = _load("blend_latency")
+    if r and "added" in r:
+        row(
+            "loss slider: the blend panel added to a 512×512 compare (blend the weights, run, PNG, PSNR / SSIM / "
+            f"LPIPS); moving α on a finished compare: {_spread(r['slider'], 2)}",
+            _spread(r["added"], 2),
+            "≤ 0.5 s",
+            r,
+        )
     r = _load("first_panel")
     if r:
         m = r["median"]

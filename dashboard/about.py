@@ -47,7 +47,8 @@ DATA = r"""
 ## The data
 
 Training uses random HR crops from the training images, LR made by the MATLAB-compatible bicubic
-×¼, with flips and rotations; validation and the benchmark use Set5 and Set14. The example photos
+×¼, with flips and rotations; validation uses images held out of the training folders (never a
+benchmark set), and Set5, Set14 and Kodak24 are used only to report the benchmark. The example photos
 in the Compare tab are scikit-image's bundled images (astronaut, chelsea, coffee, rocket).
 
 """
@@ -57,7 +58,7 @@ FIXED = r"""
 
 | topic | in the report's notebooks | here |
 |---|---|---|
-| generator | SRCNN body then fixed upsampling; SRGAN-PL a bare ×4 nearest-neighbour upsample (blocky) | same body for all four, learned ×4 (PixelShuffle) upsampling, residual over bicubic |
+| generator | SRCNN body then fixed upsampling; SRGAN-PL a bare ×4 nearest-neighbour upsample (blocky) | same body for all four, learned ×4 upsampling by resize-convolution (nearest ×2 then a conv, twice: no sub-pixel checkerboard), residual over bicubic, an LR-consistency step |
 | "201 epochs" | 201 single batches of 10 images | real iterations and epochs, stated as such |
 | data | whole DIV2K images squashed to 256×256 (aspect ratio distorted), LR 64×64 | random HR crops, MATLAB-compatible bicubic LR, flips and rotations |
 | VGG loss | Keras VGG19 `block3_conv3` without ImageNet preprocessing | VGG features before the 3rd max-pool on correctly normalised input |
@@ -91,7 +92,8 @@ def metrics_section() -> str:
     lines = [f"- **{m.label}**{' (' + m.unit + ')' if m.unit else ''} {m.arrow}: {m.description}." for m in METRICS]
     return (
         "## The metrics shown\n\n" + "\n".join(lines) + "\n\nArrows: ↑ higher is better, ↓ lower is better, "
-        "→x closest to x is better. In the zoom row the figures are for the selected region only (no border shave). "
+        "→x closest to x is better. In the Compare tab's table the region columns give the figures of the part the "
+        "viewer shows once you zoom in (no border shave), ★ marking the best of each column. "
         "The LR input is made from the ground truth by MATLAB-compatible antialiased bicubic ×¼.\n"
     )
 

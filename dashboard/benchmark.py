@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import blend_plot
 from dashboard.training import LAYOUT
 from srcore import uncertainty
 from srcore.metrics import GREY_METRICS, METRIC_BY_KEY, METRICS, Metric
@@ -210,6 +211,7 @@ def set_figure(bench: dict | None, name: str, specs) -> go.Figure:
                 + "<extra></extra>",
             )
         )
+    blend_plot.add_curves(fig, bench, name, names, colours)  # the loss slider's curves (issue 22)
     fig.update_layout(
         **{**LAYOUT, "height": 420, "hovermode": "closest"}, title=f"{name}: better is up and to the right"
     )

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from dashboard import benchmark as bench
+from dashboard import blend_plot
 from srcore.zoo import ModelSpec
 
 
@@ -30,13 +31,14 @@ class BenchmarkTab:
         df = bench.table(data, self.specs)
         names = bench.sets(data)
         out = {
-            c["note"]: msg or bench.environment_text(data),
+            c["note"]: msg
+            or "  \n".join(t for t in (bench.environment_text(data), blend_plot.note(data), self.missing(data)) if t),
             c["spread"]: "" if msg else bench.uncertainty_text(data),
             c["pairs"]: gr.Dataframe(
                 bench.pairwise_table(data, self.specs), visible=bool((data or {}).get("pairwise"))
             ),
-            # every row shown: no scroll box hiding the last sets
-            c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=60 + 40 * len(df)),
+            # every row shown: no inner scroll box hiding the last rows (wrapped headers and cells are tall)
+            c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=160 + 64 * len(df)),
         }
         for i, plot in enumerate(c["plots"]):
             out[plot] = (
@@ -45,6 +47,19 @@ class BenchmarkTab:
                 else gr.Plot(None, visible=i == 0 and not names)
             )
         return out
+
+    def missing(self, data: dict | None) -> str:
+        """Which of the shown models (your own ones, typically) ``benchmark.json`` has no figures for, and how to add them."""
+        have = {k for body in (data or {}).get("sets", {}).values() for k in body.get("models", {})}
+        gone = [s for s in self.specs if s.key not in have]
+        if not data or not gone:
+            return ""
+        how = " ".join(f"--model {Path(s.checkpoint).name if s.checkpoint else s.key}" for s in gone)
+        return (
+            f"Not in this benchmark: {', '.join(f'**{s.title}**' for s in gone)} (benchmark.json has no figures "
+            f"for {'it' if len(gone) == 1 else 'them'}); `python -m srcore.evaluate --set Set5=DIR ... --model bicubic "
+            f"... {how} --json checkpoints/benchmark.json` adds {'it' if len(gone) == 1 else 'them'}."
+        )
 
     def build(self, tab: gr.Tab) -> dict[str, Any]:
         """Lay the tab out inside ``tab`` (already entered) and wire it; returns its components by name."""
@@ -56,6 +71,7 @@ class BenchmarkTab:
             wrap=True,
             label="Mean scores per test set (x4), ± sd over seeds; ★ best per set where resolved, “tie” where not",
             elem_id="bench-table",
+            pinned_columns=2,  # Set and Model stay in sight while the figures scroll sideways
         )
         gr.Markdown(
             bench.PUBLISHED_SOURCE + " Arrows: ↑ higher is better, ↓ lower is better, →x closest to x is better."

@@ -232,7 +232,12 @@ def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
     (``run_compare`` gives each model a worker of its own for small inputs instead.)"""
     if p == "bicubic":
         return upscale(None, lr)
-    model = engine.models[p]
+    return sr_by(engine, engine.models[p], lr)
+
+
+def sr_by(engine: Engine, model: Generator, lr: np.ndarray) -> np.ndarray:
+    """x4 SR of ``lr`` by ``model`` (an inference copy, or a blend of two) as ``_sr`` runs a
+    panel's model: so a blend at α = 0 or 1, which is the arm itself, gives ``/upscale``'s bytes."""
     h = lr.shape[0]
     n = min(engine.workers, max(1, h // 32)) if engine.pool is not None else 1
     if n == 1:

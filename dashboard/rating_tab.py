@@ -608,7 +608,8 @@ def build_results_tab(svc: RatingService) -> dict:
                 token=token, refresh=refresh, exclude=exclude, summary=summary, csv_button=csv_btn, csv_file=csv_file
             )
         settings_md = gr.Markdown("Enter the organiser token above, then **Load settings**.")
-        choices = [(_title(m), m) for m in MODEL_KEYS]
+        own = [k for k in _OWN_TITLES if k not in MODEL_KEYS]  # your own models (SR_MODELS) are versions too
+        choices = [(_title(m), m) for m in (*MODEL_KEYS[:-1], *own, MODEL_KEYS[-1])]
         with gr.Row():
             st_state = gr.Radio(["open", "closed"], value="open", label="Study")
             st_protocols = gr.CheckboxGroup(

@@ -271,14 +271,19 @@ def gated(fn: Callable[..., Any], gate: ComputeGate) -> Callable[..., Any]:
     return wrapper
 
 
-def gated_stream(fn: Callable[..., Iterator[Any]], gate: ComputeGate) -> Callable[..., Any]:
+def gated_stream(
+    fn: Callable[..., Iterator[Any]], gate: ComputeGate, waiting: Callable[[int], Any] | None = None
+) -> Callable[..., Any]:
     """``fn`` (a sync generator callback: one update per finished model) behind ``gate``: busy past the
     waiting limit; each step runs in a worker thread, and the compare stops between models once its
-    visitor has gone."""
+    visitor has gone.  ``waiting(ahead)``, if given, is yielded at once, before the turn comes (the
+    visitor learns that the compare started and how many are ahead)."""
     done = object()
 
     async def wrapper(*args: Any) -> AsyncIterator[Any]:
         alive = event_alive()
+        if waiting is not None and gate.waiting < gate.max_waiting:
+            yield waiting(gate.waiting + gate.running)
         try:
             async with gate.slot(alive):
                 gen = fn(*args)

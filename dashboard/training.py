@@ -139,7 +139,14 @@ def status_text(runs: dict[str, Run], specs) -> str:
     for s in specs:
         run = runs.get(s.key)
         if run is None:
-            lines.append(f"- **{s.title}**: not trained yet (no `history/{s.key}.jsonl`)")
+            if s.checkpoint:  # the user's own model (srcore.zoo.discover)
+                lines.append(
+                    f"- **{s.title}** (your model, `{Path(s.checkpoint).name}`): no training curves, because no "
+                    f"`history/{s.key}.jsonl` is in the checkpoints folder; copy the `history.jsonl` of its "
+                    f"`srcore.train` run there under that name to see them"
+                )
+            else:
+                lines.append(f"- **{s.title}**: not trained yet (no `history/{s.key}.jsonl`)")
             continue
         total = (run.meta.get("recipe") or {}).get("steps")
         start = f", starting after {run.offset_steps:,} pre-training steps" if run.offset_steps else ""
@@ -190,6 +197,24 @@ def _shown(runs: dict[str, Run], models) -> list[Run]:
     return ([runs[PRETRAIN]] if PRETRAIN in runs and chosen else []) + chosen
 
 
+def focus_arms(fig: go.Figure, runs: list[Run], axis: str) -> go.Figure:
+    """Start the x axis shortly before the arms begin, so arms much shorter than the shared
+    pre-training are not squeezed into the axis's last few per cent (double-click shows it all)."""
+
+    def xs(r: Run) -> list[float]:
+        return [r.x(rec, axis) for rec in r.records if rec.get("kind") in ("train", "val")]
+
+    every = [x for r in runs for x in xs(r)]
+    starts = [min(x) for r in runs if r.key != PRETRAIN and r.offset_steps and (x := xs(r))]
+    if not starts or not every:
+        return fig
+    lo, hi = min(starts), max(every)
+    if hi <= lo or (hi - lo) >= 0.25 * (hi - min(every)):
+        return fig  # the arms fill a quarter of the axis or more already
+    fig.update_xaxes(range=[lo - 0.2 * (hi - lo), hi + 0.02 * (hi - lo)])
+    return fig
+
+
 CONTENT = (("mse", "MSE on [−1, 1] pixels"), ("vgg", "VGG feature distance (unscaled)"))
 
 
@@ -215,6 +240,7 @@ def loss_figure(runs: dict[str, Run], models, log: bool, alpha: float, axis: str
                         name=f"{run.title} train",
                         line=dict(color=run.colour),
                         legendgroup=run.key,
+                        showlegend=col == 1,  # one legend entry per run, not one per column
                     ),
                     1,
                     col,
@@ -229,6 +255,7 @@ def loss_figure(runs: dict[str, Run], models, log: bool, alpha: float, axis: str
                         mode="lines+markers",
                         line=dict(color=run.colour, dash="dot"),
                         legendgroup=run.key,
+                        showlegend=col == 1,
                     ),
                     1,
                     col,
@@ -248,6 +275,7 @@ def loss_figure(runs: dict[str, Run], models, log: bool, alpha: float, axis: str
                 3,
             )
     fig.update_layout(title="Generator loss terms", **LAYOUT)
+    focus_arms(fig, shown, axis)
     fig.update_xaxes(title_text=AXES[axis])
     for col, (_, unit) in enumerate(CONTENT, start=1):
         fig.update_yaxes(title_text=f"loss ({unit})", row=1, col=col)
@@ -274,6 +302,7 @@ def disc_figure(runs: dict[str, Run], models, log: bool, alpha: float, axis: str
             go.Scatter(x=x, y=smooth(y, alpha), name=f"{run.title} D(fake)", line=dict(color=c, dash="dash")), 1, 2
         )
     fig.update_layout(title="Discriminator (adversarial models)", **LAYOUT)
+    focus_arms(fig, shown, axis)
     fig.update_xaxes(title_text=AXES[axis])
     fig.update_yaxes(title_text="binary cross-entropy (nats)", row=1, col=1)
     fig.update_yaxes(title_text="mean probability of 'real' (0–1)", range=[0, 1], row=1, col=2)
@@ -308,6 +337,7 @@ def val_figure(runs: dict[str, Run], models, axis: str = "steps") -> go.Figure:
     held = next((r.meta.get("held_out") for r in shown if r.meta.get("held_out")), None)
     where = f" ({len(held)} images held out of the training folder)" if isinstance(held, list) else ""
     fig.update_layout(title=f"Validation metrics over training{where}", **LAYOUT)
+    focus_arms(fig, shown, axis)
     fig.update_xaxes(title_text=AXES[axis])
     for i, m in enumerate(metrics):
         better = "higher" if m.higher_is_better else "lower"

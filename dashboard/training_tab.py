@@ -139,6 +139,15 @@ class TrainingTab:
         for k in ("models", "log", "alpha", "overlay", "axis"):
             c[k].input(self.outputs, t_in, t_out, api_visibility="private", queue=False)
         imgs = list(c["imgs"].values())
-        c["step"].release(self.picture_outputs, [c["step"], c["crop"]], imgs, api_visibility="private", queue=False)
+        # .input: a drag and a number typed in the box apply at once (.release waited for the box to lose focus)
+        c["step"].input(
+            self.picture_outputs,
+            [c["step"], c["crop"]],
+            imgs,
+            api_visibility="private",
+            trigger_mode="always_last",
+            concurrency_limit=2,
+            show_progress="hidden",
+        )
         c["crop"].input(self.picture_outputs, [c["step"], c["crop"]], imgs, api_visibility="private", queue=False)
         return c

@@ -44,6 +44,11 @@ CSS = """
 .dark .js-plotly-plot .main-svg text { fill: #e5e7eb !important; }
 .dark .js-plotly-plot .gridlayer path, .dark .js-plotly-plot .zerolinelayer path { stroke: rgba(255,255,255,0.15) !important; }
 .dark .js-plotly-plot .legend .bg { fill: transparent !important; }
+/* table headers break between words, never inside one ("PSNR (Y)" not "PSN-R") */
+#bench-table th, #bench-table th *, #metrics-table th, #metrics-table th * { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: manual; }
+/* the downloads are the app's files, not the visitor's: no "×" that would remove them from the list */
+#downloads .label-clear-button { display: none !important; }
 """
 
 
@@ -66,7 +71,7 @@ def build_app(engine: Engine | None = None, initial: Result | None = None, setti
     rating = None
     with gr.Blocks(title="SR x4 comparison", delete_cache=tempfiles.DELETE_CACHE) as demo:
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight (no "•••" menu)
             with gr.Tab("Compare", id="compare"):
                 compare = CompareTab(
                     engine,

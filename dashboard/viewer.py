@@ -82,8 +82,11 @@ def config(
     notes: list[str] | None = None,
     colorbar: dict | None = None,
     slider: tuple[str, str] | None = None,
+    spots: dict | None = None,
+    blend: dict | None = None,
 ) -> str:
-    """The viewer's value: a JSON string (``width`` / ``height`` of the x4 output grid)."""
+    """The viewer's value: a JSON string (``width`` / ``height`` of the x4 output grid; ``spots``: the
+    "where do they differ?" windows, {"a", "b", "label", "caption", "windows": [{x, y, w, h, rms}]}; ``blend``: the loss slider's {"a", "b", "alpha"}, kept in the URL)."""
     return json.dumps(
         {
             "id": id,
@@ -96,6 +99,8 @@ def config(
             "colorbar": colorbar,
             "slider_left": slider[0] if slider else None,
             "slider_right": slider[1] if slider else None,
+            "spots": spots,
+            "blend": blend,
         }
     )
 

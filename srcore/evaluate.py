@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from srcore import uncertainty
 from srcore.atomic import write_text_atomic
+from srcore.blend import BlendError
 from srcore.checkpoint import CheckpointError, git_commit, load_generator_file
 from srcore.data import to_tensor
 from srcore.imageio import ImageLoadError, list_images, load_image
@@ -346,6 +347,17 @@ def _parse_set(s: str) -> tuple[str, Path]:
     return Path(s).name, Path(s)
 
 
+def _blend_curves(sets: dict[str, Path], device: str, tile: int | None, progress: bool) -> dict:
+    """``srcore.blend_curves.curves`` on Set14 and Kodak24 (those of ``sets``), with this run's LPIPS."""
+    from srcore import blend_curves
+
+    lp = LPIPS().to(device)
+    say = (lambda m: print(m, file=sys.stderr)) if progress else None
+    return blend_curves.curves(
+        blend_curves.chosen_sets(sets), lpips_numpy(lp, device), device=device, tile=tile, progress=say
+    )
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m srcore.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -373,6 +385,12 @@ def main(argv=None) -> int:
         "--no-seeds", action="store_true", help="evaluate the shipped generators only, not the other seeds' (seeds/)"
     )
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--blend-curves",
+        action="store_true",
+        help="also score the blends of three arm pairs at alpha 0, 0.1, ..., 1 on Set14 and Kodak24 "
+        "(srcore.blend_curves; stored as blend_curves)",
+    )
     a = p.parse_args(argv)
     models = a.model or ["bicubic", *MODEL_NAMES]
     sets = dict(_parse_set(s) for s in a.set)
@@ -393,7 +411,9 @@ def main(argv=None) -> int:
         )
         if proto:
             bench["protocol"] = proto
-    except (FileNotFoundError, ImageLoadError, CheckpointError, KeyError, json.JSONDecodeError) as e:
+        if a.blend_curves:
+            bench["blend_curves"] = _blend_curves(sets, a.device, a.tile or None, not a.no_progress)
+    except (FileNotFoundError, ImageLoadError, CheckpointError, BlendError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.missing:

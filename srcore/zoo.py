@@ -106,8 +106,11 @@ class Discovery:
     refused: dict[str, str] = field(hash=False)
 
 
-def _spec_from_metadata(path: Path, meta: dict, taken: set[str], colour: str) -> ModelSpec:
-    """A ModelSpec for a user's checkpoint from its ``model`` metadata entry (written by srcore.train)."""
+def _spec_from_metadata(
+    path: Path, meta: dict, taken: set[str], colour: str, titles: frozenset[str] | set[str] = frozenset()
+) -> ModelSpec:
+    """A ModelSpec for a user's checkpoint from its ``model`` metadata entry (written by srcore.train).
+    Its key and title are made unique against ``taken`` keys and ``titles`` (from the file name)."""
     info = meta.get("model")
     if not isinstance(info, dict) or not isinstance(info.get("loss"), dict) or not info["loss"]:
         raise CheckpointError(
@@ -119,6 +122,11 @@ def _spec_from_metadata(path: Path, meta: dict, taken: set[str], colour: str) ->
         key = path.stem if path.stem not in taken and path.stem not in RESERVED_KEYS else f"{path.stem}_{len(taken)}"
     loss = {str(k): float(v) for k, v in info["loss"].items()}
     title = str(info.get("title") or key)
+    if title in titles:  # e.g. a copy of a shipped checkpoint: named after its file, so panels stay apart
+        title = f"{title} ({path.name})"
+        n = 2
+        while title in titles:
+            title, n = f"{str(info.get('title') or key)} ({path.name}, {n})", n + 1
     description = str(info.get("description") or f"your model: {format_loss(loss)}")
     return ModelSpec(key, title, colour, loss, description, checkpoint=str(path.resolve()))
 
@@ -145,7 +153,7 @@ def discover(folder: str | Path, extra: tuple[str | Path, ...] = ()) -> Discover
                 if meta.get("format") != FORMAT:
                     continue  # not a generator (e.g. VGG / LPIPS weights)
                 colour = EXTRA_COLOURS[(len(specs) - len(MODELS)) % len(EXTRA_COLOURS)]
-                s = _spec_from_metadata(path, meta, taken, colour)
+                s = _spec_from_metadata(path, meta, taken, colour, {x.title for x in specs})
             except CheckpointError as e:
                 refused[path.name] = str(e).replace(str(d) + "/", "")
                 continue

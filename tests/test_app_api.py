@@ -110,6 +110,34 @@ def test_models_and_upscale_endpoints(client, models, tmp_path):
     assert "unknown model" in str(ei.value) and "srgan_pl" in str(ei.value)
 
 
+def test_blend_endpoint_ends_are_the_arms_upscale_bit_for_bit(client, tmp_path):
+    """``/blend`` (issue 22): α = 0 and 1 give A's and B's ``/upscale`` PNG exactly; α = 0.5 neither."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    rng = np.random.default_rng(7)
+    # a photo-like input large enough that the compare's strips run (several workers)
+    lr = np.clip(rng.normal(120, 40, (150, 170, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "blendme.png"
+    Image.fromarray(lr).save(path)
+    img = handle_file(str(path))
+    up = {m: read(client.predict(img, m, api_name="/upscale")) for m in ("srcnn_mse", "srgan_pl")}
+    ends = {al: client.predict(img, "srcnn_mse", "srgan_pl", al, api_name="/blend") for al in (0.0, 1.0, 0.5)}
+    assert Path(ends[0.5]).name == "blendme_srcnn_mse_to_srgan_pl_alpha050_x4.png"
+    np.testing.assert_array_equal(read(ends[0.0]), up["srcnn_mse"])
+    np.testing.assert_array_equal(read(ends[1.0]), up["srgan_pl"])
+    mid = read(ends[0.5])
+    assert mid.shape == (600, 680, 3)
+    assert not np.array_equal(mid, up["srcnn_mse"]) and not np.array_equal(mid, up["srgan_pl"])
+    for bad, needle in (
+        (("srcnn_mse", "srgan_pl", 1.5), "α must be"),
+        (("srcnn_mse", "bicubic", 0.5), "unknown model"),
+    ):
+        with pytest.raises(AppError) as ei:
+            client.predict(img, *bad, api_name="/blend")
+        assert needle in str(ei.value)
+
+
 def test_upload_hr_is_mod_cropped(client, tmp_path):
     from gradio_client import handle_file
     from skimage import data

@@ -116,7 +116,7 @@ def test_panels_and_psnr_come_first_then_lpips_fills_in(tab, tmp_path):
 def test_panel_files_are_written_once_per_compare(tab, tmp_path, monkeypatch):
     """The panels streamed while the models run and the finished result share one folder: each
     PNG is encoded once."""
-    import dashboard.compare_tab as ct
+    import dashboard.compare_files as ct
 
     path = tmp_path / "rolled.png"
     Image.fromarray(np.roll(photo("astronaut", (96, 96)), 5, axis=0)).save(path)

@@ -121,3 +121,28 @@ def test_appears_in_every_view(folder):
 
     st = build_stimuli(models={"tiny_l1": engine.models["tiny_l1"]}, missing={})
     assert "tiny_l1" in st.models
+
+
+def test_a_copy_of_a_shipped_checkpoint_gets_its_own_title_and_each_tab_says_why_it_lacks_data(folder, tmp_path):
+    """Issue 22: a copy of a table model arrives with the table's title in its metadata; it is named
+    after its file instead, and the Training and Benchmark tabs say why it has no curves / row and
+    how to add them."""
+    from dashboard import training
+    from dashboard.benchmark_tab import BenchmarkTab
+
+    extra = tmp_path / "mine"
+    extra.mkdir()
+    shutil.copy(folder / "tiny_l1.safetensors", extra / "tiny_copy.safetensors")
+    found = discover(folder, (extra,))
+    titles = [s.title for s in found.specs]
+    assert len(titles) == len(set(titles)), titles
+    copy = found.specs[-1]
+    assert copy.key == "tiny_copy" and copy.title == "Tiny MSE (tiny_copy.safetensors)"
+    runs = training.load_runs(found.specs, folder)
+    line = next(x for x in training.status_text(runs, found.specs).splitlines() if copy.title in x)
+    assert "history/tiny_copy.jsonl" in line and "your model" in line
+    data = json.loads((folder / "benchmark.json").read_text())
+    note = BenchmarkTab(found.specs, folder).missing(data)
+    assert (
+        copy.title in note and "--model tiny_copy.safetensors" in note and "Tiny MSE**" not in note.split(copy.title)[0]
+    )

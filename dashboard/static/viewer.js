@@ -2,13 +2,19 @@
  *
  * Mounted by a gr.HTML component (dashboard/viewer.py) whose value is a JSON config:
  *   {id, source, width, height, panels: [{key, title, url, scale, w, h, caption, alt, file, stale}],
- *    progress, notes: [..], colorbar: {label, min, max, stops: [css colour, ..]} | null, hint}
+ *    progress, notes: [..], colorbar: {label, min, max, stops: [css colour, ..]} | null, hint,
+ *    spots: {a, b, label, caption, windows: [{x, y, w, h, rms}]} | null, blend: {a, b, alpha} | null}
  * Every panel is drawn in one shared coordinate system (pixels of the x4 output grid): zoom and pan
  * move all of them together.  Zoom steps are integer numbers of *device* pixels per image pixel
  * (100 % = one image pixel on one screen pixel, whatever devicePixelRatio is), drawn without
  * smoothing; "fit" shows the whole image with smoothing and says so.
  * Emits trigger('region', {x, y, w, h, id}) (output-pixel rectangle now visible) for the region
- * metrics, and keeps the view in the page URL (?img=&z=&x=&y=&layout=&panels=&left=&right=).
+ * metrics, and keeps the view in the page URL (?img=&z=&x=&y=&layout=&panels=&left=&right=, and the
+ * loss slider's &ba=&bb=&alpha= while its blend panel is shown).
+ * "Where do they differ?": with ``spots`` the toolbar gets ◀ / ▶ (keys p / n) that jump to each
+ * window at 400 %, centred, with a line naming it and what to look for.
+ * Touch: at fit a swipe scrolls the page (touch-action: pan-y, pinch still zooms the viewer); once
+ * zoomed in, the canvases take every gesture (touch-action: none) to pan.
  */
 (function () {
   "use strict";
@@ -16,6 +22,7 @@
 
   const ZOOMS = [0, 1, 2, 4, 8]; // 0 = fit; else device pixels per output pixel
   const ZOOM_NAMES = ["Fit", "100 %", "200 %", "400 %", "800 %"];
+  const SPOT_ZOOM = 3; // index of 400 % in ZOOMS
 
   function el(tag, attrs, kids) {
     const e = document.createElement(tag);
@@ -92,7 +99,16 @@
         this.layout = this.layoutSel.value; this.renderGrid(); this.changed();
       } }, [["all", "All panels"], ["2", "2-up"], ["4", "4-up"]].map(([v, t]) => el("option", { value: v, text: t })));
       this.pickers = el("span", { class: "srv-pickers" });
-      this.fsBtn = el("button", { type: "button", class: "srv-btn", text: "⛶ Fullscreen", onclick: () => this.fullscreen() });
+      this.fsBtn = el("button", { type: "button", class: "srv-btn", text: "Fullscreen", title: "Fullscreen (key f)",
+        onclick: () => this.fullscreen() });
+      this.spot = -1;
+      this.spotPrev = el("button", { type: "button", class: "srv-btn", text: "◀ p", title: "Previous place where they differ (key p)",
+        "aria-label": "Previous place where the two panels differ", onclick: () => this.stepSpot(-1) });
+      this.spotNext = el("button", { type: "button", class: "srv-btn", text: "n ▶", title: "Next place where they differ (key n)",
+        "aria-label": "Next place where the two panels differ", onclick: () => this.stepSpot(1) });
+      this.spotText = el("span", { class: "srv-spot-text", "aria-live": "polite" });
+      this.spotBar = el("div", { class: "srv-spots", role: "group", "aria-label": "Where do they differ?", hidden: true },
+        [this.spotPrev, this.spotNext, this.spotText]);
       this.readout = el("span", { class: "srv-readout", "aria-live": "polite" });
       this.toolbar = el("div", { class: "srv-toolbar", role: "toolbar", "aria-label": "Viewer zoom and layout" }, [
         el("span", { class: "srv-group", role: "group", "aria-label": "Zoom" }, this.zoomBtns),
@@ -104,10 +120,10 @@
       this.colorbar = el("div", { class: "srv-colorbar", hidden: true });
       this.grid = el("div", {
         class: "srv-grid", tabindex: "0", role: "group",
-        "aria-label": "Synced panels: arrow keys pan, + and − zoom, 0 fits",
+        "aria-label": "Synced panels: arrow keys pan, + and − zoom, 0 fits, n and p step through the differences",
         onkeydown: (e) => this.onKey(e),
       });
-      this.gridWrap = el("div", { class: "srv-gridwrap" }, [this.toolbar, this.progress, this.notes, this.colorbar, this.grid]);
+      this.gridWrap = el("div", { class: "srv-gridwrap" }, [this.toolbar, this.spotBar, this.progress, this.notes, this.colorbar, this.grid]);
       // before / after slider: same zoom and pan as the grid, no smoothing
       this.leftSel = el("select", { class: "srv-select", "aria-label": "Slider left panel", onchange: () => {
         this.left = this.leftSel.value; this.drawSlider(); this.sliderLinks(); this.changed(); } });
@@ -169,7 +185,43 @@
       this.renderPickers();
       this.renderGrid();
       this.renderSliderSelects();
-      this.changed(!sameImage);
+      const spotKey = cfg.spots ? JSON.stringify([cfg.id, cfg.spots.a, cfg.spots.b, cfg.spots.windows]) : null;
+      this.spotBar.hidden = !cfg.spots;
+      if (spotKey !== this._spotKey) {
+        this._spotKey = spotKey;
+        this.spot = -1;
+        if (cfg.spots && cfg.spots.windows.length && (!prev || !prev.spots || sameImage)) this.stepSpot(1);
+      }
+      this.renderSpot();
+      // the table is redrawn with each config: the region columns are asked for again
+      this.changed(true);
+    }
+
+    // ------------------------------------------------------------ where do they differ?
+    stepSpot(d) {
+      const s = this.cfg && this.cfg.spots;
+      if (!s || !s.windows.length) return;
+      const n = s.windows.length;
+      this.spot = this.spot < 0 ? (d > 0 ? 0 : n - 1) : (this.spot + d + n) % n;
+      const w = s.windows[this.spot];
+      this.zi = SPOT_ZOOM;
+      this.centreOn(w.x + w.w / 2, w.y + w.h / 2);
+      this.clamp();
+      this.syncButtons();
+      this.drawAll();
+      this.renderSpot();
+      this.changed();
+    }
+
+    renderSpot() {
+      const s = this.cfg && this.cfg.spots;
+      if (!s) { this.spotText.textContent = ""; return; }
+      if (!s.windows.length) { this.spotText.textContent = `${s.label}: identical, nothing to show.`; return; }
+      const i = this.spot, w = s.windows[Math.max(0, i)];
+      this.spotText.textContent = i < 0
+        ? `${s.label}: ${s.windows.length} places where they differ most; press n or ▶. ${s.caption}`
+        : `${s.label}, place ${i + 1} of ${s.windows.length}: x ${w.x}–${w.x + w.w}, y ${w.y}–${w.y + w.h}, `
+          + `RMS difference ${w.rms.toFixed(1)} grey levels (luma). ${s.caption}`;
     }
 
     applyUrl() {
@@ -519,6 +571,8 @@
         "-": () => this.setZoom(this.zi - 1), "_": () => this.setZoom(this.zi - 1),
         "0": () => this.setZoom(0),
         f: () => this.fullscreen(),
+        n: () => this.stepSpot(1),
+        p: () => this.stepSpot(-1),
         "[": () => this.nudgeSplit(-0.05), "]": () => this.nudgeSplit(0.05),
       };
       const fn = keys[e.key];
@@ -538,6 +592,8 @@
     syncButtons() {
       this.zoomBtns.forEach((b, i) => b.setAttribute("aria-pressed", i === this.zi ? "true" : "false"));
       this.host.dataset.zoom = String(this.k);
+      // at fit a vertical swipe scrolls the page; zoomed in, a swipe pans the panels
+      this.host.classList.toggle("srv-zoomed", this.k !== 0);
     }
 
     // ------------------------------------------------------------ state out: URL and region
@@ -561,6 +617,9 @@
       const set = { img: this.cfg.source, z: String(this.k), layout: this.layout, left: this.left, right: this.right };
       if (this.k) { set.x = String(Math.round(cx)); set.y = String(Math.round(cy)); } else { q.delete("x"); q.delete("y"); }
       if (this.layout !== "all") set.panels = this.visiblePanels().map((p) => p.key).join(","); else q.delete("panels");
+      const bl = this.cfg.blend;
+      if (bl) { set.ba = bl.a; set.bb = bl.b; set.alpha = Number(bl.alpha).toFixed(2); }
+      else { q.delete("ba"); q.delete("bb"); q.delete("alpha"); }
       for (const [k, v] of Object.entries(set)) if (v !== null && v !== undefined) q.set(k, v);
       history.replaceState(history.state, "", location.pathname + "?" + q.toString() + location.hash);
     }

@@ -1,0 +1,254 @@
+"""Issue 22 in a real browser (headless Debian chromium via Playwright; never a downloaded browser).
+
+The app runs with ``SR_MODELS`` naming a folder that holds a copy of a shipped checkpoint, and:
+
+* the copy gets a title of its own (from its file name), so no two panels share one;
+* a compare of fewer models leaves no panel "waiting for this model…" once it is done;
+* an upload of another size never draws the previous image's panels (nor offers their links);
+* the region columns mark the region's own best at 400 % (★ in the region column);
+* on a phone at *fit* a vertical swipe on a panel scrolls the page; zoomed in, it pans the panels;
+* the loss slider adds a blend panel, kept in the URL (ba, bb, alpha) and restored from it;
+* "Where do they differ?" jumps to 400 % on the first window and n steps to the next, with the
+  region line following.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import test_viewer_browser as VB
+from app_helpers import CHROMIUM, ROOT, checkpoint_dir, launch, stop
+from PIL import Image
+
+pytestmark = [
+    pytest.mark.timeout(2400),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).is_file(),
+        reason=f"{CHROMIUM} not installed (apt-get install -y chromium); no browser is downloaded",
+    ),
+]
+COPY = "my_copy.safetensors"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cmpbrowser")
+    ckpt = checkpoint_dir(tmp)
+    own = tmp / "own"
+    own.mkdir()
+    shutil.copy(ckpt / "srcnn_mse.safetensors", own / COPY)
+    proc, url = launch(ckpt, tmp / "app.log", timeout=900, extra_env={"SR_MODELS": str(own), "SR_RATING_TABS": "0"})
+    try:
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=VB.ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+    pg.set_default_timeout(180_000)
+    pg.goto(app_url, wait_until="load")
+    wait_idle(pg)
+    yield pg
+    pg.close()
+
+
+def cfg(pg) -> dict:
+    return pg.evaluate("() => document.querySelector('.srv-host')._srv.cfg")
+
+
+def wait_idle(pg) -> None:
+    pg.wait_for_function("""() => { const v = document.querySelector('.srv-host')?._srv;
+        return v && v.cfg && !v.cfg.progress && v.cfg.panels.every(p => p.url && !p.stale)
+            && v.cfg.panels.every(p => v.images.get(p.url)?._ok); }""")
+
+
+def table(pg) -> tuple[list[str], list[list[str]]]:
+    """The metrics table as on screen: (headers, rows of cell texts)."""
+    return pg.evaluate("""() => { const root = document.querySelector('#metrics-table');
+        const heads = [...root.querySelectorAll('thead th')].map(h => h.innerText.trim());
+        const rows = [...root.querySelectorAll('div[role=row]')].map(r =>
+            [...r.querySelectorAll('[role=gridcell],[role=cell],td')].map(c => c.innerText.trim()));
+        return [heads, rows.filter(r => r.length)]; }""")
+
+
+def test_a_clashing_own_model_gets_a_unique_title(page):
+    titles = [p["title"] for p in cfg(page)["panels"]]
+    assert len(titles) == len(set(titles)), titles
+    assert f"SRCNN-MSE ({COPY})" in titles and "SRCNN-MSE" in titles
+
+
+def test_unticked_models_are_not_left_waiting(page):
+    models = page.locator("#models-run")
+    models.locator("label", has_text="SRGAN-MSE").click()  # untick SRGAN-MSE
+    models.locator("label", has_text=f"SRCNN-MSE ({COPY})").click()  # and the copy
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.wait_for_function(
+        "() => !document.querySelector('.srv-host')._srv.cfg.panels.some(p => p.key === 'srgan_mse')"
+    )
+    wait_idle(page)
+    keys = [p["key"] for p in cfg(page)["panels"]]
+    assert "srgan_mse" not in keys and "my_copy" not in keys and {"srcnn_mse", "srgan_pl"} <= set(keys)
+    assert page.evaluate("() => document.querySelectorAll('.srv-grid canvas').length") == len(keys)
+    models.locator("label", has_text="SRGAN-MSE").click()
+    models.locator("label", has_text=f"SRCNN-MSE ({COPY})").click()
+
+
+def test_an_upload_of_another_size_shows_no_stale_panels(page, tmp_path):
+    img = np.asarray(Image.open(ROOT / "docs" / "screenshot-100.png").convert("RGB"))[:320, :448]
+    path = tmp_path / "other_size.png"
+    Image.fromarray(np.ascontiguousarray(img)).save(path)
+    page.evaluate("""() => { window.__seen = []; const v = document.querySelector('.srv-host')._srv;
+        const set = v.set.bind(v);
+        v.set = (c) => { window.__seen.push({source: c.source, progress: c.progress,
+            stale: c.panels.filter(p => p.stale).length, links: c.panels.filter(p => p.stale && p.file).length}); set(c); }; }""")
+    page.locator("#compare-upload input[type='file']").set_input_files(str(path))
+    page.wait_for_function(
+        "() => document.querySelector('.srv-host')._srv.cfg.source === 'other_size.png'"
+        " && !document.querySelector('.srv-host')._srv.cfg.progress"
+    )
+    seen = page.evaluate("() => window.__seen")
+    assert any(s["progress"] for s in seen), seen
+    assert all(s["stale"] == 0 and s["links"] == 0 for s in seen), seen
+    status = page.locator("#compare-status").inner_text()
+    assert "other_size.png" in status
+    # the example menu no longer names the example while the panels show the upload
+    assert page.get_by_label("Example photo").input_value() in ("", None)
+    page.get_by_label("Example photo").click()
+    page.get_by_role("option", name="Astronaut").click()
+    page.wait_for_function("() => document.querySelector('.srv-host')._srv.cfg.source === 'Astronaut'")
+    wait_idle(page)
+
+
+def test_region_best_is_marked_at_400(page):
+    page.click("button[data-zoom='3']")
+    page.wait_for_function("""() => [...document.querySelectorAll('#metrics-table [role=gridcell], #metrics-table td')]
+        .some(td => td.innerText.includes('region:'))""")
+    heads, rows = table(page)
+    cols = [i for i, h in enumerate(heads) if h.startswith("Region")]
+    assert cols and rows
+    for i in cols:
+        assert sum(r[i].endswith("★") for r in rows) == 1, (heads[i], [r[i] for r in rows])
+    assert any("region:" in r[-1] for r in rows)
+    page.click("button[data-zoom='0']")
+
+
+def test_loss_slider_panel_and_url(page, browser):
+    page.locator("#blend-on input[type='checkbox']").check()
+    page.wait_for_function("() => document.querySelector('.srv-host')._srv.cfg.panels.some(p => p.key === 'blend')")
+    wait_idle(page)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('alpha') === '0.50'")
+    blend = next(p for p in cfg(page)["panels"] if p["key"] == "blend")
+    assert "SRCNN-MSE → SRGAN-PL" in blend["title"] and "PSNR" in blend["caption"]
+    heads, rows = table(page)
+    assert any(r[0] == blend["title"] for r in rows)
+    url = page.url.replace("alpha=0.50", "alpha=0.25")
+    pg2 = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        pg2.goto(url, wait_until="load")
+        pg2.wait_for_function("() => document.querySelector('.srv-host')?._srv?.cfg?.blend?.alpha === 0.25")
+        wait_idle(pg2)
+        assert any(p["key"] == "blend" and "α = 0.25" in p["title"] for p in cfg(pg2)["panels"])
+    finally:
+        pg2.close()
+    page.locator("#blend-on input[type='checkbox']").uncheck()
+    page.wait_for_function("() => !document.querySelector('.srv-host')._srv.cfg.panels.some(p => p.key === 'blend')")
+
+
+def test_where_do_they_differ_steps_through_windows(page):
+    page.get_by_role("button", name="Where do they differ?").click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('.srv-host')._srv; return v.cfg.spots && v.spot === 0; }"
+    )
+    st = page.evaluate("""() => { const v = document.querySelector('.srv-host')._srv;
+        const [W, H] = v.viewSize(); return {k: v.k, c: v.pointAt(W / 2, H / 2), w: v.cfg.spots.windows}; }""")
+    assert st["k"] == 4
+    w0 = st["w"][0]
+    assert abs(st["c"][0] - (w0["x"] + w0["w"] / 2)) <= 2 or w0["x"] < 64 or w0["x"] > 400
+    page.wait_for_function("() => document.querySelector('#region-line').innerText.includes('Visible region: x')")
+    line0 = page.locator("#region-line").inner_text()
+    assert "place 1 of" in page.locator(".srv-spot-text").inner_text()
+    page.locator(".srv-grid").focus()
+    page.keyboard.press("n")
+    assert page.evaluate("() => document.querySelector('.srv-host')._srv.spot") == 1
+    assert "place 2 of" in page.locator(".srv-spot-text").inner_text()
+    page.wait_for_function("(l) => document.querySelector('#region-line').innerText !== l", arg=line0)
+    page.keyboard.press("p")
+    assert page.evaluate("() => document.querySelector('.srv-host')._srv.spot") == 0
+    page.keyboard.press("0")
+
+
+def test_phone_swipe_at_fit_scrolls_the_page(browser, app_url):
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    pg = ctx.new_page()
+    pg.set_default_timeout(180_000)
+    try:
+        pg.goto(app_url, wait_until="load")
+        wait_idle(pg)
+        canvas = pg.locator(".srv-grid canvas").first
+        canvas.scroll_into_view_if_needed()
+        cdp = ctx.new_cdp_session(pg)
+
+        def swipe() -> None:
+            box = canvas.bounding_box()
+            cdp.send(
+                "Input.synthesizeScrollGesture",
+                {
+                    "x": box["x"] + box["width"] / 2,
+                    "y": box["y"] + box["height"] / 2,
+                    "yDistance": -150,
+                    "gestureSourceType": "touch",
+                    "speed": 600,
+                },
+            )
+
+        y0 = pg.evaluate("scrollY")
+        swipe()
+        pg.wait_for_timeout(300)
+        assert pg.evaluate("scrollY") > y0 + 50, "at fit a swipe on a panel scrolls the page"
+        canvas.scroll_into_view_if_needed()
+        pg.click("button[data-zoom='3']")
+        before = VB.state(pg)
+        y1 = pg.evaluate("scrollY")
+        swipe()
+        pg.wait_for_timeout(300)
+        after = VB.state(pg)
+        assert after["oy"] != before["oy"], "zoomed in, a swipe pans the panels"
+        assert abs(pg.evaluate("scrollY") - y1) < 5, "…and leaves the page where it is"
+    finally:
+        ctx.close()
+
+
+def test_benchmark_table_keeps_set_and_model_in_sight_and_every_row(page):
+    page.get_by_role("tab", name="Benchmark").click()
+    page.wait_for_selector("#bench-table div[role=row]", timeout=180_000)
+    page.wait_for_timeout(500)
+    st = page.evaluate("""() => { const root = document.querySelector('#bench-table');
+        const boxes = [...root.querySelectorAll('*')].filter(e => { const cs = getComputedStyle(e);
+            return /(auto|scroll)/.test(cs.overflowY) && e.scrollHeight > e.clientHeight + 1; });
+        const wide = [...root.querySelectorAll('*')].find(e => e.scrollWidth > e.clientWidth + 1
+            && /(auto|scroll)/.test(getComputedStyle(e).overflowX));
+        const first = root.querySelector('div[role=row] [role=gridcell], div[role=row] td');
+        let left0 = first.getBoundingClientRect().left, left1 = left0;
+        if (wide) { wide.scrollLeft = wide.scrollWidth; left1 = first.getBoundingClientRect().left; }
+        return {innerScroll: boxes.length, left0, left1, scrolled: !!wide}; }""")
+    assert st["innerScroll"] == 0, "no inner vertical scroll hides the last rows"
+    if st["scrolled"]:
+        assert abs(st["left1"] - st["left0"]) <= 1, "the Set column stays put while the figures scroll"
+    page.get_by_role("tab", name="Compare").click()
