@@ -19,7 +19,7 @@ from srcore.evaluate import markdown_table
 from srcore.experiment import describe
 from srcore.losses_table import format_loss
 from srcore.paths import CHECKPOINTS
-from srcore.uncertainty import orderings_markdown
+from srcore.uncertainty import orderings_markdown, signatures_markdown
 from srcore.zoo import DESCRIPTIONS, MODEL_NAMES, TITLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,6 +300,13 @@ def main(argv=None) -> int:
             ROOT / "README.md",
             "orderings",
             orderings_markdown(bench, {"bicubic": "Bicubic", **TITLES}) if bench else "No benchmark yet.",
+        )
+    )
+    targets.append(
+        (
+            ROOT / "README.md",
+            "signatures",
+            signatures_markdown(bench, {"bicubic": "Bicubic", **TITLES}) if bench else "No benchmark yet.",
         )
     )
     targets.append((ROOT / "README.md", "performance", performance_block()))

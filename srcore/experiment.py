@@ -143,6 +143,7 @@ PRESETS: dict[str, Preset] = {
         workers=4,
         parallel_arms=1,  # per GPU: the driver runs one arm on each visible GPU at once
         threads=0,
+        seeds=(0, 1, 2),
         note="for H100/H200-class GPUs, one arm per GPU; NOT measured on a GPU (no GPU time exists for it): "
         "batch 64 / 32, 4x the CPU preset's, learning rates by the square-root rule (scaled_lr)",
     ),
@@ -568,6 +569,7 @@ def _run_experiment(
             "--protocol",
             str(proto_path),
             "--no-progress",
+            "--blend-curves",  # the loss slider's curves between the arms (they share one initialisation)
             "--device",
             "cuda" if gpus > 0 else "cpu",
         ]

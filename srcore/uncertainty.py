@@ -221,3 +221,30 @@ def orderings_markdown(bench: dict[str, Any], titles: dict[str, str]) -> str:
             cells.append(f"**{r['verdict']}**{detail}")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+SIGNATURE_KEYS = (("psnr_y", ".2f"), ("lpips", ".4f"), ("hf_energy", ".2f"), ("top_octave", ".2f"))
+
+
+def signatures_markdown(bench: dict[str, Any], titles: dict[str, str], reference: str = "srcnn_mse") -> str:
+    """Each arm minus ``reference`` per set: PSNR-Y, LPIPS, HF energy and top-octave texture, each
+    as mean difference [interval]; unresolved differences are marked "n.s." (not resolved)."""
+    pairs = bench.get("pairwise") or []
+    sets = list(bench.get("sets") or {})
+    arms = [m for m in (bench.get("seeds") or {}) if m != reference]
+    if not pairs or not arms:
+        return "No intervals in `benchmark.json`: no signature is established."
+    head = ["set", "arm − " + titles.get(reference, reference), *(k for k, _ in SIGNATURE_KEYS)]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---|" * len(SIGNATURE_KEYS)]
+    for s in sets:
+        for a in arms:
+            cells = []
+            for key, fmt in SIGNATURE_KEYS:
+                p = find(pairs, s, key, a, reference)
+                if p is None:
+                    cells.append("–")
+                    continue
+                lo, hi = p["ci95"]
+                cells.append(f"{p['mean_diff']:+{fmt}} [{lo:+{fmt}}, {hi:+{fmt}}]" + ("" if p["resolved"] else " n.s."))
+            lines.append(f"| {s} | {titles.get(a, a)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -31,13 +31,19 @@ def test_presets_fix_equal_arms_before_training():
 
 
 def test_describe_states_the_run_from_its_record():
-    """The checkpoints' README prints this: budget, times and data come from the run's record."""
-    from dataclasses import asdict
+    """The checkpoints' README prints this: budget, seeds, times and data come from the run's record."""
+    import json
+    from dataclasses import asdict, replace
 
+    cpu = PRESETS["cpu"]
+    secs = {f"{m.key}-seed{s}": t + s for m, t in zip(MODELS, (61, 630, 1450, 2100)) for s in cpu.seeds}
     proto = {
-        "preset": asdict(PRESETS["cpu"]),
+        "preset": json.loads(json.dumps(asdict(cpu))),
+        "preset_sha256": cpu.sha256(),
+        "preset_commit": "abc1234",
+        "seeds": list(cpu.seeds),
         "arms": [m.key for m in MODELS],
-        "train_seconds": {"pretrain": 4200, "srcnn_mse": 61, "srcnn_pl": 630, "srgan_mse": 1450, "srgan_pl": 2100},
+        "train_seconds": secs,
         "started": "2026-12-01 01:40:14 UTC",
         "finished_training": "2026-12-01 03:30:00 UTC",
         "stage_seconds": {"evaluate": 360},
@@ -45,20 +51,29 @@ def test_describe_states_the_run_from_its_record():
         "held_out": ["BSD68/1.png", "T91/t2.png"],
     }
     text = describe(proto)
-    cpu = PRESETS["cpu"]
-    assert f"pre-training of {cpu.pretrain_steps:,} steps" in text and "(1 h 10 min)" in text
+    assert f"`{cpu.init}`" in text and cpu.sha256()[:12] in text and "commit abc1234" in text
+    assert f"{cpu.pretrain_steps:,}-step MSE pre-training" in text
     assert f"each arm {cpu.arm_steps:,} steps of batch {cpu.arm_batch}" in text
-    assert "SRCNN-MSE 1 min, SRCNN-PL 10 min, SRGAN-MSE 24 min, SRGAN-PL 35 min" in text
+    assert "every arm once per seed (0, 1, 2; the first is shipped)" in text
+    assert "SRCNN-MSE 1 min / 1 min / 1 min, SRCNN-PL 10 min / 11 min / 11 min" in text
     assert "From start to the last figure: 1 h 56 min (of which the evaluation 6 min)" in text
     del proto["stage_seconds"]  # benchmark.json's copy: taken while the evaluation ran
     assert "From start to the end of training: 1 h 50 min." in describe(proto)
     assert "BSD68, T91, minus 2 images held out for validation (BSD68/1.png, T91/t2.png)" in text
     assert "VGG features x 1/12.75" in text
     # an interrupted record (no end time) still describes what it has
-    del proto["finished_training"], proto["train_seconds"]["srgan_pl"]
+    del proto["finished_training"]
+    for s in cpu.seeds:
+        del proto["train_seconds"][f"srgan_pl-seed{s}"]
     text = describe(proto)
     assert "From start" not in text and "SRGAN-PL" not in text and "SRGAN-MSE 24 min" in text
-
+    # a preset with its own pre-training stage says so, with its time
+    own = replace(cpu, init="", init_sha256="", seeds=(0,))
+    rec = {**proto, "preset": json.loads(json.dumps(asdict(own))), "seeds": [0]}
+    rec["train_seconds"] = {"pretrain": 4200, "srcnn_mse-seed0": 61}
+    text = describe(rec)
+    assert f"pre-training of {own.pretrain_steps:,} steps" in text and "(1 h 10 min)" in text
+    assert "SRCNN-MSE 1 min." in text
 
 def _tree(folder):
     """(path, size, mtime) of every file under ``folder``: to show nothing was written there."""
