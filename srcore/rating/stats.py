@@ -35,6 +35,7 @@ VOTE_COLUMNS = [
     "flags",
     "kind",
     "participant",
+    "invited",
 ]
 MODEL_ORDER = MODEL_KEYS
 LOW_ANCHOR, HIGH_ANCHOR = ANCHORS
