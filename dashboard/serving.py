@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -239,6 +240,20 @@ class StaticInfoCache:
             if len(self._store) > 64:
                 self._store.clear()
             self._store[key] = (time.monotonic(), 200, list(start.get("headers", [])), b"".join(parts))
+
+
+def trust_proxies(proxies: tuple[str, ...] | list[str]) -> str:
+    """Believe ``X-Forwarded-For`` / ``X-Forwarded-Proto`` only on connections from ``proxies``
+    (the app's ``SR_TRUSTED_PROXIES``: addresses or networks; none by default).  Call before launch.
+
+    Why: uvicorn, which Gradio runs, rewrites the client address from ``X-Forwarded-For`` for
+    connections from ``FORWARDED_ALLOW_IPS`` - by default 127.0.0.1 - so any local client (or
+    anything a local reverse proxy passes on) could pick a new address per request and escape the
+    per-address limits (organiser-token throttle, session creation in an open study).  Uvicorn's
+    own rule then applies: the client is the right-most address not itself a trusted proxy."""
+    value = ",".join(proxies) if proxies else "none-trusted"  # a literal no peer address equals
+    os.environ["FORWARDED_ALLOW_IPS"] = value
+    return value
 
 
 def app_kwargs() -> dict:
