@@ -170,41 +170,52 @@ class Throttle:
         return q
 
     def reserve(self, client: str) -> float:
-        """The seconds ``client``'s attempt must wait before it is checked (0: at once), its turn
-        reserved; RatingError when that would be more than ``max_wait_s``."""
+        """The seconds ``client``'s attempt must wait before it is checked (0: at once); the turn
+        is taken and the attempt counted as a wrong one until ``forgive`` says otherwise (so a
+        burst of parallel guesses is counted before any of them is answered).  RatingError when
+        the wait would be more than ``max_wait_s``."""
         with self._lock:
             now = self.clock()
-            mine = self._prune(self._fails.get(client, deque()), now)
+            mine = self._prune(self._fails.setdefault(client, deque()), now)
             crowded = len(self._prune(self._global, now)) >= self.global_limit
-            if len(mine) < self.limit and not (crowded and mine):
-                return 0.0
-            at = max(now, self._next.get(client, 0.0))
-            if crowded:
-                at = max(at, self._gnext)
-            if at - now > self.max_wait_s:
-                raise RatingError(
-                    f"Too many wrong organiser tokens from this address; try again in {at - now:.0f} s."
-                )
-            self._next[client] = at + self.window / self.limit
-            if crowded:
-                self._gnext = at + self.window / self.global_limit
-            return at - now
-
-    def wait(self, client: str) -> None:
-        """Wait for ``client``'s turn (see ``reserve``)."""
-        delay = self.reserve(client)
-        if delay > 0:
-            self.sleep(delay)
-
-    def fail(self, client: str) -> None:
-        with self._lock:
-            now = self.clock()
-            self._fails.setdefault(client, deque()).append(now)
-            self._global.append(now)
+            at = now
+            if len(mine) >= self.limit or (crowded and mine):
+                at = max(now, self._next.get(client, 0.0))
+                if crowded:
+                    at = max(at, self._gnext)
+                if at - now > self.max_wait_s:
+                    raise RatingError(
+                        f"Too many wrong organiser tokens from this address; try again in {at - now:.0f} s."
+                    )
+                if crowded:
+                    self._gnext = at + self.window / self.global_limit
+            self._next[client] = at + self.window / self.limit  # the earliest turn after this one
+            mine.append(at)
+            self._global.append(at)
             if len(self._fails) > 10_000:  # bound the memory a flood of clients can take
                 old = next(iter(self._fails))
                 self._fails.pop(old)
                 self._next.pop(old, None)
+            return at - now
+
+    def wait(self, client: str) -> float:
+        """Wait for ``client``'s turn (see ``reserve``); returns the turn's time for ``forgive``."""
+        delay = self.reserve(client)
+        if delay > 0:
+            self.sleep(delay)
+        return self.clock()
+
+    def forgive(self, client: str) -> None:
+        """The attempt was right: it does not count against ``client`` (the organiser who types the
+        token correctly is never slowed by their own use of it)."""
+        with self._lock:
+            for q in (self._fails.get(client), self._global):
+                if q:
+                    q.pop()
+            self._next.pop(client, None)
+
+    def fail(self, client: str) -> None:
+        """The attempt was wrong (already counted by ``reserve``)."""
 
 
 class RateLimit:
@@ -512,6 +523,7 @@ class RatingService:
         if not hmac.compare_digest(given, self._admin_digest):
             self.throttle.fail(client)
             raise RatingError("Wrong organiser token.")
+        self.throttle.forgive(client)
 
     def results_allowed(self, token: str | None, client: str) -> None:
         """Results and exports: public only once the study is closed with public results;
