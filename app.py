@@ -6,7 +6,8 @@ set them), SR_CHECKPOINTS (folder of the generator checkpoints and perceptual-ne
 SR_MODELS (more folders of your own checkpoints), SR_THREADS, SR_MAX_WAITING, SR_RESULT_CACHE_MB,
 SR_SESSION_TTL_S / SR_SESSION_CAPACITY, SR_TEMP_BASE, SR_RATING_TABS=0 (leaves out the
 blind-rating "Rate" / "Results" tabs) and the rating tabs' SR_RATINGS_DB, SR_RATING_IMAGES,
-SR_RATING_CROP / SR_RATING_ITEMS / SR_RATING_ZOOM, SR_ADMIN_TOKEN and SR_RATING_SECRET.
+SR_RATING_CROP / SR_RATING_ITEMS / SR_RATING_ZOOM / SR_RATING_ACCESS, SR_ADMIN_TOKEN and
+SR_RATING_SECRET, and SR_TRUSTED_PROXIES (whose X-Forwarded-For is believed).
 A malformed value stops the start with a message naming the variable.
 Models load once, here, at start-up; the first example's comparison is computed while Gradio
 imports (a second thread), so the first view is ready as soon as the server is.  The rating
@@ -76,6 +77,9 @@ if __name__ == "__main__":
         print(f"warning: {why}; the app runs without that model", flush=True)
     for why in getattr(_pre.get("engine"), "refused", {}).values():
         print(f"warning: {why}", flush=True)
+    from dashboard.serving import trust_proxies
+
+    trust_proxies(SETTINGS.trusted_proxies)  # X-Forwarded-For only from SR_TRUSTED_PROXIES
     demo.launch(
         server_name=SETTINGS.host,
         server_port=SETTINGS.port,

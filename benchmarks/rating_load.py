@@ -1,8 +1,10 @@
 """Load test of the blind rating app: many gradio_client sessions voting at once.
 
 Launches the standalone rating app (``python -m dashboard.rating_tab``) on a free localhost
-port with a fresh ratings database (untrained generators unless ``--checkpoints`` is given),
-lets ``--raters`` concurrent clients each give ``--votes`` answers, then checks the database:
+port with a fresh ratings database (untrained generators unless ``--checkpoints`` is given; a
+``--db postgresql://...`` URL runs it on PostgreSQL), makes a class code as the organiser (the
+study is by invitation), lets ``--raters`` concurrent clients each give ``--votes`` answers (each
+answer echoes the nonce of the item it answers), then checks the database:
 every acknowledged vote stored exactly once.  Prints raters, votes, votes/s and lost votes.
 ``--kills N`` kills the server with SIGKILL N times while the raters vote (each rater resumes
 with its secret session key after the restart) and checks that no acknowledged vote was lost.
@@ -35,6 +37,7 @@ from srcore.zoo import MODEL_NAMES
 REPO = Path(__file__).resolve().parent.parent
 
 GENERATORS = MODEL_NAMES
+ADMIN_TOKEN = "rating-load-organiser-token"  # the organiser token of the apps launched here (unless given)
 PERCEPTUAL = ("vgg16_relu3_3", "alexnet_features", "lpips_alex_lin")
 
 
@@ -71,6 +74,7 @@ def start_app(
     ``(process, url, log file)``."""
     env = dict(os.environ)
     env.update(
+        SR_ADMIN_TOKEN=ADMIN_TOKEN,
         SR_RATINGS_DB=str(db),
         SR_CHECKPOINTS=str(checkpoints),
         SR_RATING_CROP=str(crop),
@@ -148,9 +152,10 @@ def progress_of(html: str | None) -> tuple[int, int] | None:
 def parse(out) -> dict:
     """The client-visible outputs of /rating_start and the vote endpoints, by name."""
     # an update (visibility, or "unchanged") carries the value, if any, under "value"
-    key, done, progress, stimulus, status = (x.get("value") if isinstance(x, dict) else x for x in out)
+    key, nonce, done, progress, stimulus, status = (x.get("value") if isinstance(x, dict) else x for x in out)
     return {
         "key": key,
+        "nonce": nonce or "",
         "done": done or "",
         "progress": progress_of(progress),
         "stimulus": stimulus or "",
@@ -158,25 +163,56 @@ def parse(out) -> dict:
     }
 
 
+def class_code(url: str, token: str = ADMIN_TOKEN, cap: int = 10_000) -> str:
+    """A class code for ``cap`` sessions, made through the organiser's API (the study is by invitation)."""
+    from gradio_client import Client
+
+    c = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+    text = c.predict(token, cap, 0, api_name="/rating_admin_class_code")
+    c.close()
+    m = re.search(r"CLASS-[0-9A-F]{4}-[0-9A-F]{4}", str(text))
+    if not m:
+        raise RuntimeError(f"no class code made: {text}")
+    return m.group(0)
+
+
+def start(client, protocol: str, invite: str = "", key: str | None = None, participant: str = "") -> dict:
+    """``/rating_start`` through a gradio_client ``Client``: parsed outputs."""
+    return parse(client.predict(protocol, participant, invite, key, api_name="/rating_start"))
+
+
+def answer(client, key: str, nonce: str, api: str) -> dict:
+    """One answer to the item of ``nonce`` (``api``: /rating_score_N or /rating_choose_X)."""
+    return parse(client.predict(key, nonce, api_name=api))
+
+
 def rater_session(
-    url: str, protocol: str, votes: int, key: str | None = None, seed: int = 0, participant: str = ""
+    url: str,
+    protocol: str,
+    votes: int,
+    key: str | None = None,
+    seed: int = 0,
+    participant: str = "",
+    invite: str = "",
 ) -> dict:
-    """One gradio_client session: start (or resume with ``key``), then ``votes`` answers.  Returns
-    what the server acknowledged: the session key, the "Saved." count and the last progress."""
+    """One gradio_client session: start (or resume with ``key``; ``invite``: a class code or link
+    token), then ``votes`` answers.  Returns what the server acknowledged: the session key, the
+    "Saved." count (the practice trial not counted) and the last progress."""
     from gradio_client import Client
 
     rng = random.Random(seed)
     c = Client(url, verbose=False, download_files=False, analytics_enabled=False)
-    out = parse(c.predict(protocol, participant, key, api_name="/rating_start"))
+    out = start(c, protocol, invite, key, participant)
     key, progress = out["key"], out["progress"]
     acked = 0
-    for _ in range(votes):
-        out = parse(c.predict(key, api_name=vote_api(protocol, rng)))
-        if out["status"].startswith("Saved"):
+    for _ in range(votes + 2):  # + the practice trial (answered, not counted)
+        if acked >= votes or "complete" in out["done"]:
+            break
+        practice = "Practice" in out["status"]
+        out = answer(c, key, out["nonce"], vote_api(protocol, rng))
+        if out["status"].startswith("Saved") and not practice:
             acked += 1
         progress = out["progress"] or progress
-        if "complete" in out["done"]:
-            break
     c.close()
     return {"key": key, "protocol": protocol, "acked": acked, "progress": progress}
 
@@ -192,7 +228,7 @@ def _stored_per_key(db, results) -> tuple[dict, int, int]:
     from srcore.rating.store import RatingStore
 
     s = RatingStore(db)
-    rows = s.votes()
+    rows = [v for v in s.votes() if v["kind"] != "practice"]  # the practice trial is stored, not counted
     per_rater: dict[str, int] = {}
     for v in rows:
         per_rater[v["rater_id"]] = per_rater.get(v["rater_id"], 0) + 1
@@ -209,15 +245,17 @@ def _stored_per_key(db, results) -> tuple[dict, int, int]:
     return per_key, len(rows), twice + len(rows) - len({v["token"] for v in rows})
 
 
-def run_load(url: str, raters: int, votes: int, db: str | Path | None = None) -> dict:
-    """``raters`` concurrent sessions (half MOS, half pairwise); checks the database when given."""
+def run_load(url: str, raters: int, votes: int, db: str | Path | None = None, token: str = ADMIN_TOKEN) -> dict:
+    """``raters`` concurrent sessions (half MOS, half pairwise) on a class code made with the
+    organiser ``token``; checks the database when given."""
     results: list[dict] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
+    code = class_code(url, token)
 
     def work(k):
         try:
-            r = rater_session(url, "mos" if k % 2 == 0 else "pair", votes, seed=k)
+            r = rater_session(url, "mos" if k % 2 == 0 else "pair", votes, seed=k, invite=code)
             with lock:
                 results.append(r)
         except BaseException as e:  # noqa: BLE001 - a worker thread: any failure is collected and reported below
@@ -273,6 +311,7 @@ def run_kill_test(
     proc, url, lf = start_app(db, checkpoints, port, extra_env=extra_env)
     state.update(proc=proc, url=url, log=lf)
     up.set()
+    code = class_code(url, (extra_env or {}).get("SR_ADMIN_TOKEN", ADMIN_TOKEN))
     results: list[dict] = []
     lock = threading.Lock()
 
@@ -285,11 +324,12 @@ def run_kill_test(
             up.wait(120)
             try:
                 c = Client(state["url"], verbose=False, download_files=False, analytics_enabled=False)
-                out = parse(c.predict(protocol, "", key, api_name="/rating_start"))
+                out = start(c, protocol, code, key)
                 key = out["key"]
                 while acked < votes:
-                    out = parse(c.predict(key, api_name=vote_api(protocol, rng)))
-                    if out["status"].startswith("Saved"):
+                    practice = "Practice" in out["status"]
+                    out = answer(c, key, out["nonce"], vote_api(protocol, rng))
+                    if out["status"].startswith("Saved") and not practice:
                         acked += 1
                     last = out["progress"]
                 c.close()
@@ -346,7 +386,7 @@ def main(argv=None) -> int:
     ap.add_argument("--raters", type=int, default=16)
     ap.add_argument("--votes", type=int, default=10, help="answers per rater")
     ap.add_argument("--url", help="an app already running (else one is launched)")
-    ap.add_argument("--db", help="its ratings database, to count lost votes")
+    ap.add_argument("--db", help="its ratings database, to count lost votes (a postgresql:// URL: the app launched here uses it)")
     ap.add_argument("--checkpoints", help="generator checkpoints (default: untrained ones in a temp folder)")
     ap.add_argument("--kills", type=int, default=0, help="kill -9 the server this many times during the run")
     args = ap.parse_args(argv)
@@ -359,10 +399,10 @@ def main(argv=None) -> int:
         return 0 if not r["lost"] and not r["duplicates"] else 1
 
     if args.url:
-        return report(run_load(args.url, args.raters, args.votes, args.db))
+        return report(run_load(args.url, args.raters, args.votes, args.db, os.environ.get("SR_ADMIN_TOKEN", ADMIN_TOKEN)))
     with tempfile.TemporaryDirectory() as tmp:
         ck = args.checkpoints or make_untrained_checkpoints(Path(tmp) / "checkpoints")
-        db = Path(tmp) / "ratings.sqlite3"
+        db: str | Path = args.db if args.db and "://" in args.db else Path(tmp) / "ratings.sqlite3"
         if args.kills:
             r = run_kill_test(db, ck, args.raters, args.votes, args.kills)
             print(

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import math
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -63,63 +65,181 @@ def busy_text(waiting: int, seconds: float) -> str:
     )
 
 
+REF_PIXELS = 256 * 256  # the LR size of one "typical" compare: cost 1.0
+MIN_COST = 0.25
+
+
+def estimate_cost(args: tuple | list) -> float:
+    """The relative cost of a compare from its arguments: the pixels of the input image (an
+    array, a PIL image, or an image file's path, read from its header) over ``REF_PIXELS``; 1.0
+    when no image is among them (an example).  A stand-in for compute time and memory, which grow
+    with the pixels."""
+    px = 0
+    for a in args:
+        if isinstance(a, dict) and isinstance(a.get("path"), str):
+            a = a["path"]
+        if hasattr(a, "shape") and len(getattr(a, "shape", ())) >= 2:
+            px += int(a.shape[0]) * int(a.shape[1])
+        elif hasattr(a, "size") and isinstance(getattr(a, "size", None), tuple) and len(a.size) == 2:
+            px += int(a.size[0]) * int(a.size[1])
+        elif isinstance(a, str) and len(a) < 4096 and os.path.isfile(a):
+            try:
+                from PIL import Image
+
+                with Image.open(a) as im:
+                    px += im.size[0] * im.size[1]
+            except (OSError, ValueError):
+                continue
+    return max(MIN_COST, px / REF_PIXELS) if px else 1.0
+
+
+@dataclasses.dataclass
+class _Waiter:
+    fut: asyncio.Future
+    cost: float
+    arrived: float
+    key: float  # arrival + estimated run time: the smallest goes next (a big upload does not starve small ones)
+    session: str | None
+    client: str | None
+
+
 class ComputeGate:
     """At most ``slots`` calls at once and ``max_waiting`` waiting; past that ``Busy`` at once.
 
-    Keeps an exponential moving average of the call durations for the busy message's estimate."""
+    Fair (issue 23): at most one waiting compare per session (a newer one replaces it) and per client
+    address (a second from another page of the same address is told to wait); the next to run is the
+    waiting compare with the earliest arrival + estimated run time, so small compares are not stuck
+    behind large uploads, and a large one is passed only by compares that would end before it.  The
+    estimate learns seconds per unit of cost (``estimate_cost``: input pixels) from finished compares.
+    """
 
     def __init__(self, max_waiting: int = MAX_WAITING, slots: int = COMPARE_SLOTS, typical_s: float = 1.5):
         self.max_waiting = max_waiting
         self.slots = slots
-        self.waiting = 0
+        self.typical_s = typical_s  # seconds per unit of cost (a 256x256 compare)
         self.running = 0
-        self.typical_s = typical_s
         self.dropped = 0  # compares whose visitor left before or while they ran
-        self._sem: asyncio.Semaphore | None = None
+        self.replaced = 0  # waiting compares replaced by a newer one from the same session
+        self._waiters: list[_Waiter] = []
+        self._running: list[tuple[float, float]] = []  # (start, cost) of each running compare
+        self._free = slots
         self._lock = threading.Lock()
 
-    def estimate_s(self, ahead: int) -> float:
-        """Seconds until a newcomer behind ``ahead`` compares would be served."""
-        return (ahead + 1) * self.typical_s / self.slots
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
 
-    def record(self, seconds: float) -> None:
+    def estimate_s(self, ahead: int | None = None, cost: float = 1.0) -> float:
+        """Seconds until a newcomer of ``cost`` would be served: what runs (its remaining estimated
+        time) and what waits, spread over the slots, plus its own run.  ``ahead`` (compares ahead
+        of unknown cost, for callers without the queue) counts each as one unit."""
+        now = time.monotonic()
+        if ahead is not None and not self._waiters and not self._running:
+            return (ahead + 1) * self.typical_s / self.slots
+        left = sum(max(0.1 * c, c - (now - t0) / self.typical_s) for t0, c in self._running)
+        queued = sum(w.cost for w in self._waiters)
+        return (left + queued) * self.typical_s / self.slots + cost * self.typical_s
+
+    def record(self, seconds: float, cost: float = 1.0) -> None:
         with self._lock:
-            self.typical_s = 0.7 * self.typical_s + 0.3 * seconds
+            self.typical_s = 0.7 * self.typical_s + 0.3 * seconds / max(cost, MIN_COST)
+
+    def _grant_next(self) -> None:
+        """A slot is free: hand it to the waiting compare with the smallest key, or keep it."""
+        while self._waiters:
+            w = min(self._waiters, key=lambda x: (x.key, x.arrived))
+            self._waiters.remove(w)
+            if not w.fut.done():
+                w.fut.set_result(None)
+                return
+        self._free += 1
+
+    async def _acquire(self, cost: float, session: str | None, client: str | None) -> None:
+        for w in list(self._waiters):
+            if session is not None and w.session == session:
+                self._waiters.remove(w)  # the page asked again: its older request is void
+                self.replaced += 1
+                if not w.fut.done():
+                    w.fut.set_exception(core.Cancelled("replaced by a newer compare from the same page"))
+            elif client is not None and w.client == client:
+                raise Busy(
+                    "A compare from your address is already waiting. Please try again when it has run "
+                    f"(in about {max(5, math.ceil(self.estimate_s(cost=cost) / 5) * 5)} s)."
+                )
+        if self.waiting >= self.max_waiting:
+            raise Busy(busy_text(self.waiting, self.estimate_s(cost=cost)))
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        now = time.monotonic()
+        fut = asyncio.get_running_loop().create_future()
+        w = _Waiter(fut, cost, now, now + cost * self.typical_s, session, client)
+        self._waiters.append(w)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if w in self._waiters:
+                self._waiters.remove(w)
+            elif fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._grant_next()  # it was granted the slot just as it was cancelled: pass it on
+            raise
 
     @contextlib.asynccontextmanager
-    async def slot(self, alive: Callable[[], bool] = lambda: True) -> AsyncIterator[None]:
-        """Hold a compare slot for the block; ``Busy`` at once if too many wait, ``core.Cancelled``
-        if the visitor left while waiting.  For streamed compares (``gated_stream``)."""
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.slots)
-        if self.waiting >= self.max_waiting:
-            raise Busy(busy_text(self.waiting, self.estimate_s(self.waiting + self.running)))
-        self.waiting += 1
-        try:
-            await self._sem.acquire()
-        finally:
-            self.waiting -= 1
+    async def slot(
+        self,
+        alive: Callable[[], bool] = lambda: True,
+        cost: float = 1.0,
+        session: str | None = None,
+        client: str | None = None,
+    ) -> AsyncIterator[None]:
+        """Hold a compare slot for the block; ``Busy`` at once if too many wait (or this client
+        already has one waiting), ``core.Cancelled`` if the visitor left while waiting or the
+        same session asked again.  For streamed compares (``gated_stream``)."""
+        await self._acquire(cost, session, client)
         self.running += 1
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
+        entry = (t0, cost)
+        self._running.append(entry)
         try:
             if not alive():
                 self.dropped += 1
                 raise core.Cancelled("the visitor left before the compare started")
             yield
-            self.record(time.perf_counter() - t0)
+            self.record(time.monotonic() - t0, cost)
         finally:
             self.running -= 1
-            self._sem.release()
+            self._running.remove(entry)
+            self._grant_next()
 
-    async def run(self, fn: Callable[..., Any], *args: Any, alive: Callable[[], bool] = lambda: True) -> Any:
+    async def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        alive: Callable[[], bool] = lambda: True,
+        cost: float = 1.0,
+        session: str | None = None,
+        client: str | None = None,
+    ) -> Any:
         """``fn(*args)`` in a worker thread once a slot is free; ``Busy`` if too many wait;
         ``core.Cancelled`` if ``alive()`` turns false before it starts (or between its models)."""
-        async with self.slot(alive):
+        async with self.slot(alive, cost, session, client):
             try:
                 return await asyncio.to_thread(_call_with_stop, alive, fn, *args)
             except core.Cancelled:
                 self.dropped += 1
                 raise
+
+
+def request_owner() -> tuple[str | None, str | None]:
+    """(session, client address) of the Gradio event being processed, for the gate's
+    one-waiting-compare rule; (None, None) outside an event."""
+    from gradio.context import LocalContext
+
+    req = LocalContext.request.get(None)
+    if req is None:
+        return None, None
+    host = getattr(getattr(req, "client", None), "host", None)
+    return getattr(req, "session_hash", None), (str(host) if host else None)
 
 
 def _call_with_stop(alive: Callable[[], bool], fn: Callable[..., Any], *args: Any) -> Any:
@@ -241,6 +361,20 @@ class StaticInfoCache:
             self._store[key] = (time.monotonic(), 200, list(start.get("headers", [])), b"".join(parts))
 
 
+def trust_proxies(proxies: tuple[str, ...] | list[str]) -> str:
+    """Believe ``X-Forwarded-For`` / ``X-Forwarded-Proto`` only on connections from ``proxies``
+    (the app's ``SR_TRUSTED_PROXIES``: addresses or networks; none by default).  Call before launch.
+
+    Why: uvicorn, which Gradio runs, rewrites the client address from ``X-Forwarded-For`` for
+    connections from ``FORWARDED_ALLOW_IPS`` - by default 127.0.0.1 - so any local client (or
+    anything a local reverse proxy passes on) could pick a new address per request and escape the
+    per-address limits (organiser-token throttle, session creation in an open study).  Uvicorn's
+    own rule then applies: the client is the right-most address not itself a trusted proxy."""
+    value = ",".join(proxies) if proxies else "none-trusted"  # a literal no peer address equals
+    os.environ["FORWARDED_ALLOW_IPS"] = value
+    return value
+
+
 def app_kwargs() -> dict:
     """``demo.launch(app_kwargs=...)``: the FastAPI app with ``StaticInfoCache`` in front."""
     from starlette.middleware import Middleware
@@ -263,8 +397,11 @@ def gated(fn: Callable[..., Any], gate: ComputeGate) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     async def wrapper(*args: Any) -> Any:
+        session, client = request_owner()
         try:
-            return await gate.run(fn, *args, alive=event_alive())
+            return await gate.run(
+                fn, *args, alive=event_alive(), cost=estimate_cost(args), session=session, client=client
+            )
         except (Busy, core.Cancelled) as e:
             raise _visitor_error(e) from None
 
@@ -282,10 +419,11 @@ def gated_stream(
 
     async def wrapper(*args: Any) -> AsyncIterator[Any]:
         alive = event_alive()
+        session, client = request_owner()
         if waiting is not None and gate.waiting < gate.max_waiting:
             yield waiting(gate.waiting + gate.running)
         try:
-            async with gate.slot(alive):
+            async with gate.slot(alive, estimate_cost(args), session, client):
                 gen = fn(*args)
                 try:
                     while True:

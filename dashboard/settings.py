@@ -65,6 +65,15 @@ def _check_range(name: str, raw: str, value: float, lo: float | None, hi: float 
         raise SettingsError(f"{name}={raw!r} is too small (at least {lo:g})")
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = _raw(env, name).lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(allowed)}")
+    return raw
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = _raw(env, name)
     return Path(raw).expanduser() if raw else None
@@ -72,6 +81,43 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name) or None
+
+
+def _database(env: Mapping[str, str], name: str) -> Path | str | None:
+    """A database file, or a ``postgresql://`` URL kept as text; any other URL scheme is refused
+    (it would otherwise be taken for a relative file name)."""
+    raw = _raw(env, name)
+    if not raw:
+        return None
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else None
+    if scheme is None:
+        return Path(raw).expanduser()
+    if scheme in ("postgresql", "postgres"):
+        return raw
+    raise SettingsError(
+        f"{name} has the URL scheme {scheme!r}, which is not supported: give a file path (SQLite) "
+        "or a postgresql:// URL"
+    )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks (CIDR), each checked; ``*`` trusts every peer."""
+    import ipaddress
+
+    raw = _raw(env, name)
+    if not raw:
+        return ()
+    out = []
+    for item in (x.strip() for x in raw.split(",")):
+        if not item:
+            continue
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise SettingsError(f"{name}: {item!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        out.append(item)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -91,11 +137,14 @@ class Settings:
     result_cache_mb: float = 160.0  # SR_RESULT_CACHE_MB: memory for compare results, shared by all sessions
     temp_base: Path | None = None  # SR_TEMP_BASE: where the run's temp folder goes (None: GRADIO_TEMP_DIR / system)
     # the blind rating (dashboard.rating_tab, srcore.rating)
-    ratings_db: Path | None = None  # SR_RATINGS_DB: the ratings SQLite file (None: srcore.rating.default_db_path())
+    # SR_RATINGS_DB: the ratings SQLite file, or a postgresql:// URL (None: srcore.rating.default_db_path())
+    ratings_db: Path | str | None = field(default=None, repr=False)
     rating_images: Path | None = None  # SR_RATING_IMAGES: an organiser's image folder (None: the bundled crops)
     rating_crop: int = 128  # SR_RATING_CROP: crop side in HR pixels, until the organiser saves settings
     rating_items: int = 30  # SR_RATING_ITEMS: items per session, until the organiser saves settings
     rating_zoom: int = 3  # SR_RATING_ZOOM: display enlargement of the crops
+    rating_access: str = "invited"  # SR_RATING_ACCESS: invited or open, until the organiser saves settings
+    trusted_proxies: tuple[str, ...] = ()  # SR_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
     admin_token: str | None = field(default=None, repr=False)  # SR_ADMIN_TOKEN: the organiser's (None: tools off)
     rating_secret: str | None = field(default=None, repr=False)  # SR_RATING_SECRET (None: a random one, in the db)
     extra: dict[str, str] = field(default_factory=dict, hash=False, repr=False)  # the raw SR_* values as given
@@ -118,11 +167,13 @@ class Settings:
             session_capacity=_int(env, "SR_SESSION_CAPACITY", 1000, lo=1),
             result_cache_mb=_float(env, "SR_RESULT_CACHE_MB", 160.0, lo=0.0),
             temp_base=_path(env, "SR_TEMP_BASE"),
-            ratings_db=_path(env, "SR_RATINGS_DB"),
+            ratings_db=_database(env, "SR_RATINGS_DB"),
             rating_images=_path(env, "SR_RATING_IMAGES"),
             rating_crop=_int(env, "SR_RATING_CROP", 128, *RATING_CROP),
             rating_items=_int(env, "SR_RATING_ITEMS", 30, *RATING_ITEMS),
             rating_zoom=_int(env, "SR_RATING_ZOOM", 3, *RATING_ZOOM),
+            rating_access=_choice(env, "SR_RATING_ACCESS", "invited", ("invited", "open")),
+            trusted_proxies=_networks(env, "SR_TRUSTED_PROXIES"),
             admin_token=_text(env, "SR_ADMIN_TOKEN"),
             rating_secret=_text(env, "SR_RATING_SECRET"),
             extra={k: v for k, v in env.items() if k.startswith("SR_")},

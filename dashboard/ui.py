@@ -1,8 +1,8 @@
 """The Gradio app: one module per tab, put together here.
 
 ``build_app(engine, initial, settings)`` loads the models once (``Engine``) and builds the Compare
-(``compare_tab``), Training (``training_tab``), Benchmark (``benchmark_tab``), Rate / Results
-(``rating_tab``) and About (``about_tab``) tabs; ``app.py`` launches it with ``launch_kwargs(settings)``.
+(``compare_tab``), Training (``training_tab``), Benchmark (``benchmark_tab``), Results (``rating_tab``;
+the raters' blind study is a page of its own, ``/study``) and About (``about_tab``) tabs; ``app.py`` launches it with ``launch_kwargs(settings)``.
 Every setting comes from the one ``Settings`` object and is passed down as a value: the compare
 gate's waiting limit and the result cache's budget to the Compare tab, Gradio's queue and thread
 limits and the session capacity here, the rating settings to ``rating_tab.build_tabs``.
@@ -88,6 +88,8 @@ def build_app(engine: Engine | None = None, initial: Result | None = None, setti
             with gr.Tab("About", id="about"):
                 tabs["about"] = about_tab.build(engine.specs, settings.checkpoints)
         compare.wire_load(demo)
+    if settings.rating_tabs:
+        _study_page(demo, rating)
     demo.queue(default_concurrency_limit=1, max_size=serving.gradio_max_size(settings.max_waiting))
     return App(demo, settings, engine, rating)
 
@@ -100,14 +102,24 @@ def build_demo(
 
 
 def _rating_tabs(engine: Engine, settings: Settings) -> RatingService | None:
-    """The blind-rating "Rate" and "Results" tabs (``dashboard.rating_tab``), when present; their
-    service, or None.  Any failure to import or build them leaves the rest of the app up."""
+    """The blind-rating "Results" tab (``dashboard.rating_tab``; the raters' study is the page
+    ``/study``), when present; its service, or None.  Any failure to import or build them leaves the rest of the app up."""
     try:
         from dashboard.rating_tab import build_tabs
     except Exception as e:  # noqa: BLE001 - an optional part must not take the app down
         print(f"rating tabs not available: {e}", flush=True)
         return None
     return build_tabs(settings, models=engine.models, missing=engine.problems)
+
+
+def _study_page(demo: gr.Blocks, rating: RatingService | None) -> None:
+    """The raters' page, ``/study``: the blind study alone (no Compare tab, no labelled images)."""
+    try:
+        from dashboard.rating_tab import build_study_page
+    except Exception as e:  # noqa: BLE001 - an optional part must not take the app down
+        print(f"rating study page not available: {e}", flush=True)
+        return
+    build_study_page(demo, rating)
 
 
 def theme() -> gr.themes.Base:

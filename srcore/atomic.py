@@ -13,8 +13,9 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``target`` atomically."""
+def atomic_path(target: str | Path, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``target`` atomically, with
+    permissions ``mode`` (0o600 for private files such as the rating exports)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -22,7 +23,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; the result is an ordinary file
+        os.chmod(tmp_path, mode)  # mkstemp makes 0600; by default the result is an ordinary file
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, target)
@@ -36,10 +37,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_bytes_atomic(target: str | Path, data: bytes) -> None:
-    with atomic_path(target) as tmp:
+def write_bytes_atomic(target: str | Path, data: bytes, mode: int = 0o644) -> None:
+    with atomic_path(target, mode) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text_atomic(target: str | Path, text: str) -> None:
-    write_bytes_atomic(target, text.encode("utf-8"))
+def write_text_atomic(target: str | Path, text: str, mode: int = 0o644) -> None:
+    write_bytes_atomic(target, text.encode("utf-8"), mode)

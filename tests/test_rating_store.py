@@ -257,8 +257,14 @@ def _writer(tmp_path, db, threads, votes, tag):
     )
 
 
-def test_many_threads_and_processes_every_vote_once(tmp_path):
-    db = tmp_path / "c.sqlite3"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_many_threads_and_processes_every_vote_once(tmp_path, backend):
+    if backend == "postgresql":
+        from pg_helpers import postgres_url
+
+        db = postgres_url(None, "c")
+    else:
+        db = tmp_path / "c.sqlite3"
     procs = [_writer(tmp_path, db, threads=3, votes=15, tag=f"p{i}") for i in range(3)]
     local = RatingStore(db)
     acks: list[str] = []
@@ -299,8 +305,14 @@ def test_many_threads_and_processes_every_vote_once(tmp_path):
     again.close()
 
 
-def test_kill_9_under_load_loses_no_acknowledged_vote(tmp_path):
-    db = tmp_path / "k.sqlite3"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kill_9_under_load_loses_no_acknowledged_vote(tmp_path, backend):
+    if backend == "postgresql":
+        from pg_helpers import postgres_url
+
+        db = postgres_url(None, "k")
+    else:
+        db = tmp_path / "k.sqlite3"
     RatingStore(db).close()
     victim = _writer(tmp_path, db, threads=2, votes=0, tag="victim")  # votes forever
     survivor = _writer(tmp_path, db, threads=1, votes=40, tag="survivor")

@@ -136,3 +136,53 @@ def test_static_info_is_built_once_and_replayed():
     out = asyncio.run(scenario())
     assert out[0] == out[1] == b'{"n": 1}', "the second /config is the first one replayed"
     assert calls == ["/config", "/gradio_api/info", "/config", "/other"], "cookies and other paths pass through"
+
+
+def test_fair_gate_one_client_large_compares_do_not_hold_up_a_small_one():
+    """Issue 23's bar with stand-in costs: client A sends 4 large compares (16x a 256 px one), client
+    B then one small one.  A keeps one running and one waiting (a newer request from the same page
+    replaces its waiting one, another page of the same address is told to wait); B's compare runs
+    next, so it waits for at most the one large compare already running."""
+    gate = ComputeGate(max_waiting=40, slots=1, typical_s=0.01)
+    started: list[str] = []
+    release = {name: threading.Event() for name in ("A1", "A2", "A3", "A4", "B")}
+
+    def work(name: str) -> str:
+        started.append(name)
+        release[name].wait(10)
+        return name
+
+    async def scenario():
+        a1 = asyncio.create_task(gate.run(work, "A1", cost=16.0, session="a", client="10.0.0.1"))
+        await asyncio.sleep(0.05)
+        a2 = asyncio.create_task(gate.run(work, "A2", cost=16.0, session="a", client="10.0.0.1"))
+        await asyncio.sleep(0.02)
+        a3 = asyncio.create_task(gate.run(work, "A3", cost=16.0, session="a", client="10.0.0.1"))  # replaces A2
+        await asyncio.sleep(0.02)
+        with pytest.raises(Busy, match="already waiting"):  # another tab of the same address
+            await gate.run(work, "A4", cost=16.0, session="a-other-tab", client="10.0.0.1")
+        b = asyncio.create_task(gate.run(work, "B", cost=1.0, session="b", client="10.0.0.2"))
+        await asyncio.sleep(0.05)
+        assert gate.waiting == 2 and gate.running == 1 and gate.replaced == 1
+        with pytest.raises(core.Cancelled, match="replaced"):
+            await a2
+        for name in ("A1", "B", "A3"):
+            release[name].set()
+            await asyncio.sleep(0.1)
+        return await asyncio.gather(a1, b, a3)
+
+    assert asyncio.run(scenario()) == ["A1", "B", "A3"]
+    assert started == ["A1", "B", "A3"]  # B waited only for the large compare already running
+
+
+def test_cost_and_estimate_follow_the_input_size():
+    from PIL import Image
+
+    from dashboard.serving import estimate_cost
+
+    small, large = np.zeros((256, 256, 3), np.uint8), np.zeros((1024, 1024, 3), np.uint8)
+    assert estimate_cost((small,)) == 1.0 and estimate_cost((large, "x")) == 16.0
+    assert estimate_cost((Image.new("RGB", (512, 256)),)) == 2.0 and estimate_cost(("example",)) == 1.0
+    gate = ComputeGate(typical_s=1.0)
+    gate.record(8.0, cost=16.0)  # a 1024 px compare took 8 s: 0.5 s per unit
+    assert gate.typical_s == pytest.approx(0.7 + 0.3 * 0.5)

@@ -26,6 +26,8 @@ from pathlib import Path
 from srcore.rating.stimuli import (
     ANCHORS,
     DEFAULT_ATTENTION_EVERY,
+    DEFAULT_GOLD_EVERY,
+    DEFAULT_REPEAT_EVERY,
     DEFAULT_CROP,
     DEFAULT_ITEMS,
     DEFAULT_ZOOM,
@@ -38,6 +40,7 @@ from srcore.rating.store import PROTOCOLS, DuplicateVoteError, RatingError, Rati
 
 PROTOCOL_NAMES = {"mos": "score single images (1-5)", "pair": "compare two images"}
 STATES = ("open", "closed")
+ACCESS = ("invited", "open")  # who may start a session: invited raters only, or anyone (rate-limited)
 SETTINGS_KEY = "study_settings"
 MAX_ITEMS = 200
 
@@ -55,6 +58,10 @@ class StudySettings:
     results_public: bool = False  # after closing; while open, results are organiser-only
     attention_every: int = DEFAULT_ATTENTION_EVERY
     speeder_s: float = 1.0  # median seconds per vote below this: flagged
+    access: str = "invited"  # "invited": only sessions opened with an invitation; "open": anyone
+    open_sessions_per_min: int = 5  # open study: new sessions one client address may start a minute
+    repeat_every: int = DEFAULT_REPEAT_EVERY  # one repeated item per N (0: none)
+    gold_every: int = DEFAULT_GOLD_EVERY  # one gold item per N (0: none)
 
     def validated(self) -> StudySettings:
         """A checked copy; raises RatingError with a message for the organiser."""
@@ -73,8 +80,17 @@ class StudySettings:
         ):
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise RatingError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
+        for name, v, lo, hi in (
+            ("open_sessions_per_min", self.open_sessions_per_min, 1, 1000),
+            ("repeat_every", self.repeat_every, 0, MAX_ITEMS),
+            ("gold_every", self.gold_every, 0, MAX_ITEMS),
+        ):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise RatingError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
         if not isinstance(self.speeder_s, (int, float)) or not 0 <= float(self.speeder_s) <= 60:
             raise RatingError("the speeder threshold must be 0 to 60 seconds")
+        if self.access not in ACCESS:
+            raise RatingError(f"access must be one of {', '.join(ACCESS)}")
         return StudySettings(
             self.state,
             protocols,
@@ -85,6 +101,10 @@ class StudySettings:
             bool(self.results_public),
             self.attention_every,
             float(self.speeder_s),
+            self.access,
+            self.open_sessions_per_min,
+            self.repeat_every,
+            self.gold_every,
         )
 
 
@@ -101,6 +121,7 @@ class Served:
     total: int = 0
     message: str = ""
     completion_code: str = ""
+    practice: bool = False  # this is the practice trial: answered, not counted
 
     @property
     def finished(self) -> bool:
@@ -112,30 +133,122 @@ class Served:
 
 
 class Throttle:
-    """At most ``limit`` failures per ``window`` seconds per client; then every attempt from that
-    client is refused until the window has passed (so guessing a token is slow)."""
+    """Organiser-token guessing slowed down for everyone, without ever refusing the right token
+    for good.
 
-    def __init__(self, limit: int = 5, window: float = 60.0):
-        self.limit, self.window = limit, window
+    Per client (the address the server sees; proxy headers count only from the configured
+    ``SR_TRUSTED_PROXIES``, see ``dashboard.serving.trust_proxies``): ``limit`` wrong tokens per
+    ``window`` seconds are checked at once; after that the client's attempts are spaced
+    ``window / limit`` apart (an attempt waits its turn, then is checked).  Globally: past
+    ``global_limit`` wrong tokens per window from all clients together, every client with a
+    recent wrong token also takes turns on one shared clock spaced ``window / global_limit``, so
+    many addresses do not multiply the rate.  A client without recent wrong tokens (the
+    organiser) is checked at once.  An attempt that would wait more than ``max_wait_s`` is
+    refused before checking, with the time to come back (it learns nothing either way).
+    ``clock`` / ``sleep``: injectable so tests replay minutes of guessing in no time."""
+
+    def __init__(
+        self,
+        limit: int = 5,
+        window: float = 60.0,
+        global_limit: int = 30,
+        max_wait_s: float = 30.0,
+        clock=time.monotonic,
+        sleep=time.sleep,
+    ):
+        self.limit, self.window, self.global_limit, self.max_wait_s = limit, window, global_limit, max_wait_s
+        self.clock, self.sleep = clock, sleep
         self._fails: dict[str, deque] = {}
+        self._global: deque = deque()
+        self._next: dict[str, float] = {}
+        self._gnext = 0.0
         self._lock = threading.Lock()
 
-    def wait_s(self, client: str) -> float:
-        """Seconds ``client`` must wait before trying again (0: may try now)."""
-        now = time.monotonic()
+    def _prune(self, q: deque, now: float) -> deque:
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def reserve(self, client: str) -> float:
+        """The seconds ``client``'s attempt must wait before it is checked (0: at once); the turn
+        is taken and the attempt counted as a wrong one until ``forgive`` says otherwise (so a
+        burst of parallel guesses is counted before any of them is answered).  RatingError when
+        the wait would be more than ``max_wait_s``."""
         with self._lock:
-            q = self._fails.get(client)
-            while q and now - q[0] > self.window:
-                q.popleft()
-            if q and len(q) >= self.limit:
-                return self.window - (now - q[0])
-            return 0.0
+            now = self.clock()
+            mine = self._prune(self._fails.setdefault(client, deque()), now)
+            crowded = len(self._prune(self._global, now)) >= self.global_limit
+            at = now
+            if len(mine) >= self.limit or (crowded and mine):
+                at = max(now, self._next.get(client, 0.0))
+                if crowded:
+                    at = max(at, self._gnext)
+                if at - now > self.max_wait_s:
+                    raise RatingError(
+                        f"Too many wrong organiser tokens from this address; try again in {at - now:.0f} s."
+                    )
+                if crowded:
+                    self._gnext = at + self.window / self.global_limit
+            self._next[client] = at + self.window / self.limit  # the earliest turn after this one
+            mine.append(at)
+            self._global.append(at)
+            if len(self._fails) > 10_000:  # bound the memory a flood of clients can take
+                old = next(iter(self._fails))
+                self._fails.pop(old)
+                self._next.pop(old, None)
+            return at - now
+
+    def wait(self, client: str) -> float:
+        """Wait for ``client``'s turn (see ``reserve``); returns the turn's time for ``forgive``."""
+        delay = self.reserve(client)
+        if delay > 0:
+            self.sleep(delay)
+        return self.clock()
+
+    def forgive(self, client: str) -> None:
+        """The attempt was right: it does not count against ``client`` (the organiser who types the
+        token correctly is never slowed by their own use of it)."""
+        with self._lock:
+            for q in (self._fails.get(client), self._global):
+                if q:
+                    q.pop()
+            self._next.pop(client, None)
 
     def fail(self, client: str) -> None:
+        """The attempt was wrong (already counted by ``reserve``)."""
+
+
+class RateLimit:
+    """At most ``per_window`` events per ``window`` seconds per client (new sessions in an open
+    study); ``clock`` injectable for tests."""
+
+    def __init__(self, per_window: int = 5, window: float = 60.0, clock=time.monotonic):
+        self.per_window, self.window, self.clock = per_window, window, clock
+        self._seen: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def take(self, client: str, per_window: int | None = None) -> float:
+        """Record one event for ``client`` and return 0, or the seconds until one is allowed."""
+        limit = per_window or self.per_window
         with self._lock:
-            self._fails.setdefault(client, deque()).append(time.monotonic())
-            if len(self._fails) > 10_000:  # bound the memory a flood of clients can take
-                self._fails.pop(next(iter(self._fails)))
+            now = self.clock()
+            q = self._seen.setdefault(client, deque())
+            while q and now - q[0] > self.window:
+                q.popleft()
+            if len(q) >= limit:
+                return self.window - (now - q[0])
+            q.append(now)
+            if len(self._seen) > 10_000:
+                self._seen.pop(next(iter(self._seen)))
+            return 0.0
+
+
+def sign(secret: str, what: str) -> str:
+    """A short HMAC-SHA256 signature (URL-safe) of ``what`` with the server secret."""
+    import base64
+
+    mac = hmac.new(secret.encode(), what.encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 class RatingService:
@@ -155,6 +268,7 @@ class RatingService:
         admin_token: str | None = None,
         throttle: Throttle | None = None,
         secret: str | None = None,
+        session_limit: RateLimit | None = None,
         defaults: StudySettings | None = None,
         images: str | Path | None = None,
         zoom: int = DEFAULT_ZOOM,
@@ -166,6 +280,7 @@ class RatingService:
         self._lock = threading.Lock()
         self._admin_digest = hashlib.sha256(admin_token.encode()).digest() if admin_token else None
         self.throttle = throttle or Throttle()
+        self.session_limit = session_limit or RateLimit()
         self.secret = secret or self.store.meta_default("server_secret", lambda: secrets.token_hex(32))
         self.defaults = defaults or StudySettings()
         self.images = images
@@ -219,16 +334,26 @@ class RatingService:
             if len(models) < (1 if protocol == "mos" else 2):
                 models = None  # the organiser's choice is not available here: rate everything
         return self.stimuli.plan(
-            rater_id, protocol, length=s.items, secret=self.secret, models=models, attention_every=s.attention_every
+            rater_id,
+            protocol,
+            length=s.items,
+            secret=self.secret,
+            models=models,
+            attention_every=s.attention_every,
+            repeat_every=s.repeat_every,
+            gold_every=s.gold_every,
+            practice=s.practice,
         )
 
     def _serve(self, key: str, rater_id: str, protocol: str, message: str = "") -> Served:
         plan = self._plan(rater_id, protocol, self.settings)
         a = self.store.next_assignment(rater_id, protocol, plan)
         done = self.store.progress(rater_id, protocol)
-        total = max(len(plan), done)
+        total = max(sum(1 for it in plan if len(it) < 4 or it[3] != "practice"), done)
         if a is None:
-            code = self.store.completion_code(rater_id)
+            counts = self._counts(rater_id)
+            code = self.store.completion_code(rater_id) if counts else ""
+            note = "" if counts else " (This session was not opened with an invitation, so it is not counted.)"
             return Served(
                 key,
                 protocol,
@@ -236,20 +361,74 @@ class RatingService:
                 [],
                 done,
                 total,
-                (message + " " if message else "") + "Session complete - thank you!",
+                (message + " " if message else "") + "Session complete - thank you!" + note,
                 code,
             )
         images = [self.stimuli.png(a.image_id, m) for m in a.models]
-        return Served(key, protocol, a.token, images, done, total, message)
+        if a.role == "practice":
+            message = (message + " " if message else "") + "Practice trial: answer it as you would; it is not counted."
+        return Served(key, protocol, a.token, images, done, total, message, practice=a.role == "practice")
+
+    def _counts(self, rater_id: str) -> bool:
+        """Whether this rater's session counts: it came with an invitation, or the study is open."""
+        if self.settings.access == "open":
+            return True
+        r = self.store.rater(rater_id)
+        return bool(r and r["invite_id"])
 
     def _check_open(self, s: StudySettings) -> None:
         if s.state != "open":
             raise RatingError("The study is closed; the organiser is not collecting ratings at the moment.")
 
     # ------------------------------------------------------------ raters
-    def start(self, key: str | None, protocol: str, participant: str | None = "") -> Served:
-        """Resume the session of ``key`` (the secret this server issued), or open a new one.
-        A stale key (after the organiser's reset) opens a new session with a message saying so."""
+    # ------------------------------------------------------------ invitations
+    def create_links(self, n: int, cap: int = 1, expires_s: float | None = None, note: str = "") -> list[str]:
+        """``n`` participant invitations, each good for ``cap`` sessions (1: single use), expiring
+        after ``expires_s`` seconds (None: never).  Returns their tokens (``id.signature``, signed
+        with the server secret), to put in links as ``?invite=<token>``."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
+            raise RatingError(f"make 1 to 1000 links at a time, not {n!r}")
+        expires = None if expires_s is None else self.store.clock() + float(expires_s)
+        ids = [self.store.new_invite("link", cap, expires, note) for _ in range(n)]
+        return [f"{i}.{sign(self.secret, 'invite:' + i)}" for i in ids]
+
+    def create_class_code(self, cap: int, expires_s: float | None = None, note: str = "") -> str:
+        """A class code (``CLASS-XXXX-XXXX``) that opens up to ``cap`` sessions, for a group that
+        types it in; stored only as a hash."""
+        raw = secrets.token_hex(4).upper()
+        code = f"CLASS-{raw[:4]}-{raw[4:]}"
+        expires = None if expires_s is None else self.store.clock() + float(expires_s)
+        self.store.new_invite("class", cap, expires, note, code=code)
+        return code
+
+    def invite_id(self, invite: str | None) -> str | None:
+        """The invitation a link token or class code stands for (signature checked in constant
+        time), or None."""
+        if not isinstance(invite, str):
+            return None
+        invite = invite.strip()
+        if "." in invite and len(invite) <= 80:
+            iid, _, sig = invite.partition(".")
+            if hmac.compare_digest(sig.encode(), sign(self.secret, "invite:" + iid).encode()):
+                return iid
+            return None
+        if 0 < len(invite) <= 40:
+            return self.store.invite_for_code(invite.upper())
+        return None
+
+    # ------------------------------------------------------------ raters
+    def start(
+        self,
+        key: str | None,
+        protocol: str,
+        participant: str | None = "",
+        invite: str | None = None,
+        client: str = "unknown",
+    ) -> Served:
+        """Resume the session of ``key`` (the secret this server issued), or open a new one: with
+        an invitation (link token or class code, ``invite``) when the study is by invitation, else
+        at most ``open_sessions_per_min`` new sessions a minute per ``client`` address.  A stale key
+        (after the organiser's reset) opens a new session with a message saying so."""
         s = self.settings
         self._check_open(s)
         if protocol not in PROTOCOL_NAMES:
@@ -259,13 +438,30 @@ class RatingService:
         participant = clean_participant(participant)
         rid = self.store.rater_for_key(key)
         msg = ""
+        if rid is not None and not self._counts(rid) and (invite or "").strip():
+            rid = None  # an uninvited session, now with an invitation: start a counted one
         if rid is None:
             if key:
                 msg = (
                     "Your earlier session is no longer known (the organiser may have reset the study), "
                     "so a new one has started."
                 )
-            rid, key = self.store.new_session(participant)
+            iid = self.invite_id(invite) if (invite or "").strip() else None
+            if (invite or "").strip() and iid is None:
+                raise RatingError("This invitation or class code is not valid; check it, or ask the organiser.")
+            if iid is None and s.access != "open":
+                raise RatingError(
+                    "This study is by invitation: open the link the organiser sent you, or enter your class code."
+                )
+            if iid is None:
+                wait = self.session_limit.take(client, s.open_sessions_per_min)
+                if wait > 0:
+                    raise RatingError(f"Too many new sessions from your address; try again in {wait:.0f} s.")
+            rid, key = self.store.new_session(participant, iid)
+        elif not self._counts(rid):
+            raise RatingError(
+                "This study is now by invitation: open the link the organiser sent you, or enter your class code."
+            )
         assert key is not None  # rater_for_key knows no rater for a None key
         return self._serve(key, rid, protocol, msg)
 
@@ -273,26 +469,20 @@ class RatingService:
         """Where the rater with ``key`` stopped (the task with an unanswered stimulus, else the
         last one used), or None for an unknown key or a closed study.  For page loads."""
         rid = self.store.rater_for_key(key)
-        if rid is None or self.settings.state != "open":
+        if rid is None or self.settings.state != "open" or not self._counts(rid):
             return None
-        row = (
-            self.store._conn()
-            .execute(
-                "SELECT a.protocol FROM assignments a LEFT JOIN votes v ON v.token = a.token WHERE a.rater_id = ? "
-                "ORDER BY (v.token IS NULL) DESC, a.created DESC LIMIT 1",
-                (rid,),
-            )
-            .fetchone()
-        )
-        if row is None or row[0] not in self.settings.protocols:
+        protocol = self.store.last_protocol(rid)
+        if protocol is None or protocol not in self.settings.protocols:
             return None
         assert key is not None  # rater_for_key knows no rater for a None key
-        return self._serve(key, rid, row[0], "Welcome back - you continue where you stopped.")
+        return self._serve(key, rid, protocol, "Welcome back - you continue where you stopped.")
 
     def vote(self, key: str | None, nonce: str | None, answer) -> Served:
         """Store the answer to the stimulus of ``nonce`` (committed before anything else happens),
         then serve the next one.  The nonce must have been served to the session of ``key``; a
-        second answer to the same nonce is refused and the current stimulus is shown again."""
+        second answer to the same nonce is refused and the current stimulus is shown again.  The
+        client echoes the nonce of the item it shows, so a pipelined answer can never land on an
+        item that was not yet delivered."""
         s = self.settings
         self._check_open(s)
         rid = self.store.rater_for_key(key)
@@ -301,8 +491,12 @@ class RatingService:
                 "Your session is no longer known - the organiser may have reset the study. "
                 'Press "Start / continue" to begin a new session.'
             )
-        a = self.store.assignment(nonce) if isinstance(nonce, str) else None
-        if a is None or a.rater_id != rid:
+        if not self._counts(rid):
+            raise RatingError(
+                "This study is now by invitation: open the link the organiser sent you, or enter your class code."
+            )
+        a = self.store.assignment(nonce) if isinstance(nonce, str) and nonce else None
+        if a is None or a.rater_id != rid:  # only an item delivered to this session can be answered
             raise RatingError("unknown stimulus id")
         kw = {"score": answer} if a.protocol == "mos" else {"choice": answer}
         try:
@@ -320,16 +514,16 @@ class RatingService:
 
     def check_admin(self, token: str | None, client: str) -> None:
         """Raise RatingError unless ``token`` is the organiser token.  Compared in constant time
-        (digests of equal length); 5 wrong tokens a minute per client, then a wait."""
+        (digests of equal length); past a few wrong tokens an attempt waits its turn
+        (``Throttle``) before it is checked."""
         if self._admin_digest is None:
             raise RatingError("Organiser tools are off (start the app with SR_ADMIN_TOKEN set).")
-        wait = self.throttle.wait_s(client)
-        if wait > 0:
-            raise RatingError(f"Too many wrong organiser tokens from this client; try again in {wait:.0f} s.")
+        self.throttle.wait(client)
         given = hashlib.sha256(token.encode() if isinstance(token, str) else b"").digest()
         if not hmac.compare_digest(given, self._admin_digest):
             self.throttle.fail(client)
             raise RatingError("Wrong organiser token.")
+        self.throttle.forgive(client)
 
     def results_allowed(self, token: str | None, client: str) -> None:
         """Results and exports: public only once the study is closed with public results;
@@ -345,4 +539,15 @@ class RatingService:
         self.check_admin(token, client)
 
 
-__all__ = ["RatingService", "Served", "StudySettings", "Throttle", "PROTOCOL_NAMES", "STATES", "ANCHORS"]
+__all__ = [
+    "RatingService",
+    "Served",
+    "StudySettings",
+    "Throttle",
+    "RateLimit",
+    "sign",
+    "PROTOCOL_NAMES",
+    "STATES",
+    "ACCESS",
+    "ANCHORS",
+]

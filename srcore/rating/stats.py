@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from srcore.rating.stimuli import ANCHORS, DEGRADED, MODEL_KEYS
+from srcore.rating.stimuli import ANCHORS, BLURRED, DEGRADED, MODEL_KEYS
 
 VOTE_COLUMNS = [
     "vote_id",
@@ -35,6 +35,7 @@ VOTE_COLUMNS = [
     "flags",
     "kind",
     "participant",
+    "invited",
 ]
 MODEL_ORDER = MODEL_KEYS
 LOW_ANCHOR, HIGH_ANCHOR = ANCHORS
@@ -376,25 +377,143 @@ def test_votes(df: pd.DataFrame) -> pd.DataFrame:
     return df[kind.isna() | (kind == "test")]
 
 
-def _attention(df: pd.DataFrame) -> dict[str, list[int]]:
-    """Per rater: [attention checks answered, failed].  MOS: the degraded crop scored 3 or more;
-    pairs: the degraded side chosen, or "can't tell"."""
+def _attention(df: pd.DataFrame, kind: str = "attention") -> dict[str, list[int]]:
+    """Per rater: [checks answered, failed], for the attention checks (``kind`` "attention": the
+    degraded crop scored 3 or more, or in pairs the degraded side chosen or "can't tell") or the
+    gold items (``kind`` "gold": the blurred original scored 4 or more, or in pairs not the original)."""
     out: dict[str, list[int]] = {}
     if "kind" not in df:
         return out
-    d = df[df["kind"] == "attention"]
+    d = df[df["kind"] == kind]
+    bad = DEGRADED if kind == "attention" else BLURRED
     for rid, proto, a, _b, score, choice in zip(
         d["rater_id"], d["protocol"], d["model_a"], d["model_b"], d["score"], d["choice"]
     ):
         if proto == "mos":
-            failed = float(score) >= 3
+            failed = float(score) >= (3 if kind == "attention" else 4)
         else:
-            good = "left" if a != DEGRADED else "right"
+            good = "left" if a != bad else "right"
             failed = choice != good
         c = out.setdefault(rid, [0, 0])
         c[0] += 1
         c[1] += int(failed)
     return out
+
+
+def _answer_value(df: pd.DataFrame) -> pd.Series:
+    """One comparable answer per vote: the MOS score, or for pairs the model chosen ("tie" for a tie)."""
+    chosen = np.where(df["choice"] == "left", df["model_a"], np.where(df["choice"] == "right", df["model_b"], "tie"))
+    return pd.Series(np.where(df["protocol"] == "mos", df["score"].astype(object), chosen), index=df.index)
+
+
+def _unit(df: pd.DataFrame) -> pd.Series:
+    """What was rated, order-free: protocol, image and model(s)."""
+    a, b = df["model_a"].astype(str), df["model_b"].fillna("").astype(str)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    return df["protocol"] + "|" + df["image_id"] + "|" + lo + "|" + hi
+
+
+def repeat_consistency(df: pd.DataFrame) -> dict[str, tuple[int, float]]:
+    """Per rater: (repeated items answered, inconsistency): for MOS the mean absolute difference
+    between the two scores, for pairs the share of repeats where another model (or a tie) was chosen;
+    the larger of the two when a rater did both."""
+    if "kind" not in df or not (df["kind"] == "repeat").any():
+        return {}
+    d = df[df["kind"].isin(["test", "repeat"])].copy()
+    d["unit"], d["answer"] = _unit(d), _answer_value(d)
+    out: dict[str, tuple[int, float]] = {}
+    for rid, g in d.groupby("rater_id"):
+        first = g[g["kind"] == "test"].drop_duplicates("unit").set_index("unit")["answer"]
+        rep = g[g["kind"] == "repeat"]
+        diffs: dict[str, list[float]] = {"mos": [], "pair": []}
+        for unit, proto, ans in zip(rep["unit"], rep["protocol"], rep["answer"]):
+            if unit in first.index:
+                orig = first[unit]
+                diffs[proto].append(abs(float(ans) - float(orig)) if proto == "mos" else float(ans != orig))
+        n = len(diffs["mos"]) + len(diffs["pair"])
+        if n:
+            worst = max((float(np.mean(v)) / (2.0 if p == "mos" else 1.0)) for p, v in diffs.items() if v)
+            out[str(rid)] = (n, worst)
+    return out
+
+
+def consensus_deviation(
+    df: pd.DataFrame, min_units: int = 3, min_others: int = 3, reference=None
+) -> dict[str, tuple[float, float, int]]:
+    """Per rater, against the leave-one-out consensus (the other raters' answers on the same image
+    and version; ``reference``: only these raters make the consensus, e.g. those who passed every
+    other check, so a crowd of scripts cannot define it): (correlation of the rater's MOS scores
+    with the others' means, the largest mean deviation on one version in score points - for pairs
+    twice the win-share difference -, units compared).  Deviation is what a rater who pushes one
+    version shows, whatever else they answer.  Only units that at least ``min_others`` other
+    raters answered count (a consensus of one or two is no consensus)."""
+    out: dict[str, tuple[float, float, int]] = {}
+    v = mos_votes(df)
+    if not v.empty:
+        cell = v.groupby(["image_id", "model", "rater_id"])["score"].mean().rename("own").reset_index()
+        in_ref = cell["rater_id"].isin(set(reference)) if reference is not None else pd.Series(True, index=cell.index)
+        ref = cell[in_ref].groupby(["image_id", "model"])["own"].agg(["sum", "count"]).reset_index()
+        cell = cell.merge(ref, on=["image_id", "model"], how="left").fillna({"sum": 0.0, "count": 0})
+        cell["n_others"] = cell["count"] - in_ref.to_numpy()
+        cell["others"] = (cell["sum"] - cell["own"] * in_ref.to_numpy()) / cell["n_others"].where(cell["n_others"] > 0)
+        cell = cell[cell["n_others"] >= min_others]
+        for rid, g in cell.groupby("rater_id"):
+            if len(g) < min_units:
+                continue
+            r = float(np.corrcoef(g["own"], g["others"])[0, 1]) if g["own"].std() > 0 and g["others"].std() > 0 else 0.0
+            dev = (g["own"] - g["others"]).groupby(g["model"]).agg(["mean", "count"])
+            dev = dev[dev["count"] >= min_units]
+            worst = float(dev["mean"].abs().max()) if len(dev) else 0.0
+            out[str(rid)] = (r, worst, len(g))
+    p = pair_votes(df)
+    if not p.empty:
+        rows = []
+        for rid, w, lo, t in zip(p["rater_id"], p["winner"], p["loser"], p["tie"]):
+            rows.append((rid, w, 0.5 if t else 1.0))
+            rows.append((rid, lo, 0.5 if t else 0.0))
+        q = pd.DataFrame(rows, columns=["rater_id", "model", "win"])
+        refq = q[q["rater_id"].isin(set(reference))] if reference is not None else q
+        tot = refq.groupby("model")["win"].agg(["sum", "count"])
+        for rid, g in q.groupby("rater_id"):
+            own = g.groupby("model")["win"].agg(["sum", "count"])
+            mine = reference is None or rid in set(reference)
+            o_sum = tot["sum"].reindex(own.index).fillna(0) - (own["sum"] if mine else 0)
+            o_n = tot["count"].reindex(own.index).fillna(0) - (own["count"] if mine else 0)
+            keep = (own["count"] >= min_units) & (o_n >= min_units)
+            if not keep.any():
+                continue
+            worst = float((own["sum"][keep] / own["count"][keep] - o_sum[keep] / o_n[keep]).abs().max())
+            r0, w0, n0 = out.get(str(rid), (np.nan, 0.0, 0))
+            out[str(rid)] = (r0, max(w0, 2 * worst), n0 + int(own["count"].sum()))
+    return out
+
+
+def _entropy(answers: pd.Series, k: int) -> float:
+    """Shannon entropy of the answers relative to the most a ``k``-answer scale allows (0..1)."""
+    p = answers.astype(str).value_counts(normalize=True).to_numpy()
+    return float(-(p * np.log(p)).sum() / np.log(k)) if len(p) > 1 else 0.0
+
+
+QC_COLUMNS = [
+    "rater_id",
+    "votes",
+    "attention_checks",
+    "attention_failed",
+    "gold_items",
+    "gold_failed",
+    "repeats",
+    "inconsistency",
+    "median_s",
+    "time_cv",
+    "entropy",
+    "consensus_r",
+    "max_deviation",
+    "anchor_comparisons",
+    "bicubic_above_hr",
+    "share",
+    "flagged",
+    "reason",
+]
 
 
 def rater_quality(
@@ -406,13 +525,26 @@ def rater_quality(
     straight_share: float = 0.9,
     min_straight_votes: int = 10,
     attention_fail_share: float = 1 / 3,
+    pacing_cv: float = 0.15,
+    min_pacing_votes: int = 8,
+    min_entropy: float = 0.35,
+    max_inconsistency: float = 0.5,
+    max_deviation: float = 1.5,
+    min_consensus_units: int = 8,
 ) -> pd.DataFrame:
     """Quality control per rater; ``flagged`` with every ``reason`` that applies:
 
-    - attention checks: failed more than ``attention_fail_share`` of them (and at least one);
+    - attention checks / gold items: failed more than ``attention_fail_share`` of them (and at least one);
     - speeder: median seconds per vote below ``speeder_s`` over at least ``min_speed_votes`` votes;
-    - straight-liner: one answer (the same score, or the same side) in at least ``straight_share``
-      of at least ``min_straight_votes`` votes of a task;
+    - machine-like pacing: response times whose coefficient of variation is below ``pacing_cv``
+      over at least ``min_pacing_votes`` votes (people vary far more: some items take longer);
+    - straight-liner: one answer in at least ``straight_share`` of at least ``min_straight_votes``
+      votes of a task, or answers whose entropy is below ``min_entropy`` of the scale's maximum;
+    - inconsistent: repeated items answered differently (MOS: a mean difference of more than
+      ``2 * max_inconsistency`` points; pairs: another choice in more than ``max_inconsistency``);
+    - consensus: one version scored ``max_deviation`` points (or win-share equivalent) away from the
+      leave-one-out consensus of the other raters, or scores anti-correlated with it over at least
+      ``min_consensus_units`` units;
     - anchors: bicubic above HR (both MOS scores of an image, or a pairwise vote between them) in
       more than ``threshold`` of at least ``min_comparisons`` comparisons;
     - "exclude" in the rater's stored flags (the organiser's decision)."""
@@ -439,38 +571,54 @@ def rater_quality(
             c = counts.setdefault(rid, [0, 0])
             c[0] += 1
             c[1] += int(w == LOW_ANCHOR and not tie)
-    att = _attention(df)
+    att, gold = _attention(df), _attention(df, "gold")
+    reps = repeat_consistency(df)
     raters = list(pd.unique(df["rater_id"])) if len(df) else []
     manual = {}
     if "flags" in df:
         manual = {r: str(f or "") for r, f in zip(df["rater_id"], df["flags"])}
     rows = []
-    votes_per_rater = df["rater_id"].value_counts() if len(df) else pd.Series(dtype=int)
+    counted = df[df["kind"] != "practice"] if "kind" in df else df
+    votes_per_rater = counted["rater_id"].value_counts() if len(counted) else pd.Series(dtype=int)
     for rid in raters:
-        mine = df[df["rater_id"] == rid]
+        mine = counted[counted["rater_id"] == rid]
         reasons = []
         n_att, failed = att.get(rid, [0, 0])
         if failed and failed / n_att > attention_fail_share:
             reasons.append(f"failed {failed} of {n_att} attention checks")
+        n_gold, gold_failed = gold.get(rid, [0, 0])
+        if gold_failed and gold_failed / n_gold > attention_fail_share:
+            reasons.append(f"failed {gold_failed} of {n_gold} gold items (original vs blurred)")
         el = (
             pd.to_numeric(mine["elapsed_s"], errors="coerce").dropna()
             if "elapsed_s" in mine
             else pd.Series(dtype=float)
         )
         median_s = float(el.median()) if len(el) else np.nan
+        cv = float(el.std() / el.mean()) if len(el) >= 2 and el.mean() > 0 else np.nan
         if len(el) >= min_speed_votes and median_s < speeder_s:
             reasons.append(f"speeder: median {median_s:.2f} s per vote (threshold {speeder_s:g} s)")
+        if len(el) >= min_pacing_votes and cv < pacing_cv:
+            reasons.append(f"machine-like pacing: response times vary by only {100 * cv:.0f}% (median {median_s:.2f} s)")
         tm = test_votes(mine)
-        for proto, col, what in (("mos", "score", "score"), ("pair", "choice", "answer")):
+        entropy = np.nan
+        for proto, col, what, k in (("mos", "score", "score", 5), ("pair", "choice", "answer", 3)):
             answers = tm.loc[tm["protocol"] == proto, col].dropna()
             if len(answers) >= min_straight_votes:
                 top = answers.astype(str).value_counts()
+                h = _entropy(answers, k)
+                entropy = h if np.isnan(entropy) else min(entropy, h)
                 if top.iloc[0] / len(answers) >= straight_share:
                     val = top.index[0].removesuffix(".0")
                     reasons.append(
                         f"straight-liner: the same {what} ({val}) in {top.iloc[0]} of {len(answers)} "
                         f"{'MOS' if proto == 'mos' else 'pairwise'} votes"
                     )
+                elif h < min_entropy:
+                    reasons.append(f"low answer entropy ({h:.2f} of the scale's maximum)")
+        n_rep, incons = reps.get(str(rid), (0, np.nan))
+        if n_rep and incons > max_inconsistency:
+            reasons.append(f"inconsistent: repeated items answered differently ({n_rep} repeats)")
         n, above = counts.get(rid, [0, 0])
         share = above / n if n else np.nan
         if n >= min_comparisons and n > 0 and share > threshold:
@@ -483,7 +631,15 @@ def rater_quality(
                 int(votes_per_rater.get(rid, 0)),
                 n_att,
                 failed,
+                n_gold,
+                gold_failed,
+                n_rep,
+                incons,
                 median_s,
+                cv,
+                entropy,
+                np.nan,  # consensus_r and max_deviation: the second pass below
+                np.nan,
                 n,
                 above,
                 share,
@@ -491,21 +647,21 @@ def rater_quality(
                 "; ".join(reasons),
             ]
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "rater_id",
-            "votes",
-            "attention_checks",
-            "attention_failed",
-            "median_s",
-            "anchor_comparisons",
-            "bicubic_above_hr",
-            "share",
-            "flagged",
-            "reason",
-        ],
-    )
+    out = pd.DataFrame(rows, columns=QC_COLUMNS)
+    # second pass: each rater against the consensus of the raters who passed every check above
+    cons = consensus_deviation(t, reference=set(out.loc[~out["flagged"], "rater_id"]))
+    for i, rid in enumerate(out["rater_id"]):
+        r, dev, n_units = cons.get(str(rid), (np.nan, np.nan, 0))
+        out.at[i, "consensus_r"], out.at[i, "max_deviation"] = r, dev
+        more = []
+        if dev >= max_deviation:
+            more.append(f"one version rated {dev:.1f} points away from the other raters' consensus")
+        if n_units >= min_consensus_units and r < 0:
+            more.append(f"disagrees with the other raters (r = {r:.2f} over {n_units} items)")
+        if more:
+            out.at[i, "flagged"] = True
+            out.at[i, "reason"] = "; ".join([x for x in [out.at[i, "reason"]] if x] + more)
+    return out
 
 
 def exclude_flagged(df: pd.DataFrame, qc: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -551,6 +707,7 @@ class Results:
     significance: pd.DataFrame
     excluded_raters: list[str] = field(default_factory=list)
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    uninvited: int = 0  # sessions left out because they came without an invitation
 
     @property
     def n_votes(self) -> int:
@@ -562,12 +719,24 @@ class Results:
 
 
 def analyse(
-    df: pd.DataFrame, exclude: bool = False, n_boot: int = 200, seed: int = 0, speeder_s: float = 1.0
+    df: pd.DataFrame,
+    exclude: bool = True,
+    n_boot: int = 200,
+    seed: int = 0,
+    speeder_s: float = 1.0,
+    invited_only: bool = False,
 ) -> Results:
-    """Every table of the results view, from the real stimuli only (attention checks feed the
-    quality control); ``exclude=True`` drops flagged raters first.  ``sensitivity`` always
-    shows both analyses (with and without the flagged raters)."""
+    """Every table of the results view, from the real stimuli only (attention checks, gold and
+    repeated items feed the quality control; the practice trial feeds nothing); ``exclude=True``
+    (the default) drops flagged raters first.  ``invited_only``: sessions opened without an
+    invitation do not count at all (``uninvited`` says how many there were).  ``sensitivity``
+    always shows both analyses (with and without the flagged raters)."""
     df = df if len(df) else pd.DataFrame(columns=VOTE_COLUMNS)
+    uninvited = 0
+    if invited_only and "invited" in df:
+        inv = pd.to_numeric(df["invited"], errors="coerce").fillna(1).astype(bool)
+        uninvited = int(df.loc[~inv, "rater_id"].nunique())
+        df = df[inv]
     qc = rater_quality(df, speeder_s=speeder_s)
     flagged = sorted(qc.loc[qc["flagged"], "rater_id"]) if len(qc) else []
     excluded = flagged if exclude else []
@@ -587,6 +756,7 @@ def analyse(
         significance=significance(d),
         excluded_raters=excluded,
         sensitivity=sensitivity(tests, kept, n_boot=n_boot, seed=seed),
+        uninvited=uninvited,
     )
 
 
@@ -622,6 +792,9 @@ __all__ = [
     "significance",
     "holm",
     "rater_quality",
+    "repeat_consistency",
+    "consensus_deviation",
+    "QC_COLUMNS",
     "exclude_flagged",
     "test_votes",
     "sensitivity",

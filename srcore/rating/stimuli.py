@@ -43,11 +43,14 @@ BUNDLED = IMAGES_DIR / "study"
 PRACTICE = IMAGES_DIR / "practice" / "practice.png"
 MODEL_KEYS = ("bicubic", *MODEL_NAMES, "hr")
 DEGRADED = "degraded"  # attention checks only: never a model in the results
+BLURRED = "blurred"  # gold items only: the original strongly blurred (the original must win)
 ANCHORS = ("bicubic", "hr")  # the low and the high anchor
 DEFAULT_CROP = 128
 DEFAULT_ZOOM = 3
 DEFAULT_ITEMS = 30
 DEFAULT_ATTENTION_EVERY = 10
+DEFAULT_REPEAT_EVERY = 10  # one earlier item shown again per this many items (intra-rater consistency)
+DEFAULT_GOLD_EVERY = 10  # one gold item (original vs strongly blurred) per this many items
 
 
 @dataclass
@@ -107,13 +110,21 @@ class StimulusSet:
         secret: str = "",
         models=None,
         attention_every: int = 0,
+        repeat_every: int = 0,
+        gold_every: int = 0,
+        practice: bool = False,
     ) -> list[tuple]:
         """The rater's stimuli in a random order that is fixed for this rater (so a session can be
         resumed) but seeded with the server ``secret`` (so nobody can predict it from the public
         code and the rater id).  MOS: image x model items up to ``length``.  Pairs: a quarter
         bicubic-vs-HR anchor pairs plus random other pairs up to ``length`` (default 30).
         ``attention_every`` > 0 adds one attention check (kind "attention": the degraded crop, or
-        HR vs degraded) per that many items, at least one, at secret random places."""
+        HR vs degraded) per that many items, at least one, at secret random places.  Quality items,
+        each (image, models, "attention", role) and never counted in the results:
+        ``repeat_every`` > 0 shows one earlier real item again (role "repeat") per that many items,
+        at least 3 places after it; ``gold_every`` > 0 adds gold items (role "gold": the blurred
+        original, or original vs blurred, whose answer is known without knowing any model);
+        ``practice`` puts one practice trial first (role "practice": answered, not counted)."""
         seed = hmac.new(secret.encode(), f"{rater_id}:{protocol}:{self.signature}".encode(), hashlib.sha256).digest()
         rng = random.Random(seed)
         # (image id, models) items: one model (MOS) or two (pairs); attention checks are added below
@@ -144,6 +155,28 @@ class StimulusSet:
             ]
             for c in checks:  # never first: the rater gets one real item before any check
                 chosen.insert(rng.randint(1, len(chosen)), c)
+        return self._quality_items(chosen, protocol, rng, repeat_every, gold_every, practice)
+
+    def _quality_items(
+        self, chosen: list[tuple], protocol: str, rng: random.Random, repeat_every: int, gold_every: int, practice: bool
+    ) -> list[tuple]:
+        """``chosen`` with the repeated, gold and practice items of ``plan`` put in."""
+        real = [i for i, it in enumerate(chosen) if len(it) < 3]
+        if gold_every > 0 and real:
+            imgs = self.image_ids[:]
+            rng.shuffle(imgs)
+            for k in range(max(1, len(real) // gold_every)):
+                models = (BLURRED,) if protocol == "mos" else ("hr", BLURRED)
+                chosen.insert(rng.randint(1, len(chosen)), (imgs[k % len(imgs)], models, "attention", "gold"))
+        if repeat_every > 0 and len(real) >= 4:
+            n = max(1, len(real) // repeat_every)
+            originals = [it for it in chosen if len(it) < 3][: max(1, len(real) - 3)]
+            for it in rng.sample(originals, min(n, len(originals))):
+                at = chosen.index(it)
+                chosen.insert(rng.randint(min(at + 4, len(chosen)), len(chosen)), (it[0], it[1], "attention", "repeat"))
+        if practice and self.image_ids:
+            img = self.image_ids[rng.randrange(len(self.image_ids))]
+            chosen.insert(0, (img, (DEGRADED,) if protocol == "mos" else ("hr", DEGRADED), "attention", "practice"))
         return chosen
 
 
@@ -162,6 +195,15 @@ def degrade(hr: np.ndarray, seed: int = 0) -> np.ndarray:
     blocky = np.asarray(small.resize((w, h), Image.Resampling.NEAREST), dtype=np.float32)
     out = blocky + np.random.default_rng(seed).normal(0, 18, blocky.shape)
     return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def blur(hr: np.ndarray) -> np.ndarray:
+    """A strongly blurred copy for gold items (Gaussian, sigma a sixteenth of the side, at least 3 px):
+    plainly worse than the original to anyone who looks, whatever the models are."""
+    from PIL import ImageFilter
+
+    radius = max(3.0, min(hr.shape[:2]) / 16)
+    return np.asarray(Image.fromarray(hr).filter(ImageFilter.GaussianBlur(radius)), dtype=np.uint8)
 
 
 def practice_anchors() -> tuple[bytes, bytes]:
@@ -223,6 +265,7 @@ def crops_for_image(hr: np.ndarray, models: dict, crop: int) -> dict[str, np.nda
             sr = sr_uint8(model, sub, tile=None)
         out[name] = np.ascontiguousarray(sr[oy : oy + side, ox : ox + side])
     out[DEGRADED] = degrade(out["hr"])
+    out[BLURRED] = blur(out["hr"])
     return out
 
 
@@ -314,7 +357,9 @@ __all__ = [
     "ANCHORS",
     "BUNDLED",
     "DEGRADED",
+    "BLURRED",
     "degrade",
+    "blur",
     "practice_anchors",
     "with_random_chunk",
 ]
