@@ -170,9 +170,9 @@ def evaluate(
         else:
             gen, md = load_generator_file(checkpoint_path(m), device)  # weights and metadata in one read
             gens[m] = prepare(gen)  # the inference copy once, not once per image
-            files = seed_files(m, shipped_seed) if seeds else {shipped_seed: checkpoint_path(m)}
+            seed_paths = seed_files(m, shipped_seed) if seeds else {shipped_seed: checkpoint_path(m)}
             seed_gens[m] = {
-                s: prepare(load_generator_file(f, device)[0]) for s, f in files.items() if s != shipped_seed
+                s: prepare(load_generator_file(f, device)[0]) for s, f in seed_paths.items() if s != shipped_seed
             }
             model_md = md.get("model")
             info = model_md if isinstance(model_md, dict) else {}
@@ -186,8 +186,8 @@ def evaluate(
                 "train_seconds": md.get("train_seconds"),
                 "git_commit": md.get("git_commit"),
                 "held_out": md.get("held_out"),
-                "seeds": sorted(files),
-                "seed_files": {str(s): str(f.relative_to(f.parent.parent)) for s, f in sorted(files.items())},
+                "seeds": sorted(seed_paths),
+                "seed_files": {str(s): str(f.relative_to(f.parent.parent)) for s, f in sorted(seed_paths.items())},
             }
         meta[m]["flat_phase_range"] = flat_phase_range(lambda lr, g=gens[m]: upscale(g, lr, device=device, tile=tile))
     out: dict = {

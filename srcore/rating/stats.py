@@ -599,7 +599,9 @@ def rater_quality(
         if len(el) >= min_speed_votes and median_s < speeder_s:
             reasons.append(f"speeder: median {median_s:.2f} s per vote (threshold {speeder_s:g} s)")
         if len(el) >= min_pacing_votes and cv < pacing_cv:
-            reasons.append(f"machine-like pacing: response times vary by only {100 * cv:.0f}% (median {median_s:.2f} s)")
+            reasons.append(
+                f"machine-like pacing: response times vary by only {100 * cv:.0f}% (median {median_s:.2f} s)"
+            )
         tm = test_votes(mine)
         entropy = np.nan
         for proto, col, what, k in (("mos", "score", "score", 5), ("pair", "choice", "answer", 3)):

@@ -458,14 +458,18 @@ class RatingStore:
         return self._conn().execute("PRAGMA journal_mode").fetchone()[0]
 
     def integrity_check(self) -> str:
-        """"ok", or what is wrong (SQLite's integrity check; on PostgreSQL, votes and assignments
+        """ "ok", or what is wrong (SQLite's integrity check; on PostgreSQL, votes and assignments
         without their parent rows)."""
         if self._pool is not None:
-            n = self._conn().execute(
-                "SELECT (SELECT COUNT(*) FROM votes v LEFT JOIN assignments a ON a.token = v.token WHERE a.token IS NULL)"
-                " + (SELECT COUNT(*) FROM assignments a LEFT JOIN raters r ON r.rater_id = a.rater_id "
-                "WHERE r.rater_id IS NULL)"
-            ).fetchone()[0]
+            n = (
+                self._conn()
+                .execute(
+                    "SELECT (SELECT COUNT(*) FROM votes v LEFT JOIN assignments a ON a.token = v.token WHERE a.token IS NULL)"
+                    " + (SELECT COUNT(*) FROM assignments a LEFT JOIN raters r ON r.rater_id = a.rater_id "
+                    "WHERE r.rater_id IS NULL)"
+                )
+                .fetchone()[0]
+            )
             return "ok" if n == 0 else f"{n} orphaned rows"
         return self._conn().execute("PRAGMA integrity_check").fetchone()[0]
 
