@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from benchmarks import arm_length
 from srcore.checkpoint import CheckpointError, read_metadata
 from srcore.evaluate import markdown_table
 from srcore.experiment import describe
@@ -309,6 +310,7 @@ def main(argv=None) -> int:
             signatures_markdown(bench, {"bicubic": "Bicubic", **TITLES}) if bench else "No benchmark yet.",
         )
     )
+    targets.append((ROOT / "README.md", "armlength", arm_length.table()))
     targets.append((ROOT / "README.md", "performance", performance_block()))
     targets.append((CHECKPOINTS / "README.md", "cards", model_cards(bench)))
     proto = (bench or {}).get("protocol")
