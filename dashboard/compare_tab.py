@@ -148,7 +148,8 @@ class CompareTab:
                     r = core.run_compare(
                         self.engine,
                         arr,
-                        as_lr=as_lr,
+                        as_lr=as_lr is not None,
+                        lr_source=as_lr or "benchmark",
                         models=models,
                         source=source,
                         on_panel=lambda p, sr, lr, hr: q.put(("panel", p, sr, lr, hr)),
@@ -210,12 +211,12 @@ class CompareTab:
                 arr, notes = core.load_upload(path)
             except ImageLoadError as e:
                 raise gr.Error(f"Could not use that file: {e}", print_exception=False) from None
-            return arr, notes, Path(path).name, mode == UPLOAD_LR
+            return arr, notes, Path(path).name, core.LR_SOURCE.get(mode)
         if example not in self.examples:
             raise gr.Error(
                 f"unknown example {example!r}; choose one of {', '.join(self.examples)}", print_exception=False
             )
-        return self.examples[example], [], example, False
+        return self.examples[example], [], example, None
 
     # ---- files (clean PNGs, one folder per result)
 
@@ -634,8 +635,11 @@ class CompareTab:
             "refused": dict(self.engine.refused),
         }
 
-    def api_upscale(self, image, model):
-        """x4 of an image file by one model (or "bicubic"): the PNG's path."""
+    def api_upscale(self, image, model, source="unknown"):
+        """x4 of an image file by one model (or "bicubic"): the PNG's path.  ``source``: "unknown"
+        (a real photo, the default: the fitted treatment of srcore.prefilter) or "benchmark"."""
+        if (source or "unknown") not in core.LR_SOURCE.values():
+            raise gr.Error(f"unknown source {source!r}; choose unknown or benchmark", print_exception=False)
         if not image:
             raise gr.Error("no image given", print_exception=False)
         key = self._key_of(model or "")
@@ -653,7 +657,10 @@ class CompareTab:
             raise gr.Error(str(e), print_exception=False) from None
         if notes:
             raise gr.Error(f"{notes[0]}; upload at most {core.MAX_LR_SIDE} px per side", print_exception=False)
-        sr = core._sr(self.engine, key, lr)
+        try:
+            sr = core._sr(self.engine, key, lr, source or "unknown")
+        except core.PrefilterError as e:
+            raise gr.Error(str(e), print_exception=False) from None
         return write_png(sr, self.temp.new(), f"{_stem(Path(str(image)).name)}_{key}_x4")
 
     def api_compare(self, image, example, mode, models):
@@ -700,13 +707,13 @@ class CompareTab:
                     height=120,
                 )
                 c["mode"] = gr.Radio(
-                    [UPLOAD_HR, UPLOAD_LR],
+                    [UPLOAD_HR, UPLOAD_LR, core.UPLOAD_LR_BENCHMARK],
                     value=UPLOAD_HR,
                     label="The uploaded image is",
                     info=f"a low-res input is upscaled whole up to {core.MAX_LR_SIDE} px a side. The "
-                    "models were trained on LR made by MATLAB-style antialiased bicubic /4; a "
-                    "quick resize without antialiasing (OpenCV INTER_CUBIC, most editors) or JPEG "
-                    "input gets over-sharpened (see the Benchmark tab's extra degradations)",
+                    "models were trained on LR made by MATLAB-style antialiased bicubic /4; a real "
+                    "photo gets a pre-filter fitted on training images (the Benchmark tab's "
+                    "cubic_no_aa columns), a benchmark-made input none",
                 )
             with gr.Column(scale=2, min_width=280):
                 c["models"] = gr.CheckboxGroup(
@@ -755,6 +762,7 @@ class CompareTab:
         with gr.Group(visible=False):  # API-only endpoints (gradio_client), see the README
             c["api_image"] = gr.File(type="filepath", label="image")
             c["api_model"] = gr.Textbox(label="model")
+            c["api_source"] = gr.Textbox(label="source", value="unknown")
             c["api_models_in"] = gr.Textbox(label="models", value="")
             c["api_out"] = gr.File(label="x4 PNG")
             c["api_json"] = gr.JSON(label="fields")
@@ -813,7 +821,7 @@ class CompareTab:
         # named API endpoints
         c["api_btn"].click(
             serving.gated(self.api_upscale, self.gate),
-            [c["api_image"], c["api_model"]],
+            [c["api_image"], c["api_model"], c["api_source"]],
             c["api_out"],
             api_name="upscale",
             concurrency_id="compare",

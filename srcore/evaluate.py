@@ -6,7 +6,8 @@ Y-SSIM, RGB-PSNR, LPIPS, the x4 phase range, colour bias, high-frequency energy;
 Two more degradations are scored as extra columns, because users' LR images are rarely made by
 MATLAB's antialiased bicubic: ``cubic_no_aa`` (cubic shrink without antialiasing, as OpenCV's
 INTER_CUBIC or an editor's quick resize) and ``jpeg75`` (the standard LR saved as JPEG quality
-75).  Each model's flat-colour phase range and, for each adversarial model, its difference from
+75); ``cubic_no_aa`` is scored again with the unknown-source treatment (``srcore.prefilter``), and
+saved as JPEG 75 with and without it.  Each model's flat-colour phase range and, for each adversarial model, its difference from
 the same objective without the adversarial term are reported too.  Prints a markdown table and
 writes a JSON with per-image and mean figures, runtime and the environment.
 """
@@ -34,6 +35,7 @@ from srcore.inference import DEFAULT_TILE, prepare, upscale
 from srcore.metrics import METRICS, flat_phase_range, mod_crop, score
 from srcore.models.feature_nets import LPIPS
 from srcore.models.generator import Generator
+from srcore.prefilter import PrefilterError, model_key
 from srcore.resize import downscale_x4, shrink_x4_cubic_no_antialias
 from srcore.zoo import BY_KEY, MODEL_NAMES, TITLES, checkpoint_path
 
@@ -53,6 +55,41 @@ DEGRADATIONS = {
     "cubic_no_aa": ("cubic shrink x4 without antialiasing (OpenCV INTER_CUBIC-like)", shrink_x4_cubic_no_antialias),
     "jpeg75": ("the standard LR saved as JPEG quality 75", lambda hr: _jpeg75(downscale_x4(hr))),
 }
+
+
+# The unknown-source treatment (srcore.prefilter) scored on the no-antialias LR, and on it saved as
+# JPEG 75: the columns that say what the LR mode's "a real photo or unknown" setting delivers.
+UNKNOWN_SOURCE_COLUMNS = {
+    "cubic_no_aa_unknown": "cubic_no_aa, treated as an unknown source (fitted pre-filter and blend, srcore.prefilter)",
+    "cubic_no_aa_jpeg75": "cubic_no_aa saved as JPEG quality 75, untreated",
+    "cubic_no_aa_jpeg75_unknown": "cubic_no_aa saved as JPEG quality 75, treated as an unknown source",
+}
+
+
+def unknown_source_scores(
+    gen: Generator | None, key: str, hrs: list[np.ndarray], no_aa: list[np.ndarray], device: str, tile, lp_fn
+) -> dict[str, dict[str, float]]:
+    """Mean figures (``DEGRADATION_KEYS``) of ``UNKNOWN_SOURCE_COLUMNS`` for one model, given the
+    HR images and their cubic_no_aa LR; the bicubic baseline (``gen`` None) is never treated."""
+    jpeg = [_jpeg75(lr) for lr in no_aa]
+    runs = {
+        "cubic_no_aa_unknown": (no_aa, "unknown"),
+        "cubic_no_aa_jpeg75": (jpeg, "benchmark"),
+        "cubic_no_aa_jpeg75_unknown": (jpeg, "unknown"),
+    }
+    out = {}
+    for col, (lrs, source) in runs.items():
+        vals = [
+            score(
+                upscale(gen, lr, device=device, tile=tile, source=source, key=key),
+                hr,
+                lpips_fn=lp_fn,
+                keys=DEGRADATION_KEYS,
+            )
+            for hr, lr in zip(hrs, lrs)
+        ]
+        out[col] = {k: float(np.mean([v[k] for v in vals])) for k in DEGRADATION_KEYS}
+    return out
 
 
 def adversarial_pairs(models: list[str]) -> list[tuple[str, str]]:
@@ -125,7 +162,9 @@ def evaluate(
             }
             for m in METRICS
         },
-        "degradations": {k: d for k, (d, _) in DEGRADATIONS.items()} if degradations else {},
+        "degradations": {**{k: d for k, (d, _) in DEGRADATIONS.items()}, **UNKNOWN_SOURCE_COLUMNS}
+        if degradations
+        else {},
         "sets": {},
         "models": meta,
     }
@@ -157,6 +196,9 @@ def evaluate(
                         for hr, lr in zip(hrs, lrs[d])
                     ]
                     res["degradations"][d] = {k: float(np.mean([v[k] for v in vals])) for k in DEGRADATION_KEYS}
+                res["degradations"].update(
+                    unknown_source_scores(gens[m], model_key(m), hrs, lrs["cubic_no_aa"], device, tile, lp_fn)
+                )
             entry["models"][m] = res
         out["sets"][set_name] = entry
     out["differences"] = {
@@ -247,7 +289,7 @@ def main(argv=None) -> int:
         )
         if a.protocol:
             bench["protocol"] = json.loads(Path(a.protocol).read_text())
-    except (FileNotFoundError, ImageLoadError, CheckpointError, KeyError, json.JSONDecodeError) as e:
+    except (FileNotFoundError, ImageLoadError, CheckpointError, PrefilterError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.missing:

@@ -21,7 +21,6 @@ the checkpoints.  The benchmark sets (Set5, Set14, Kodak24) are never used here.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srcore import paths
+from srcore import cli, paths
 from srcore.atomic import write_text_atomic
 from srcore.checkpoint import CheckpointError
 from srcore.imageio import ImageLoadError
@@ -103,7 +102,9 @@ def load(path: str | Path | None = None) -> dict:
             if not isinstance(table.get(k, {}), dict):
                 raise TypeError(f"{k!r} is not an object")
     except (ValueError, KeyError, TypeError) as e:
-        raise PrefilterError(f"{p} is not a valid pre-filter table ({e}); re-run `python -m srcore.prefilter fit`") from None
+        raise PrefilterError(
+            f"{p} is not a valid pre-filter table ({e}); re-run `python -m srcore.prefilter fit`"
+        ) from None
     _CACHE[p] = (mtime, table)
     return table
 
@@ -176,6 +177,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def model_key(model: str) -> str:
+    """The key a fitted model is stored under: its zoo name, or a checkpoint file's stem."""
+    return Path(model).stem if model.endswith(".safetensors") else model
+
+
 def held_out_images(train_root: Path, models: Sequence[str], holdout: int = DEFAULT_HOLDOUT) -> list[Path]:
     """The training images no model in ``models`` trained on: the ``held_out`` lists of the
     checkpoints' metadata (``Folder/name.png``, found under ``train_root``), or, for checkpoints
@@ -239,7 +245,7 @@ def fit(
     t0 = time.perf_counter()
     bics = [upscale(None, lr) for lr in lrs]
     bicubic = float(np.mean([r.score(b, keys=("psnr_y",))["psnr_y"] for r, b in zip(refs, bics)]))
-    surfaces: dict[str, np.ndarray] = {}  # model -> mean Y-PSNR over (σ, α)
+    surfaces: dict[str, np.ndarray] = {}  # model key -> mean Y-PSNR over (σ, α)
     bar = tqdm(total=len(models) * len(grid) * len(images), desc="fitting σ and α", unit="image", disable=not progress)
     for m in models:
         gen = prepare(load_generator(m, device))
@@ -249,7 +255,7 @@ def fit(
                 sr = upscale(gen, gaussian_blur(lr, s), device=device)
                 surf[i] += [r.score(blend(sr.copy(), b, a), keys=("psnr_y",))["psnr_y"] for a in alphas]
                 bar.update(1)
-        surfaces[m] = surf / len(images)
+        surfaces[model_key(m)] = surf / len(images)
     bar.close()
 
     def best_of(surf: np.ndarray) -> tuple[float, float, float]:
@@ -257,7 +263,7 @@ def fit(
         return grid[int(i)], alphas[int(j)], float(surf[i, j])
 
     best = {m: best_of(surf) for m, surf in surfaces.items()}
-    mean_surf = np.mean([surfaces[m] for m in models], axis=0)
+    mean_surf = np.mean(list(surfaces.values()), axis=0)
     shared = best_of(mean_surf)
     untreated = (grid.index(0.0), alphas.index(1.0)) if 0.0 in grid and 1.0 in alphas else None
     return {
@@ -281,9 +287,11 @@ def fit(
                 "fitted": round(best[m][2], 4),
                 "bicubic": round(bicubic, 4),
             }
-            for m in models
+            for m in surfaces
         },
-        "checkpoints": {m: {"file": checkpoint_path(m).name, "sha256": _sha256(checkpoint_path(m))} for m in models},
+        "checkpoints": {
+            model_key(m): {"file": checkpoint_path(m).name, "sha256": _sha256(checkpoint_path(m))} for m in models
+        },
         "fit_seconds": round(time.perf_counter() - t0, 1),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
@@ -294,7 +302,7 @@ def stale(table: dict, models: Sequence[str]) -> list[str]:
     from srcore.zoo import checkpoint_path
 
     fitted = table.get("checkpoints", {})
-    return [m for m in models if fitted.get(m, {}).get("sha256") != _sha256(checkpoint_path(m))]
+    return [m for m in models if fitted.get(model_key(m), {}).get("sha256") != _sha256(checkpoint_path(m))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,17 +310,12 @@ def main(argv: list[str] | None = None) -> int:
 
     shared = paths.REPO_ROOT.parent / "shared" / "data" / "train"
     local = paths.REPO_ROOT / "data" / "train"
-    p = argparse.ArgumentParser(
-        prog=Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("srcore-") else "python -m srcore.prefilter",
-        description="Fit (or show) the Gaussian pre-filter used for LR inputs of unknown origin. "
-        "It is fitted on training images held out of the checkpoints' training, never on benchmark sets.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = cli.parser("srcore.prefilter", __doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     pf = sub.add_parser(
         "fit",
         help="fit σ per model and write the table",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=cli.HelpFormatter,
         description="Fit σ per model on cubic-no-antialias LR of held-out training images; write the table.",
     )
     pf.add_argument(
@@ -323,7 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument(
         "--image", action="append", default=None, help="fit on these images instead of the held-out ones (repeatable)"
     )
-    pf.add_argument("--model", action="append", default=None, help="zoo name (repeatable; default: all four)")
+    pf.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="zoo name or .safetensors file, keyed by its stem (repeatable; default: the four models)",
+    )
     pf.add_argument("--sigmas", type=float, nargs="+", default=list(DEFAULT_GRID), help="σ grid in LR pixels")
     pf.add_argument(
         "--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS), help="grid of the model's weight in the blend"
@@ -334,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     ps = sub.add_parser(
         "show",
         help="print the table and whether the checkpoints changed since the fit",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=cli.HelpFormatter,
     )
     ps.add_argument("--path", default=str(default_path()), help="the table to show")
     a = p.parse_args(argv)
@@ -352,9 +360,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     models = a.model or list(MODEL_NAMES)
-    unknown = [m for m in models if m not in MODEL_NAMES]
+    unknown = [m for m in models if m not in MODEL_NAMES and not m.endswith(".safetensors")]
     if unknown:
-        p.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_NAMES)}")
+        p.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_NAMES)} or give a .safetensors file")
     try:
         images = [Path(i) for i in a.image] if a.image else held_out_images(Path(a.train_root), models)
         table = fit(images, models, a.sigmas, a.alphas, a.device, progress=not a.no_progress)
