@@ -87,7 +87,7 @@ def load_pairs(
     crop) are skipped with a one-line note on stderr, never a crash later in batching."""
     files = image_files(dirs or []) if files is None else files
     out = []
-    for p in tqdm(files, desc="decoding images", disable=not progress, leave=False):
+    for p in tqdm(files, desc="decoding images", unit="image", disable=not progress, leave=False):
         hr = load_image(p).array
         hr = imresize_uint8(hr, size=(256, 256)) if seed_preset else mod_crop(hr, 4)
         if min(hr.shape[:2]) < min_side:

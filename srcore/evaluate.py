@@ -6,15 +6,15 @@ Y-SSIM, RGB-PSNR, LPIPS, the x4 phase range, colour bias, high-frequency energy;
 Two more degradations are scored as extra columns, because users' LR images are rarely made by
 MATLAB's antialiased bicubic: ``cubic_no_aa`` (cubic shrink without antialiasing, as OpenCV's
 INTER_CUBIC or an editor's quick resize) and ``jpeg75`` (the standard LR saved as JPEG quality
-75); ``cubic_no_aa`` is scored again with the unknown-source treatment (``srcore.prefilter``), and
-saved as JPEG 75 with and without it.  Each model's flat-colour phase range and, for each adversarial model, its difference from
-the same objective without the adversarial term are reported too.  Prints a markdown table and
+75); ``cubic_no_aa`` is scored again with the unknown-source treatment (``srcore.prefilter``),
+and saved as JPEG 75 with and without it.  Each model's flat-colour phase range and, for each
+adversarial model, its difference from the same objective without the adversarial term are
+reported too.  Prints a markdown table and
 writes a JSON with per-image and mean figures, runtime and the environment.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import platform
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from srcore import cli
 from srcore.atomic import write_text_atomic
 from srcore.checkpoint import CheckpointError, git_commit, load_generator_file
 from srcore.data import to_tensor
@@ -180,7 +181,11 @@ def evaluate(
         for m in models:
             per, secs = {}, 0.0
             for f, hr, lr in tqdm(
-                list(zip(files, hrs, lrs["standard"])), desc=f"{set_name} {m}", disable=not progress, leave=False
+                list(zip(files, hrs, lrs["standard"])),
+                desc=f"{set_name} {m}",
+                unit="image",
+                disable=not progress,
+                leave=False,
             ):
                 t0 = time.perf_counter()
                 sr = upscale(gens[m], lr, device=device, tile=tile)
@@ -257,10 +262,14 @@ def _parse_set(s: str) -> tuple[str, Path]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m srcore.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = cli.parser("srcore.evaluate", __doc__)
+    p.add_argument(
+        "--set",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="HR image folder, named NAME in the results, or DIR alone (named after the folder); repeatable",
     )
-    p.add_argument("--set", action="append", required=True, metavar="NAME=DIR", help="HR image folder (repeatable)")
     p.add_argument(
         "--model",
         action="append",
@@ -275,11 +284,11 @@ def main(argv=None) -> int:
         help="record a benchmark set that could not be evaluated, and why (repeatable)",
     )
     p.add_argument("--json", default=None, help="write the results here (e.g. checkpoints/benchmark.json)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side for large images (0: never tile)")
     p.add_argument("--no-degradations", action="store_true", help="skip the extra degradations' columns")
     p.add_argument("--protocol", default=None, help="protocol.json of the experiment that made the models (recorded)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     models = a.model or ["bicubic", *MODEL_NAMES]
     sets = dict(_parse_set(s) for s in a.set)

@@ -465,8 +465,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m srcore.experiment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--out", default="runs/exp", help="run folder (every stage's state, history, logs)")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="cpu",
+        help="the run's lengths and batch, see --show (default: cpu)",
+    )
+    p.add_argument(
+        "--out", default="runs/exp", help="run folder (every stage's state, history, logs; default: runs/exp)"
+    )
     shared = paths.REPO_ROOT.parent / "shared" / "data"
     p.add_argument(
         "--train-dir",
@@ -474,8 +481,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"HR training folder (repeatable; default: {shared / 'train'}/*)",
     )
-    p.add_argument("--eval-dir", default=str(shared / "eval"), help="folder of benchmark sets (Set5, Set14, Kodak24)")
-    p.add_argument("--checkpoints", default=str(paths.CHECKPOINTS), help="where to publish the results")
+    p.add_argument(
+        "--eval-dir",
+        default=str(shared / "eval"),
+        help=f"folder of benchmark sets (Set5, Set14, Kodak24; default: {shared / 'eval'})",
+    )
+    p.add_argument(
+        "--checkpoints",
+        default=str(paths.CHECKPOINTS),
+        help=f"where to publish the results (default: {paths.CHECKPOINTS})",
+    )
     p.add_argument("--no-publish", action="store_true", help="train only; publish nothing")
     p.add_argument("--show", action="store_true", help="print the preset and the arms, run nothing")
     a = p.parse_args(argv)

@@ -16,7 +16,7 @@ from PIL import Image
 from srcore.data import to_tensor, to_uint8
 from srcore.imageio import load_image
 from srcore.models.generator import Generator
-from srcore.prefilter import blend, check_source, treat
+from srcore.prefilter import blend_bicubic, check_source, treat
 from srcore.resize import bicubic_x4
 
 # LR pixels per tile side: a 384 px upload (the largest the compare takes whole) runs as one tile,
@@ -136,7 +136,7 @@ def upscale(
     model = prepare(model).to(device)
     with torch.inference_mode():
         sr = sr_uint8(model, fed, device, tile, progress=progress)
-    return blend(sr, bicubic_x4(lr), alpha) if alpha < 1 else sr
+    return blend_bicubic(sr, lr, alpha)
 
 
 def upscale_pil(model: Generator | None, img: Image.Image, **kw) -> Image.Image:

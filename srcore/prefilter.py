@@ -137,6 +137,23 @@ def check_source(source: str) -> str:
     return source
 
 
+def blend_bicubic(sr: np.ndarray, lr: np.ndarray, alpha: float, rows: int = 64, context: int = 4) -> np.ndarray:
+    """``blend(sr, bicubic_x4(lr), alpha)`` without the whole bicubic image in memory: the bicubic
+    upscale is made band by band of ``rows`` LR rows with ``context`` rows either side (more than
+    the kernel's reach of 2 LR px, so every band equals the whole image's rows)."""
+    from srcore.resize import bicubic_x4
+
+    if alpha >= 1:
+        return sr
+    h = lr.shape[0]
+    for y0 in range(0, h, rows):
+        y1 = min(y0 + rows, h)
+        ya, yb = max(0, y0 - context), min(h, y1 + context)
+        base = bicubic_x4(np.ascontiguousarray(lr[ya:yb]))[4 * (y0 - ya) : 4 * (y1 - ya)]
+        blend(sr[4 * y0 : 4 * y1], base, alpha)
+    return sr
+
+
 def treat(lr: np.ndarray, key: str | None, source: str, path: str | Path | None = None) -> tuple[np.ndarray, float]:
     """(the LR image as the model ``key`` should get it for an input of ``source``, the weight α
     of the model's output in the blend with bicubic)."""

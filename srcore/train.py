@@ -580,25 +580,39 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("name", help=f"model key: one of the table ({', '.join(BY_KEY)}) or a new name with --loss")
     p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
-    p.add_argument("--val-dir", action="append", default=[], help="folder of HR validation images (repeatable)")
     p.add_argument(
-        "--holdout", type=int, default=0, help="hold out this many training images (chosen by name hash) for validation"
+        "--val-dir", action="append", default=[], help="folder of HR validation images (repeatable; default: none)"
+    )
+    p.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="hold out this many training images (chosen by name hash) for validation (default: 0)",
     )
     p.add_argument("--out", default=None, help="run folder (state, history, pictures); default runs/NAME")
-    p.add_argument("--export", default=None, help="write the final generator here (.safetensors)")
+    p.add_argument(
+        "--export", default=None, help="write the final generator here (.safetensors; default: not exported)"
+    )
     p.add_argument(
         "--recipe",
         choices=["finetune", "report"],
         default="finetune",
         help="finetune (default: MSE from scratch, other losses fine-tuned) or report (the report's settings)",
     )
-    p.add_argument("--arch", choices=["default", "seed"], default="default", help="seed: the report's network")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/state.safetensors if present")
+    p.add_argument(
+        "--arch",
+        choices=["default", "seed"],
+        default="default",
+        help="default: the comparison's network (srcore.zoo.GENERATOR); seed: the report's network",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from RUN/state.safetensors if present (default: start afresh)"
+    )
     p.add_argument(
         "--loss", default=None, help='objective as weighted terms, e.g. "vgg=1,adv=1e-3" (default: the table\'s)'
     )
     p.add_argument("--title", default=None, help="display title of a new model (default: its name)")
-    p.add_argument("--description", default=None, help="one line on what a new model is")
+    p.add_argument("--description", default=None, help="one line on what a new model is (default: its loss)")
     for k, t in (
         ("steps", int),
         ("batch", int),
@@ -610,24 +624,44 @@ def parse_args(argv=None) -> argparse.Namespace:
         ("crops-per-image", int),
         ("vgg-feature-scale", float),
     ):
-        p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
-    p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
-    p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
-    p.add_argument("--save-every", type=int, default=200)
-    p.add_argument("--val-every", type=int, default=500)
-    p.add_argument("--picture-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=10, help="read loss values from the device every N steps")
-    p.add_argument("--val-max-side", type=int, default=0, help="centre-crop validation images (HR px; 0 = whole)")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU")
+        p.add_argument(f"--{k}", type=t, default=None, help="override the recipe's value (default: the recipe's)")
+    p.add_argument(
+        "--init-from", default=None, help="zoo name or checkpoint to fine-tune from (default: the recipe's choice)"
+    )
+    p.add_argument(
+        "--schedule",
+        choices=["cosine", "constant"],
+        default=None,
+        help="learning-rate schedule (default: the recipe's)",
+    )
+    p.add_argument("--save-every", type=int, default=200, help="write the resumable state every N steps (default: 200)")
+    p.add_argument("--val-every", type=int, default=500, help="validate every N steps (default: 500)")
+    p.add_argument(
+        "--picture-every", type=int, default=1000, help="save the progress pictures every N steps (default: 1000)"
+    )
+    p.add_argument(
+        "--log-every", type=int, default=10, help="read loss values from the device every N steps (default: 10)"
+    )
+    p.add_argument(
+        "--val-max-side",
+        type=int,
+        default=0,
+        help="centre-crop validation images to this side in HR px (default: 0, whole images)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="data-loading worker processes (default: 2)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (default: 0, as many as torch chooses)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops and order (default: 0)")
+    p.add_argument(
+        "--device", default="auto", help="torch device, or auto: CUDA when available, else CPU (default: auto)"
+    )
+    p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU (default: on)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
-    p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark off on GPU")
+    p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark off on GPU (default: on)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels only (errors if one has none)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 

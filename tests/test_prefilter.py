@@ -64,6 +64,15 @@ def test_blur_keeps_flat_images_and_removes_high_frequencies():
     assert k[7, 7] == k.max() and k[7, 7] < 200
 
 
+def test_the_banded_blend_equals_the_whole_image_blend():
+    lr = photo("astronaut", (150, 37))
+    rng = np.random.default_rng(3)
+    sr = rng.integers(0, 256, (600, 148, 3), dtype=np.uint8)
+    want = prefilter.blend(sr.copy(), bicubic_x4(lr), 0.6)
+    got = prefilter.blend_bicubic(sr.copy(), lr, 0.6, rows=16)
+    assert np.array_equal(got, want)
+
+
 def test_the_table_is_read_at_run_time(table_dir, tiny):
     _, g = tiny
     lr = photo("coffee", (24, 32))
