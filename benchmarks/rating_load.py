@@ -386,7 +386,9 @@ def main(argv=None) -> int:
     ap.add_argument("--raters", type=int, default=16)
     ap.add_argument("--votes", type=int, default=10, help="answers per rater")
     ap.add_argument("--url", help="an app already running (else one is launched)")
-    ap.add_argument("--db", help="its ratings database, to count lost votes (a postgresql:// URL: the app launched here uses it)")
+    ap.add_argument(
+        "--db", help="its ratings database, to count lost votes (a postgresql:// URL: the app launched here uses it)"
+    )
     ap.add_argument("--checkpoints", help="generator checkpoints (default: untrained ones in a temp folder)")
     ap.add_argument("--kills", type=int, default=0, help="kill -9 the server this many times during the run")
     args = ap.parse_args(argv)
@@ -399,7 +401,9 @@ def main(argv=None) -> int:
         return 0 if not r["lost"] and not r["duplicates"] else 1
 
     if args.url:
-        return report(run_load(args.url, args.raters, args.votes, args.db, os.environ.get("SR_ADMIN_TOKEN", ADMIN_TOKEN)))
+        return report(
+            run_load(args.url, args.raters, args.votes, args.db, os.environ.get("SR_ADMIN_TOKEN", ADMIN_TOKEN))
+        )
     with tempfile.TemporaryDirectory() as tmp:
         ck = args.checkpoints or make_untrained_checkpoints(Path(tmp) / "checkpoints")
         db: str | Path = args.db if args.db and "://" in args.db else Path(tmp) / "ratings.sqlite3"

@@ -41,7 +41,14 @@ PUBLISHED_SOURCE = (
     "Convolutional Networks* (SRCNN, TPAMI 2016; ECCV 2014) and *Accelerating the Super-Resolution "
     "Convolutional Neural Network* (FSRCNN, ECCV 2016). No LPIPS was published for them."
 )
-DEGRADATIONS = {"cubic_no_aa": "cubic shrink without antialiasing", "jpeg75": "JPEG quality 75"}
+DEGRADATIONS = {
+    "cubic_no_aa": "cubic shrink without antialiasing",
+    "jpeg75": "JPEG quality 75",
+    # the unknown-source treatment (srcore.prefilter) on the no-antialias LR, and JPEG 75 on top
+    "cubic_no_aa_unknown": "cubic shrink without antialiasing, treated as a real photo",
+    "cubic_no_aa_jpeg75": "cubic shrink without antialiasing + JPEG 75",
+    "cubic_no_aa_jpeg75_unknown": "cubic shrink without antialiasing + JPEG 75, treated as a real photo",
+}
 OURS, THEIRS = "this project", "published (Dong et al.)"
 STAR = " ★"
 TIE = " (tie)"  # the best mean, but its interval against some other model includes 0

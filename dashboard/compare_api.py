@@ -61,11 +61,18 @@ class CompareAPI:
             raise InputError(f"unknown model {model!r}; loaded: {', '.join(loaded)}")
         return key
 
-    def upscale(self, image, model) -> str:
-        """x4 of an image file by one model (or "bicubic"): the PNG's path."""
+    def upscale(self, image, model, source="unknown") -> str:
+        """x4 of an image file by one model (or "bicubic"): the PNG's path.  ``source``: "unknown"
+        (a real photo, the default: the fitted treatment of srcore.prefilter) or "benchmark"."""
+        source = source or "unknown"
+        if source not in core.LR_SOURCE.values():
+            raise InputError(f"unknown source {source!r}; choose unknown or benchmark")
         key = self._model_key(model)
         lr = self._lr_of(image)
-        sr = core._sr(self.engine, key, lr)
+        try:
+            sr = core._sr(self.engine, key, lr, source)
+        except core.PrefilterError as e:
+            raise InputError(str(e)) from None
         return self.files.one_off(sr, f"{stem(Path(str(image)).name)}_{key}_x4")
 
     def blend(self, image, model_a, model_b, alpha) -> str:

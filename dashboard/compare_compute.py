@@ -29,7 +29,7 @@ import numpy as np
 
 from dashboard import cache as rcache
 from dashboard import core
-from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, UPLOAD_LR, Engine, InputError, Result
+from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, Engine, InputError, Result
 from srcore import SCALE
 from srcore.blend import BlendCache, alpha_key
 from srcore.differ import top_windows
@@ -117,7 +117,8 @@ class CompareRunner:
                     r = core.run_compare(
                         self.engine,
                         arr,
-                        as_lr=as_lr,
+                        as_lr=as_lr is not None,
+                        lr_source=as_lr or "benchmark",
                         models=models,
                         source=source,
                         on_panel=lambda p, sr, lr, hr: q.put(("panel", p, sr, lr, hr)),
@@ -168,18 +169,19 @@ class CompareRunner:
             "press Compare to run it again."
         )
 
-    def input(self, example, upload, mode) -> tuple[np.ndarray, list[str], str, bool]:
-        """(image, notes, source name, as LR) of an upload or an example."""
+    def input(self, example, upload, mode) -> tuple[np.ndarray, list[str], str, str | None]:
+        """(image, notes, source name, LR source) of an upload or an example; the LR source
+        ("unknown" or "benchmark", ``core.LR_SOURCE``) is None for a ground truth."""
         path = rcache.upload_path(upload)
         if path:
             try:
                 arr, notes = core.load_upload(path)
             except ImageLoadError as e:
                 raise InputError(f"Could not use that file: {e}") from None
-            return arr, notes, Path(path).name, mode == UPLOAD_LR
+            return arr, notes, Path(path).name, core.LR_SOURCE.get(mode)
         if example not in self.examples:
             raise InputError(f"unknown example {example!r}; choose one of {', '.join(self.examples)}")
-        return self.examples[example], [], example, False
+        return self.examples[example], [], example, None
 
     # ---- the rectangle the viewer shows
 

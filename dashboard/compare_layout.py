@@ -43,13 +43,13 @@ def layout(engine: Engine, present: Presenter, status: str) -> dict[str, Any]:
                 elem_id="compare-upload",
             )
             c["mode"] = gr.Radio(
-                [UPLOAD_HR, UPLOAD_LR],
+                [UPLOAD_HR, UPLOAD_LR, core.UPLOAD_LR_BENCHMARK],
                 value=UPLOAD_HR,
                 label="The uploaded image is",
                 info=f"PNG, JPEG, BMP, WebP, TIFF or GIF. A low-res input is upscaled whole up to {core.MAX_LR_SIDE} "
-                "px a side. The models were trained on LR made by MATLAB-style antialiased bicubic /4; a "
-                "quick resize without antialiasing (OpenCV INTER_CUBIC, most editors) or JPEG "
-                "input gets over-sharpened (see the Benchmark tab's extra degradations)",
+                "px a side. The models were trained on LR made by MATLAB-style antialiased bicubic /4; a real "
+                "photo gets a pre-filter fitted on training images (the Benchmark tab's cubic_no_aa columns), "
+                "a benchmark-made input none",
             )
         with gr.Column(scale=2, min_width=280):
             c["models"] = gr.CheckboxGroup(
@@ -115,6 +115,7 @@ def layout(engine: Engine, present: Presenter, status: str) -> dict[str, Any]:
     with gr.Group(visible=False):  # API-only endpoints (gradio_client), see the README
         c["api_image"] = gr.File(type="filepath", label="image")
         c["api_model"] = gr.Textbox(label="model")
+        c["api_source"] = gr.Textbox(label="source", value="unknown")
         c["api_model_b"] = gr.Textbox(label="model B")
         c["api_alpha"] = gr.Number(label="alpha")
         c["api_out"] = gr.File(label="x4 PNG")

@@ -357,7 +357,11 @@ def wire_api(c: dict[str, Any], api: CompareAPI, gate: serving.ComputeGate, on_d
     gated = functools.partial(serving.gated, gate=gate)
     kw: dict[str, Any] = dict(concurrency_id="compare", concurrency_limit=None)
     c["api_btn1"].click(
-        gated(user_errors(api.upscale)), [c["api_image"], c["api_model"]], c["api_out"], api_name="upscale", **kw
+        gated(user_errors(api.upscale)),
+        [c["api_image"], c["api_model"], c["api_source"]],
+        c["api_out"],
+        api_name="upscale",
+        **kw,
     )
     c["api_btn2"].click(api.models, None, c["api_list"], api_name="models", queue=False)
     c["api_btn3"].click(

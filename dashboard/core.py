@@ -26,6 +26,8 @@ from srcore.inference import prepare, upscale
 from srcore.metrics import METRIC_BY_KEY, PANEL_METRICS, Metric, Reference, mod_crop, shave
 from srcore.models import Generator
 from srcore.models.feature_nets import LPIPS
+from srcore.prefilter import PrefilterError
+from srcore.prefilter import describe as describe_treatment
 from srcore.resize import downscale_x4
 from srcore.zoo import ModelSpec, discover, load_specs
 
@@ -42,7 +44,10 @@ CAPTION_METRICS: tuple[Metric, ...] = tuple(METRIC_BY_KEY[k] for k in ("psnr_y",
 # the two input modes (radio labels, also the API's values) and the upload cap: plain values here,
 # not in ui.py, so tests and scripts share them without importing Gradio
 UPLOAD_HR = "Ground truth (the app makes the ×4 smaller input)"
-UPLOAD_LR = "Low-res input: just upscale it (no ground truth, no metrics)"
+UPLOAD_LR = "Low-res input, a real photo or unknown: just upscale it (no ground truth, no metrics)"
+UPLOAD_LR_BENCHMARK = "Low-res input made by MATLAB-style shrink (benchmark): upscale it untreated"
+# which LR source (srcore.prefilter.SOURCES) each low-res mode means; the ground-truth mode has none
+LR_SOURCE = {UPLOAD_LR: "unknown", UPLOAD_LR_BENCHMARK: "benchmark"}
 MAX_FILE_SIZE = "15mb"
 
 # the example photos (menu label -> scikit-image loader); the first is the app's opening view
@@ -224,31 +229,36 @@ def ground_truth(img: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return np.ascontiguousarray(mod_crop(hr, SCALE)), notes
 
 
-def _sr(engine: Engine, p: str, lr: np.ndarray) -> np.ndarray:
+def _sr(engine: Engine, p: str, lr: np.ndarray, lr_source: str = "benchmark") -> np.ndarray:
     """x4 SR of one panel by one model on every core (``/upscale``, and compares of large inputs).
     A generator's input is cut into horizontal strips (with context rows enough for its receptive
     field, so the result is the whole-image one up to float rounding: at most 1 grey level on a
     few pixels in a million) run on the pool's workers side by side.
-    (``run_compare`` gives each model a worker of its own for small inputs instead.)"""
+    (``run_compare`` gives each model a worker of its own for small inputs instead.)
+    ``lr_source="unknown"``: the fitted treatment of ``srcore.prefilter`` (its blur reaches 2-4 px,
+    well inside the strips' context rows)."""
     if p == "bicubic":
         return upscale(None, lr)
-    return sr_by(engine, engine.models[p], lr)
+    return sr_by(engine, engine.models[p], lr, lr_source, p)
 
 
-def sr_by(engine: Engine, model: Generator, lr: np.ndarray) -> np.ndarray:
+def sr_by(
+    engine: Engine, model: Generator, lr: np.ndarray, lr_source: str = "benchmark", p: str | None = None
+) -> np.ndarray:
     """x4 SR of ``lr`` by ``model`` (an inference copy, or a blend of two) as ``_sr`` runs a
-    panel's model: so a blend at α = 0 or 1, which is the arm itself, gives ``/upscale``'s bytes."""
+    panel's model: so a blend at α = 0 or 1, which is the arm itself, gives ``/upscale``'s bytes.
+    ``lr_source``/``p``: the unknown-source treatment fitted for model ``p`` (``srcore.prefilter``)."""
     h = lr.shape[0]
     n = min(engine.workers, max(1, h // 32)) if engine.pool is not None else 1
     if n == 1:
-        return upscale(model, lr)
+        return upscale(model, lr, source=lr_source, key=p)
     pad = getattr(model, "receptive_radius", 16) + 4
     cuts = [round(i * h / n) for i in range(n + 1)]
 
     def strip(i):
         y0, y1 = cuts[i], cuts[i + 1]
         ya, yb = max(0, y0 - pad), min(h, y1 + pad)
-        sr = upscale(model, np.ascontiguousarray(lr[ya:yb]))
+        sr = upscale(model, np.ascontiguousarray(lr[ya:yb]), source=lr_source, key=p)
         return sr[SCALE * (y0 - ya) : SCALE * (y1 - ya)]
 
     return np.concatenate(list(engine.pool.map(strip, range(n))), axis=0)
@@ -304,6 +314,7 @@ def run_compare(
     source: str = "",
     on_panel=None,
     lpips: bool = True,
+    lr_source: str = "benchmark",
 ) -> Result:
     """Upscale with bicubic and the chosen models; score every SR panel against HR.
 
@@ -312,13 +323,22 @@ def run_compare(
     they come; it may be called from a worker thread (a queue's ``put`` is the usual callback).
     ``lpips=False`` leaves LPIPS out (``add_lpips`` fills it in later): six AlexNet passes cost more
     than the four models on a small CPU, so the Compare tab shows the panels and PSNR / SSIM first.
+    ``lr_source`` (low-res mode only): "unknown" runs the models with the fitted treatment of
+    ``srcore.prefilter``, and a note names it; "benchmark" feeds the image as it is.
     """
     t0 = time.perf_counter()
     stop = should_stop()
     ref = None
     if as_lr:
         lr, hr, notes = prepare_input(img, as_lr)
+        try:
+            models_run = [m for m in (engine.available if models is None else models) if m in engine.models]
+            if models_run:  # bicubic alone is never treated
+                notes.append(describe_treatment(lr_source, models_run))
+        except PrefilterError as e:
+            raise InputError(f"the low-res mode for real photos is unavailable: {e}") from None
     else:
+        lr_source = "benchmark"  # the app makes the input itself, by the benchmark's shrink
         hr, notes = ground_truth(img)
         ref = Reference(hr, SCALE)
         if engine.pool is not None:  # the reference's SSIM statistics on an idle worker while the LR is made
@@ -334,8 +354,8 @@ def run_compare(
         if stop():  # the visitor left: stop between models (dashboard.serving)
             raise Cancelled("the visitor left during the compare")
         if side_by_side:  # a small input: the whole model on one worker, single-threaded
-            return upscale(None if p == "bicubic" else engine.models[p], lr)
-        return _sr(engine, p, lr)  # a large input: this model on every worker
+            return upscale(None if p == "bicubic" else engine.models[p], lr, source=lr_source, key=p)
+        return _sr(engine, p, lr, lr_source)  # a large input: this model on every worker
 
     def metrics(p: str) -> dict:
         assert ref is not None

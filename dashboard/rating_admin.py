@@ -72,7 +72,9 @@ def _settings_block(svc: RatingService, token: gr.Textbox) -> dict:
         st_access = gr.Radio(
             [("By invitation only", "invited"), ("Open to anyone", "open")], value="invited", label="Who may rate"
         )
-        st_protocols = gr.CheckboxGroup([(v, k) for k, v in PROTOCOL_NAMES.items()], value=["mos", "pair"], label="Tasks")
+        st_protocols = gr.CheckboxGroup(
+            [(v, k) for k, v in PROTOCOL_NAMES.items()], value=["mos", "pair"], label="Tasks"
+        )
         st_models = gr.CheckboxGroup(choices, value=[m for _, m in choices], label="Versions to rate")
     with gr.Row():
         st_items = gr.Number(30, label="Items per session", precision=0, minimum=1)
@@ -129,7 +131,23 @@ def _settings_block(svc: RatingService, token: gr.Textbox) -> dict:
             s.gold_every,
         )
 
-    def on_save(tok, state, protos, mods, items, crop, att, speed, practice, public, access, per_min, rep, gold, request: gr.Request):
+    def on_save(
+        tok,
+        state,
+        protos,
+        mods,
+        items,
+        crop,
+        att,
+        speed,
+        practice,
+        public,
+        access,
+        per_min,
+        rep,
+        gold,
+        request: gr.Request,
+    ):
         try:
             svc.check_admin(tok, client_of(request))
             models = None if set(mods or ()) >= set(all_models) else tuple(mods or ())

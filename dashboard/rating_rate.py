@@ -78,8 +78,7 @@ def stim_html(s: Served, side: int) -> str:
         cls = "sr-mos"
     else:
         imgs = (
-            f'<img alt="Left image" src="{data_uri(s.images[0])}">'
-            f'<img alt="Right image" src="{data_uri(s.images[1])}">'
+            f'<img alt="Left image" src="{data_uri(s.images[0])}"><img alt="Right image" src="{data_uri(s.images[1])}">'
         )
         cls = "sr-pair"
     return f'<div class="sr-stim {cls}" style="--sr-side: {side}px">{imgs}</div>'

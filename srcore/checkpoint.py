@@ -56,7 +56,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     """The decoded metadata of a generator checkpoint (JSON values parsed)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        hint = "" if path.parent.is_dir() else f" (no such folder: {paths.missing_hint()})"
+        raise CheckpointError(f"checkpoint not found: {path}{hint}")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}

@@ -1,5 +1,7 @@
 """Training and validation data: HR images from folders, LR by MATLAB-compatible bicubic x4.
 
+``python -m srcore.data fetch NAME ...`` downloads the datasets themselves (``srcore.datasets``).
+
 Images are decoded once and kept in memory (uint8); each LR image is the benchmark
 degradation of the whole HR image (``srcore.resize.downscale_x4``), and training samples are
 aligned random crops of the pair with random flips and 90-degree rotations.  The ``seed``
@@ -86,7 +88,7 @@ def load_pairs(
     that cannot be decoded (a corrupt or truncated image is named, and the run goes on)."""
     files = image_files(dirs or []) if files is None else files
     out = []
-    for p in tqdm(files, desc="decoding images", disable=not progress, leave=False):
+    for p in tqdm(files, desc="decoding images", unit="image", disable=not progress, leave=False):
         try:
             hr = load_image(p).array
         except ImageLoadError as e:
@@ -198,3 +200,14 @@ def fixed_crops(pairs: list, side: int) -> list[tuple[np.ndarray, np.ndarray, st
         x = (hr.shape[1] - s) // 2 // 4 * 4
         out.append((hr[y : y + s, x : x + s], lr[y // 4 : (y + s) // 4, x // 4 : (x + s) // 4], name))
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m srcore.data fetch ...``: see ``srcore.datasets``."""
+    from srcore.datasets import main as datasets_main
+
+    return datasets_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,8 +6,10 @@ Y-SSIM, RGB-PSNR, LPIPS, the x4 phase range, colour bias, high-frequency energy;
 Two more degradations are scored as extra columns, because users' LR images are rarely made by
 MATLAB's antialiased bicubic: ``cubic_no_aa`` (cubic shrink without antialiasing, as OpenCV's
 INTER_CUBIC or an editor's quick resize) and ``jpeg75`` (the standard LR saved as JPEG quality
-75).  Each model's flat-colour phase range and, for each adversarial model, its difference from
-the same objective without the adversarial term are reported too.
+75); ``cubic_no_aa`` is scored again with the unknown-source treatment (``srcore.prefilter``),
+and saved as JPEG 75 with and without it.  Each model's flat-colour phase range and, for each
+adversarial model, its difference from the same objective without the adversarial term are
+reported too.
 
 Every trained arm is evaluated once per seed (the shipped generator and the other seeds' in
 ``checkpoints/seeds/KEY_seedN.safetensors``), and each model also upscales the grey version of
@@ -19,7 +21,6 @@ writes a JSON with per-image and mean figures, runtime and the environment.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import platform
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from srcore import uncertainty
+from srcore import cli, uncertainty
 from srcore.atomic import write_text_atomic
 from srcore.blend import BlendError
 from srcore.checkpoint import CheckpointError, git_commit, load_generator_file
@@ -42,6 +43,7 @@ from srcore.inference import DEFAULT_TILE, prepare, upscale
 from srcore.metrics import GREY_METRICS, METRICS, chroma_on_grey, flat_phase_range, grey_version, mod_crop, score
 from srcore.models.feature_nets import LPIPS
 from srcore.models.generator import Generator
+from srcore.prefilter import PrefilterError, model_key
 from srcore.resize import downscale_x4, shrink_x4_cubic_no_antialias
 from srcore.zoo import BY_KEY, MODEL_NAMES, TITLES, checkpoint_path
 
@@ -66,6 +68,41 @@ DEGRADATIONS = {
     "cubic_no_aa": ("cubic shrink x4 without antialiasing (OpenCV INTER_CUBIC-like)", shrink_x4_cubic_no_antialias),
     "jpeg75": ("the standard LR saved as JPEG quality 75", lambda hr: _jpeg75(downscale_x4(hr))),
 }
+
+
+# The unknown-source treatment (srcore.prefilter) scored on the no-antialias LR, and on it saved as
+# JPEG 75: the columns that say what the LR mode's "a real photo or unknown" setting delivers.
+UNKNOWN_SOURCE_COLUMNS = {
+    "cubic_no_aa_unknown": "cubic_no_aa, treated as an unknown source (fitted pre-filter and blend, srcore.prefilter)",
+    "cubic_no_aa_jpeg75": "cubic_no_aa saved as JPEG quality 75, untreated",
+    "cubic_no_aa_jpeg75_unknown": "cubic_no_aa saved as JPEG quality 75, treated as an unknown source",
+}
+
+
+def unknown_source_scores(
+    gen: Generator | None, key: str, hrs: list[np.ndarray], no_aa: list[np.ndarray], device: str, tile, lp_fn
+) -> dict[str, dict[str, float]]:
+    """Mean figures (``DEGRADATION_KEYS``) of ``UNKNOWN_SOURCE_COLUMNS`` for one model, given the
+    HR images and their cubic_no_aa LR; the bicubic baseline (``gen`` None) is never treated."""
+    jpeg = [_jpeg75(lr) for lr in no_aa]
+    runs = {
+        "cubic_no_aa_unknown": (no_aa, "unknown"),
+        "cubic_no_aa_jpeg75": (jpeg, "benchmark"),
+        "cubic_no_aa_jpeg75_unknown": (jpeg, "unknown"),
+    }
+    out = {}
+    for col, (lrs, source) in runs.items():
+        vals = [
+            score(
+                upscale(gen, lr, device=device, tile=tile, source=source, key=key),
+                hr,
+                lpips_fn=lp_fn,
+                keys=DEGRADATION_KEYS,
+            )
+            for hr, lr in zip(hrs, lrs)
+        ]
+        out[col] = {k: float(np.mean([v[k] for v in vals])) for k in DEGRADATION_KEYS}
+    return out
 
 
 def adversarial_pairs(models: list[str]) -> list[tuple[str, str]]:
@@ -213,7 +250,9 @@ def evaluate(
             }
             for m in GREY_METRICS
         },
-        "degradations": {k: d for k, (d, _) in DEGRADATIONS.items()} if degradations else {},
+        "degradations": {**{k: d for k, (d, _) in DEGRADATIONS.items()}, **UNKNOWN_SOURCE_COLUMNS}
+        if degradations
+        else {},
         "sets": {},
         "models": meta,
     }
@@ -260,6 +299,9 @@ def evaluate(
                         for hr, lr in zip(hrs, lrs[d])
                     ]
                     res["degradations"][d] = {k: float(np.mean([v[k] for v in vals])) for k in DEGRADATION_KEYS}
+                res["degradations"].update(
+                    unknown_source_scores(gens[m], model_key(m), hrs, lrs["cubic_no_aa"], device, tile, lp_fn)
+                )
             entry["models"][m] = res
         out["sets"][set_name] = entry
     out["seeds"] = {m: meta[m]["seeds"] for m in models if "seeds" in meta[m]}
@@ -359,10 +401,14 @@ def _blend_curves(sets: dict[str, Path], device: str, tile: int | None, progress
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m srcore.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = cli.parser("srcore.evaluate", __doc__)
+    p.add_argument(
+        "--set",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="HR image folder, named NAME in the results, or DIR alone (named after the folder); repeatable",
     )
-    p.add_argument("--set", action="append", required=True, metavar="NAME=DIR", help="HR image folder (repeatable)")
     p.add_argument(
         "--model",
         action="append",
@@ -377,14 +423,14 @@ def main(argv=None) -> int:
         help="record a benchmark set that could not be evaluated, and why (repeatable)",
     )
     p.add_argument("--json", default=None, help="write the results here (e.g. checkpoints/benchmark.json)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side for large images (0: never tile)")
     p.add_argument("--no-degradations", action="store_true", help="skip the extra degradations' columns")
     p.add_argument("--protocol", default=None, help="protocol.json of the experiment that made the models (recorded)")
     p.add_argument(
         "--no-seeds", action="store_true", help="evaluate the shipped generators only, not the other seeds' (seeds/)"
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
         "--blend-curves",
         action="store_true",
@@ -413,7 +459,15 @@ def main(argv=None) -> int:
             bench["protocol"] = proto
         if a.blend_curves:
             bench["blend_curves"] = _blend_curves(sets, a.device, a.tile or None, not a.no_progress)
-    except (FileNotFoundError, ImageLoadError, CheckpointError, BlendError, KeyError, json.JSONDecodeError) as e:
+    except (
+        FileNotFoundError,
+        ImageLoadError,
+        CheckpointError,
+        BlendError,
+        PrefilterError,
+        KeyError,
+        json.JSONDecodeError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.missing:

@@ -16,6 +16,7 @@ from PIL import Image
 from srcore.data import to_tensor, to_uint8
 from srcore.imageio import load_image
 from srcore.models.generator import Generator
+from srcore.prefilter import blend_bicubic, check_source, treat
 from srcore.resize import bicubic_x4
 
 # LR pixels per tile side: a 384 px upload (the largest the compare takes whole) runs as one tile,
@@ -111,18 +112,31 @@ def sr_uint8(
 
 
 def upscale(
-    model: Generator | None, img, device: str | torch.device = "cpu", tile: int | None = DEFAULT_TILE, progress=None
+    model: Generator | None,
+    img,
+    device: str | torch.device = "cpu",
+    tile: int | None = DEFAULT_TILE,
+    progress=None,
+    source: str = "benchmark",
+    key: str | None = None,
 ) -> np.ndarray:
     """x4 SR of an image (PIL, path, bytes or array of any mode) as HxWx3 uint8.
 
     ``model=None`` gives the MATLAB-style bicubic baseline; ``progress`` as in ``sr_uint8``.
+    ``source="unknown"`` (a real photo, or LR not made by MATLAB's antialiased shrink) blurs the LR
+    image by the pre-filter fitted for model ``key`` and blends the output with bicubic by the
+    fitted weight (``srcore.prefilter``; the shared pair for a model the fit did not see); the
+    bicubic baseline is never treated.
     """
+    check_source(source)
     lr = _as_rgb8(img)
     if model is None:
         return bicubic_x4(lr)
+    fed, alpha = treat(lr, key, source)
     model = prepare(model).to(device)
     with torch.inference_mode():
-        return sr_uint8(model, lr, device, tile, progress=progress)
+        sr = sr_uint8(model, fed, device, tile, progress=progress)
+    return blend_bicubic(sr, lr, alpha)
 
 
 def upscale_pil(model: Generator | None, img: Image.Image, **kw) -> Image.Image:

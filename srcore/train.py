@@ -742,7 +742,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("name", help=f"model key: one of the table ({', '.join(BY_KEY)}) or a new name with --loss")
     p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
-    p.add_argument("--val-dir", action="append", default=[], help="folder of HR validation images (repeatable)")
     p.add_argument(
         "--holdout",
         type=NONNEG_INT,
@@ -750,20 +749,29 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="hold out this many training images (chosen by name hash) for validation",
     )
     p.add_argument("--out", default=None, help="run folder (state, history, pictures); default runs/NAME")
-    p.add_argument("--export", default=None, help="write the final generator here (.safetensors)")
+    p.add_argument(
+        "--export", default=None, help="write the final generator here (.safetensors; default: not exported)"
+    )
     p.add_argument(
         "--recipe",
         choices=["finetune", "report"],
         default="finetune",
         help="finetune (default: MSE from scratch, other losses fine-tuned) or report (the report's settings)",
     )
-    p.add_argument("--arch", choices=["default", "seed"], default="default", help="seed: the report's network")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/state.safetensors if present")
+    p.add_argument(
+        "--arch",
+        choices=["default", "seed"],
+        default="default",
+        help="default: the comparison's network (srcore.zoo.GENERATOR); seed: the report's network",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from RUN/state.safetensors if present (default: start afresh)"
+    )
     p.add_argument(
         "--loss", default=None, help='objective as weighted terms, e.g. "vgg=1,adv=1e-3" (default: the table\'s)'
     )
     p.add_argument("--title", default=None, help="display title of a new model (default: its name)")
-    p.add_argument("--description", default=None, help="one line on what a new model is")
+    p.add_argument("--description", default=None, help="one line on what a new model is (default: its loss)")
     for k, t in (
         ("steps", POSITIVE_INT),
         ("batch", POSITIVE_INT),
@@ -814,9 +822,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
-    p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark off on GPU")
+    p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark off on GPU (default: on)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels only (errors if one has none)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from srcore import SCALE
+from srcore import SCALE, cli
 from srcore.checkpoint import CheckpointError
 from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image, save_png
 from srcore.inference import DEFAULT_TILE, prepare, upscale
+from srcore.prefilter import SOURCES, PrefilterError, describe
 from srcore.zoo import MODEL_NAMES, load_generator
 
 DEFAULT_MAX_OUTPUT_MP = 100.0  # x4 output megapixels (about 0.3 GB as 8-bit RGB): LR up to 2500x2500
@@ -120,6 +121,7 @@ def upscale_file(
     max_output_mp: float,
     progress: bool = True,
     stem: str | None = None,
+    source: str = "benchmark",
 ) -> tuple[list[Path], list[str]]:
     """Upscale one file with every model; returns (written files, notes about the input).
 
@@ -129,13 +131,17 @@ def upscale_file(
     check_size(h, w, max_output_mp)
     written = []
     for name, model in models.items():
-        bar = tqdm(total=0, desc=f"{src.name} {name}", unit="tile", leave=False, disable=not progress or model is None)
+        t = tile or max(h, w)
+        n_tiles = -(-h // t) * -(-w // t)  # the bar's total from the start, not "0tile [?tile/s]"
+        bar = tqdm(
+            total=n_tiles, desc=f"{src.name} {name}", unit="tile", leave=False, disable=not progress or model is None
+        )
 
         def tick(done: int, total: int, bar=bar) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        sr = upscale(model, li.array, device, tile, progress=tick)
+        sr = upscale(model, li.array, device, tile, progress=tick, source=source, key=name)
         bar.close()
         dst = out_dir / output_name(stem or src.stem, name)
         _write_new(dst, lambda tmp, sr=sr: save_png(sr, tmp))
@@ -145,17 +151,23 @@ def upscale_file(
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m srcore.upscale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = cli.parser("srcore.upscale", __doc__)
     p.add_argument("inputs", nargs="+", help="image files or folders of images")
     p.add_argument(
         "--model",
         action="append",
         default=None,
-        help=f"{', '.join(MODEL_NAMES)}, bicubic, all, or a .safetensors checkpoint (repeatable; default srgan_pl)",
+        help=f"{', '.join(MODEL_NAMES)}, bicubic, all, or a .safetensors checkpoint (repeatable; default: srgan_pl)",
     )
-    p.add_argument("--out", default="upscaled", help="output folder (default ./upscaled)")
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="unknown",
+        help="where the inputs come from: 'unknown' (a real photo, or any resize other than MATLAB's): the "
+        "models get the pre-filter fitted on training images (checkpoints/prefilter.json); 'benchmark' "
+        "(made by MATLAB-style antialiased bicubic shrink, as the models' training input): no treatment",
+    )
+    p.add_argument("--out", default="upscaled", help="output folder")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side in px (0 = whole image at once)")
     p.add_argument(
         "--max-output-mp",
@@ -163,9 +175,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=DEFAULT_MAX_OUTPUT_MP,
         help="refuse inputs whose x4 output is larger (megapixels)",
     )
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = default)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch; 0: as many as torch chooses")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
         "--no-rename",
         action="store_true",
@@ -222,6 +234,13 @@ def main(argv=None) -> int:
             f"{' (and the other models likewise)' if len(models) > 1 else ''}",
             file=sys.stderr,
         )
+    learned = [k for k, m in models.items() if m is not None]
+    if learned:
+        try:
+            print(describe(a.source, learned), file=sys.stderr)
+        except PrefilterError as e:
+            print(f"error: {e} (or pass --source benchmark)", file=sys.stderr)
+            return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     for src in files:
@@ -235,6 +254,7 @@ def main(argv=None) -> int:
                 a.max_output_mp,
                 progress=not a.no_progress,
                 stem=stems[src],
+                source=a.source,
             )
         except (ImageLoadError, UpscaleError) as e:
             failed += 1

@@ -52,8 +52,9 @@ def checkpoint_dir(tmp_root: Path) -> Path:
     for sub in ("history", "progress", "report_histories"):
         if (shipped / sub).is_dir():
             shutil.copytree(shipped / sub, d / sub, dirs_exist_ok=True)
-    if (shipped / "benchmark.json").is_file():
-        shutil.copy(shipped / "benchmark.json", d)
+    for f in ("benchmark.json", "prefilter.json"):  # prefilter.json: the LR mode's unknown-source treatment
+        if (shipped / f).is_file():
+            shutil.copy(shipped / f, d)
     return d
 
 

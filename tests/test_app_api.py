@@ -97,11 +97,17 @@ def test_models_and_upscale_endpoints(client, models, tmp_path):
     lr = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
     path = tmp_path / "tiny.png"
     Image.fromarray(lr).save(path)
-    out = client.predict(handle_file(str(path)), "srgan_pl", api_name="/upscale")
+    out = client.predict(handle_file(str(path)), "srgan_pl", "benchmark", api_name="/upscale")
     assert Path(out).name == "tiny_srgan_pl_x4.png"
     sr = read(out)
     assert sr.shape == (160, 208, 3)
     assert np.abs(sr.astype(int) - upscale(models["srgan_pl"], lr).astype(int)).max() <= 1
+    # the default source is "unknown": the fitted pre-filter and blend of srcore.prefilter
+    treated = read(client.predict(handle_file(str(path)), "srgan_pl", api_name="/upscale"))
+    want = upscale(models["srgan_pl"], lr, source="unknown", key="srgan_pl").astype(int)
+    assert np.abs(treated.astype(int) - want).max() <= 1 and np.abs(treated.astype(int) - sr).max() > 8
+    with pytest.raises(AppError, match="unknown source"):
+        client.predict(handle_file(str(path)), "srgan_pl", "cartoon", api_name="/upscale")
     np.testing.assert_array_equal(
         read(client.predict(handle_file(str(path)), "Bicubic", api_name="/upscale")), upscale(None, lr)
     )
@@ -162,6 +168,7 @@ def test_upload_lr_has_no_reference_metrics(client, tmp_path):
     r = compare(client, upload=handle_file(str(path)), mode=UPLOAD_LR)
     assert r["info"]["scores"] == {} and r["info"]["hr_size"] is None
     assert "no reference metrics" in r["status"].lower()
+    assert "input treated as a real photo: Gaussian pre-filter" in r["status"]  # the one line naming the treatment
     np.testing.assert_array_equal(read(r["files"]["lr"]), lr)  # the LR itself, as fed to the models
     for p in ("bicubic", *MODELS):
         assert read(r["files"][p]).shape == (160, 224, 3), p

@@ -5,13 +5,15 @@ synced viewer shows the output file's pixels at 100 % and 400 % and zooms by key
 another example fills the panels in model by model with a progress line; the view is kept in the
 URL; axe-core (npm, injected from node_modules, never a CDN) finds no serious or critical
 violation on any tab; the phone layout (390x844) fits; the Training / Benchmark plots render.
-Screenshots go to tests/_artifacts/ and the README's to docs/ (screenshot-compare, -100, -400,
--phone, -dark).
+Screenshots go to tests/_artifacts/, the README's ones (screenshot-compare, -100, -400, -phone,
+-dark) too, so a test run changes no tracked file; ``SR_UPDATE_DOCS=1 python -m pytest
+tests/test_browser.py`` writes those into docs/ instead (the explicit command that updates them).
 Never downloads a browser: skipped when /usr/bin/chromium is not installed.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ import test_viewer_browser as VB  # the viewer's screen-pixel helpers
 from app_helpers import CHROMIUM, MODELS, ROOT, checkpoint_dir, launch, stop
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
+# the README's screenshots: docs/ only on request (SR_UPDATE_DOCS=1), else beside the other artifacts
+DOCS = ROOT / "docs" if os.environ.get("SR_UPDATE_DOCS") == "1" else ARTIFACTS / "docs"
 
 pytestmark = [
     pytest.mark.timeout(900),
@@ -96,8 +100,8 @@ def test_real_app_shows_the_output_file_pixels(page):
         bad = np.any(got != want, axis=2) & mask
         assert mask.sum() > 1000 and not bad.any(), f"{bad.sum()} screen pixels differ at {zoom * 100} %"
         page.screenshot(path=str(ARTIFACTS / f"viewer-{zoom * 100}.png"))
-    docs = ROOT / "docs"
-    docs.mkdir(exist_ok=True)
+    docs = DOCS
+    docs.mkdir(parents=True, exist_ok=True)
     page.locator(".srv-grid").focus()
     page.keyboard.press("0")  # keyboard: back to fit
     assert VB.state(page)["k"] == 0
@@ -140,7 +144,7 @@ def test_panels_fill_in_as_models_finish(page):
     page.wait_for_function("() => document.querySelector('.srv-host')._srv.cfg.source === 'Astronaut'")
     wait_idle(page)
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(ROOT / "docs" / "screenshot-compare.png"), full_page=False)
+    page.screenshot(path=str(DOCS / "screenshot-compare.png"), full_page=False)
 
 
 def _shown(pg, example: str, timeout: float = 60_000) -> None:
@@ -278,7 +282,7 @@ def test_phone_layout_and_dark_mode(page, app_url):
     assert not cut, cut
     pg.locator(".srv-gridwrap").evaluate("e => e.scrollIntoView({block: 'start'})")
     pg.wait_for_timeout(300)
-    pg.screenshot(path=str(ROOT / "docs" / "screenshot-phone.png"))
+    pg.screenshot(path=str(DOCS / "screenshot-phone.png"))
     ctx.close()
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
     pg = ctx.new_page()
@@ -290,7 +294,7 @@ def test_phone_layout_and_dark_mode(page, app_url):
         "document.body.classList.contains('dark') || document.documentElement.classList.contains('dark')"
         " || !!document.querySelector('.dark')"
     )
-    pg.screenshot(path=str(ROOT / "docs" / "screenshot-dark.png"))
+    pg.screenshot(path=str(DOCS / "screenshot-dark.png"))
     if AXE.is_file():  # contrast and the rest, in the dark theme too
         pg.add_script_tag(path=str(AXE))
         pg.wait_for_timeout(500)

@@ -35,7 +35,10 @@ def test_files_and_folders_to_pngs(tmp_path, ckpt, capsys):
     Image.fromarray(a).save(src / "a.png")
     Image.fromarray(b).save(src / "sub" / "b.jpg", quality=95)
     out = tmp_path / "out"
-    rc = main([str(src), "--model", str(path), "--model", "bicubic", "--out", str(out), "--tile", "8", "--no-progress"])
+    rc = main(
+        [str(src), "--model", str(path), "--model", "bicubic", "--out", str(out), "--tile", "8", "--no-progress"]
+        + ["--source", "benchmark"]
+    )
     assert rc == 0, capsys.readouterr().err
     got = sorted(p.name for p in out.iterdir())
     assert got == ["a_bicubic_x4.png", "a_tiny_x4.png", "b_bicubic_x4.png", "b_tiny_x4.png"]
@@ -169,3 +172,31 @@ def test_a_file_appearing_mid_run_is_not_replaced(tmp_path):
     with pytest.raises(UpscaleError, match="left as it is"):
         _write_new(dst, lambda tmp: Path(tmp).write_bytes(b"second"))
     assert dst.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["o.png"]
+
+
+def test_source_unknown_runs_the_fitted_treatment(tmp_path, ckpt, capsys, monkeypatch):
+    """--source unknown (the default) applies checkpoints/prefilter.json, read when the run starts;
+    without that file the run stops with a one-line error naming the fit command."""
+    import json
+
+    from srcore import paths, prefilter
+
+    path, g = ckpt
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    monkeypatch.setattr(paths, "CHECKPOINTS", ck)
+    a = photo("coffee", (30, 41))
+    Image.fromarray(a).save(tmp_path / "a.png")
+    rc = main([str(tmp_path / "a.png"), "--model", str(path), "--out", str(tmp_path / "o1"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "error:" in err and "python -m srcore.prefilter fit" in err and "Traceback" not in err
+    table = {"sigma": {"tiny": 0.5}, "alpha": {"tiny": 0.7}, "shared_sigma": 0.9, "shared_alpha": 1.0, "images": []}
+    (ck / prefilter.FILE_NAME).write_text(json.dumps(table))
+    rc = main([str(tmp_path / "a.png"), "--model", str(path), "--out", str(tmp_path / "o2"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "Gaussian pre-filter σ = 0.5 LR px, output 70 % model + bicubic" in err
+    sr = np.asarray(Image.open(tmp_path / "o2" / "a_tiny_x4.png"))
+    want = prefilter.blend(upscale(g, prefilter.gaussian_blur(a, 0.5)), upscale(None, a), 0.7)
+    assert np.abs(sr.astype(int) - want.astype(int)).max() <= 1
+    assert np.abs(sr.astype(int) - upscale(g, a).astype(int)).max() > 4  # not the untreated output

@@ -62,7 +62,8 @@ def build_trunk(spec: list[tuple[str, tuple]], drop_last_pool: bool = False) -> 
 
 def _load_weights(path: str | Path, what: str) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{what} weights not found at {path} (see checkpoints/README.md)")
+        hint = "see checkpoints/README.md" if Path(path).parent.is_dir() else paths.missing_hint()
+        raise FileNotFoundError(f"{what} weights not found at {path} ({hint})")
     return load_file(str(path))
 
 
