@@ -58,12 +58,13 @@ FIXED = r"""
 
 | topic | in the report's notebooks | here |
 |---|---|---|
-| generator | SRCNN body then fixed upsampling; SRGAN-PL a bare ×4 nearest-neighbour upsample (blocky) | same body for all four, learned ×4 upsampling by resize-convolution (nearest ×2 then a conv, twice: no sub-pixel checkerboard), residual over bicubic, an LR-consistency step |
+| generator | SRCNN body then fixed upsampling; SRGAN-PL a bare ×4 nearest-neighbour upsample (blocky) | same body for all four, learned ×4 upsampling by resize-convolution (nearest ×2 then a conv, twice: no sub-pixel checkerboard), residual over bicubic (one residual for R, G and B, so grey content stays grey: no invented colour specks), an LR-consistency step |
 | "201 epochs" | 201 single batches of 10 images | real iterations and epochs, stated as such |
 | data | whole DIV2K images squashed to 256×256 (aspect ratio distorted), LR 64×64 | random HR crops, MATLAB-compatible bicubic LR, flips and rotations |
 | VGG loss | Keras VGG19 `block3_conv3` without ImageNet preprocessing | VGG features before the 3rd max-pool on correctly normalised input |
 | discriminator | MSE on a 16×16 patch output | the section 2.3 network with dense layers, BCE on logits |
 | adversarial weight | 10⁻³ | 10⁻³ (SRGAN-PL: with SRGAN's 1/12.75 VGG feature scale, so the term counts) |
+| one run | one training run per model, differences stated without spread | every arm with 3 seeds from one start; means ± sd, paired bootstrap intervals, an ordering claimed only where resolved |
 | PSNR / SSIM | between pixel row 2 of HR and row 1 of SR, data in [−1, 1] (≈ 15–20 dB, meaningless) | whole image, [0, 255], Y channel, 4-pixel border (and RGB) |
 
 ## Credits
