@@ -2,7 +2,7 @@
 localhost port, in a temp folder, as a non-root user (``postgres`` when the tests run as root,
 since PostgreSQL refuses to run as root), trust authentication, stopped and removed at exit.
 
-``postgres_url(tmp_path_factory, name)`` gives the URL of a fresh database ``name`` on the one
+``postgres_url(name)`` gives the URL of a fresh database ``name`` on the one
 server of the test session; it skips the test, with the reason, when the PostgreSQL binaries
 (Debian's ``postgresql`` package; ``.ci/run`` installs it), a non-root user or psycopg is missing.
 """
@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +85,8 @@ def server_url() -> str:
     opts = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base} -c max_connections=200"
     r = subprocess.run(_as_user([pg_ctl, "-D", data, "-l", log, "-o", opts, "-w", "start"], user), **run)
     if r.returncode != 0:
-        _server["skip"] = f"pg_ctl start failed: {r.stderr[-300:]} {open(log).read()[-300:] if os.path.exists(log) else ''}"
+        tail = Path(log).read_text()[-300:] if os.path.exists(log) else ""
+        _server["skip"] = f"pg_ctl start failed: {r.stderr[-300:]} {tail}"
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip(_server["skip"])
 
@@ -98,7 +100,7 @@ def server_url() -> str:
     return _server["url"]
 
 
-def postgres_url(tmp_path_factory=None, name: str = "sr_test") -> str:
+def postgres_url(name: str = "sr_test") -> str:
     """A fresh, empty database on the session's server: its URL."""
     import psycopg
 

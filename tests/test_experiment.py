@@ -75,6 +75,7 @@ def test_describe_states_the_run_from_its_record():
     assert f"pre-training of {own.pretrain_steps:,} steps" in text and "(1 h 10 min)" in text
     assert "SRCNN-MSE 1 min." in text
 
+
 def _tree(folder):
     """(path, size, mtime) of every file under ``folder``: to show nothing was written there."""
     return sorted(

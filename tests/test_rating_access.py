@@ -96,7 +96,9 @@ def test_class_code_cap_and_expiry(svc):
 
 
 def test_uninvited_sessions_do_not_count_and_get_no_code(svc):
-    svc.save_settings(StudySettings(access="open", items=2, attention_every=0, repeat_every=0, gold_every=0, practice=False))
+    svc.save_settings(
+        StudySettings(access="open", items=2, attention_every=0, repeat_every=0, gold_every=0, practice=False)
+    )
     s = svc.start(None, "mos", client="10.1.1.1")
     while not s.finished:
         s = svc.vote(s.key, s.nonce, 3)
@@ -171,7 +173,7 @@ def test_throttle_spaces_guesses_and_never_locks_out_the_organiser(svc):
     assert _attempt(svc, "the-organiser-token", "198.51.100.9") == "ok" and clock.t - before <= 12.01
 
 
-def test_throttle_burst_of_parallel_guesses_counted_before_answers(svc):
+def test_throttle_burst_of_parallel_guesses_counted_before_answers():
     """60 guesses arriving together: each is counted when it is admitted, so 5 are checked at
     once, 2 wait their turn (12 s, 24 s) and 53 are refused without being checked."""
     clock = Clock()
@@ -197,7 +199,7 @@ def test_proxy_headers_believed_only_from_trusted_proxies(monkeypatch):
 
     from dashboard import serving
 
-    async def app(scope, receive, send):
+    async def app(scope, _receive, _send):
         seen.append(scope["client"][0])
 
     def client_seen(peer: str, xff: str) -> str:

@@ -151,7 +151,7 @@ def test_kill_9_three_times_under_12_raters_loses_nothing(setup, tmp_path, backe
     if backend == "postgresql":
         from pg_helpers import postgres_url
 
-        db = postgres_url(None, "kill")
+        db = postgres_url("kill")
     else:
         db = tmp_path / "kill.sqlite3"
     r = rl.run_kill_test(db, ck, raters=12, votes=8, kills=3, every_s=3.0, extra_env=env)
@@ -236,10 +236,8 @@ def test_plans_are_per_rater_resumable_secret_and_hold_the_anchors(small_stimuli
 
 
 def test_service_flow_replay_and_completion(small_stimuli, tmp_path):
-    from srcore.rating.service import RatingService
+    from srcore.rating.service import RatingService, StudySettings
     from srcore.rating.store import RatingError, RatingStore
-
-    from srcore.rating.service import StudySettings
 
     svc = RatingService(RatingStore(tmp_path / "svc.sqlite3"), small_stimuli[0], admin_token="t")
     with pytest.raises(RatingError, match="by invitation"):  # the default: invited raters only

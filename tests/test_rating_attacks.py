@@ -38,7 +38,7 @@ def app(request, tmp_path_factory):
     if request.param == "postgresql":
         from pg_helpers import postgres_url
 
-        db = postgres_url(tmp_path_factory, "attacks")
+        db = postgres_url("attacks")
     else:
         db = tmp / "ratings.sqlite3"
     ck = rl.make_untrained_checkpoints(tmp / "checkpoints")

@@ -19,7 +19,7 @@ PLAN = [(f"img{i}", (m,)) for i in range(3) for m in ("bicubic", "srgan_pl", "hr
 def pg():
     from pg_helpers import postgres_url
 
-    s = RatingStore(postgres_url(None, "store"))
+    s = RatingStore(postgres_url("store"))
     yield s
     s.close()
 
@@ -98,7 +98,7 @@ def test_racing_tabs_and_parallel_votes(pg):
 def test_concurrent_starts_migrate_once_and_meta_default_race_free():
     from pg_helpers import postgres_url
 
-    url = postgres_url(None, "mig")
+    url = postgres_url("mig")
     stores, errors = [], []
 
     def open_one():

@@ -160,8 +160,10 @@ def test_straight_liner_and_inconsistent_rater_flagged(study):
     for k in range(6):
         run_session(svc, clock, honest(random.Random(k)), links[k])
     rng = random.Random(5)
-    liner = run_session(svc, clock, (lambda a, m: 1 if a.models[0] in (DEGRADED, BLURRED) else 4, honest(rng)[1]), links[6])
-    noisy = run_session(svc, clock, (lambda a, m: rng.randint(1, 5), honest(rng)[1]), links[7])
+    liner = run_session(
+        svc, clock, (lambda a, _m: 1 if a.models[0] in (DEGRADED, BLURRED) else 4, honest(rng)[1]), links[6]
+    )
+    noisy = run_session(svc, clock, (lambda _a, _m: rng.randint(1, 5), honest(rng)[1]), links[7])
     qc = _qc(svc)
     assert "straight-liner" in qc.loc[liner, "reason"]
     assert qc.loc[noisy, "flagged"]

@@ -262,7 +262,7 @@ def test_many_threads_and_processes_every_vote_once(tmp_path, backend):
     if backend == "postgresql":
         from pg_helpers import postgres_url
 
-        db = postgres_url(None, "c")
+        db = postgres_url("c")
     else:
         db = tmp_path / "c.sqlite3"
     procs = [_writer(tmp_path, db, threads=3, votes=15, tag=f"p{i}") for i in range(3)]
@@ -310,7 +310,7 @@ def test_kill_9_under_load_loses_no_acknowledged_vote(tmp_path, backend):
     if backend == "postgresql":
         from pg_helpers import postgres_url
 
-        db = postgres_url(None, "k")
+        db = postgres_url("k")
     else:
         db = tmp_path / "k.sqlite3"
     RatingStore(db).close()

@@ -26,10 +26,10 @@ from pathlib import Path
 from srcore.rating.stimuli import (
     ANCHORS,
     DEFAULT_ATTENTION_EVERY,
-    DEFAULT_GOLD_EVERY,
-    DEFAULT_REPEAT_EVERY,
     DEFAULT_CROP,
+    DEFAULT_GOLD_EVERY,
     DEFAULT_ITEMS,
+    DEFAULT_REPEAT_EVERY,
     DEFAULT_ZOOM,
     StimulusPlan,
     StimulusSet,

@@ -377,7 +377,7 @@ class RatingStore:
             self._open_pg(pool_size)
             return
         self.dialect = "sqlite"
-        self.url = None
+        self.url = ""
         self.path = Path(path) if path is not None else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         migrate(self._conn())
