@@ -743,6 +743,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("name", help=f"model key: one of the table ({', '.join(BY_KEY)}) or a new name with --loss")
     p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
     p.add_argument(
+        "--val-dir",
+        action="append",
+        default=[],
+        help="folder of HR validation images (repeatable; default: none, only the --holdout images)",
+    )
+    p.add_argument(
         "--holdout",
         type=NONNEG_INT,
         default=0,
