@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from srcore import paths
+from srcore import cli, paths
 from srcore.atomic import write_text_atomic
 from srcore.config import SRGAN_VGG_SCALE
 from srcore.losses_table import format_loss
@@ -743,9 +743,7 @@ def _nonneg_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m srcore.experiment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = cli.parser("srcore.experiment", __doc__)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="the budget (default: %(default)s)")
     p.add_argument(
         "--out", default="runs/exp", help="run folder (every stage's state, history, logs; default: %(default)s)"

@@ -39,7 +39,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from srcore import history
+from srcore import cli, history
 from srcore.atomic import write_bytes_atomic, write_text_atomic
 from srcore.checkpoint import (
     CheckpointError,
@@ -733,10 +733,9 @@ POSITIVE_INT, POSITIVE, NONNEG_INT = _number(int, 0, True), _number(float, 0, Tr
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m srcore.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = cli.parser(
+        "srcore.train",
+        __doc__,
         epilog="Numbers: counts, intervals, rates and timeouts must be > 0; --holdout, --warmup, --workers, "
         "--threads, --seed and --val-max-side may be 0; --ema-decay is in [0, 1) (0: no EMA).",
     )
@@ -789,9 +788,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         ("crops-per-image", POSITIVE_INT),
         ("vgg-feature-scale", POSITIVE),
     ):
-        p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
-    p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
-    p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
+        p.add_argument(f"--{k}", type=t, default=None, help="override the recipe (default: the recipe's)")
+    p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from (default: the recipe's)")
+    p.add_argument(
+        "--schedule",
+        choices=["cosine", "constant"],
+        default=None,
+        help="learning-rate schedule (default: the recipe's)",
+    )
     p.add_argument(
         "--save-every", type=POSITIVE_INT, default=200, help="steps between saved states (default %(default)s)"
     )
@@ -804,8 +808,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--val-max-side", type=NONNEG_INT, default=0, help="centre-crop validation images (HR px; 0 = whole)"
     )
     p.add_argument("--workers", type=NONNEG_INT, default=2, help="data worker processes (0: load in the trainer)")
-    p.add_argument("--threads", type=NONNEG_INT, default=0, help="CPU threads for torch (0 = default)")
-    p.add_argument("--seed", type=NONNEG_INT, default=0)
+    p.add_argument("--threads", type=NONNEG_INT, default=0, help="CPU threads for torch (0: as many as torch chooses)")
+    p.add_argument("--seed", type=NONNEG_INT, default=0, help="seed of the initialisation, crops and their order")
     p.add_argument(
         "--data-timeout",
         type=POSITIVE,
@@ -824,7 +828,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0.0,
         help="seconds to wait for another trainer to leave the run folder before refusing (default %(default)s)",
     )
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="torch device: auto (cuda when there is one), cpu, cuda, cuda:1")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
