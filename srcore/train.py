@@ -7,8 +7,8 @@ in the background from a copy) and on SIGTERM/SIGINT; ``--resume`` continues aft
 kill -9.  One data loader with persistent workers serves the whole run; loss values stay on the
 device and are read every ``--log-every`` steps.  Appends a JSONL history and saves progress
 pictures (SR of fixed validation crops).  Multi-GPU: ``torchrun --nproc_per_node N -m
-srcore.train ...`` (DDP; gloo on CPU): logged losses are averaged over ranks, rank 0's state is
-broadcast on resume, and the ranks end with their launcher.
+srcore.train ...`` (DDP; gloo on CPU): logged losses are averaged over ranks, the newest state any
+rank holds is broadcast on resume (wherever rank 0 lands), and the ranks end with their launcher.
 """
 
 from __future__ import annotations
