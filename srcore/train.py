@@ -66,7 +66,7 @@ from srcore.inference import DEFAULT_TILE, sr_tensor
 from srcore.losses import GeneratorLoss, discriminator_loss, mse_loss
 from srcore.losses_table import format_loss, parse_loss
 from srcore.metrics import psnr, ssim
-from srcore.models.discriminator import Discriminator
+from srcore.models.discriminator import Discriminator, global_batch_norm
 from srcore.models.feature_nets import LPIPS
 from srcore.models.generator import Generator, GeneratorConfig
 from srcore.zoo import BY_KEY, GENERATOR, SEED_GENERATOR, checkpoint_path
@@ -227,10 +227,13 @@ class Trainer:
             self.G.load_state_dict(src.state_dict())
             self.init_note = {"init_from": str(recipe.init_from), "init_steps": meta.get("steps")}
         self.D = Discriminator().to(self.device) if recipe.adversarial else None
-        if self.D is not None and self.ddp and self.device.type == "cuda":
+        if self.D is not None and self.ddp:
             # BatchNorm statistics over the global batch, so a GAN arm does not depend on how it is
-            # split over GPUs (torch's SyncBatchNorm runs on GPUs only: CPU ranks keep per-rank BN)
-            self.D = cast(Discriminator, torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D))
+            # split over ranks: torch's SyncBatchNorm on GPUs, GlobalBatchNorm2d elsewhere (gloo)
+            if self.device.type == "cuda":
+                self.D = cast(Discriminator, torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D))
+            else:
+                self.D = cast(Discriminator, global_batch_norm(self.D))
         self.ema = copy.deepcopy(self.G).requires_grad_(False) if recipe.ema_decay > 0 else None
         self.loss = GeneratorLoss(recipe).to(self.device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
