@@ -838,7 +838,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark off on GPU (default: on)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels only (errors if one has none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    numeric = {o for act in p._actions if act.type is not None for o in act.option_strings}
+    return p.parse_args(_negative_numbers_joined(sys.argv[1:] if argv is None else list(argv), numeric))
+
+
+def _negative_numbers_joined(argv: list[str], numeric: set[str]) -> list[str]:
+    """``--lr-d -1e-4`` as ``--lr-d=-1e-4``: argparse before Python 3.13 takes a negative number
+    in exponent form for an option, and says "expected one argument" instead of refusing the
+    value with its reason.  Only options with a number type (``numeric``) are joined."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if a in numeric and nxt.startswith("-") and not nxt.startswith("--"):
+            try:
+                float(nxt)
+            except ValueError:
+                pass
+            else:
+                out.append(f"{a}={nxt}")
+                i += 2
+                continue
+        out.append(a)
+        i += 1
+    return out
 
 
 def build(a: argparse.Namespace) -> tuple[TrainConfig, Recipe, dict]:
