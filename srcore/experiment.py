@@ -5,7 +5,8 @@ equal length from that same initialisation with the same data, crops, batch, opt
 schedule and seed: only the objective differs (the MSE arm continues with MSE).  Then the arms
 are published into ``OUT/publish`` (a complete checkpoints folder: generators, histories, the
 pre-training's once and each arm's from its real starting step, progress pictures, perceptual
-weights) and evaluated there (``benchmark.json``).  The shipped ``checkpoints/`` are replaced only
+weights), the unknown-source pre-filter is fitted for them on the held-out training images
+(``prefilter.json``), and they are evaluated there (``benchmark.json``).  The shipped ``checkpoints/`` are replaced only
 when asked for by name: ``--publish checkpoints``.
 
 Every arm's length is fixed by the preset before training starts; nothing is selected on the
@@ -38,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from srcore import paths
+from srcore import cli, paths
 from srcore.atomic import write_text_atomic
 from srcore.config import SRGAN_VGG_SCALE
 from srcore.losses_table import format_loss
@@ -560,6 +561,23 @@ def _run_experiment(
     if publish:
         publish_results(out, checkpoints, arms, preset.seeds)
         t2 = time.time()
+        # the unknown-source pre-filter fitted for these generators (the evaluation scores it, and
+        # the app reads it beside them) on their held-out training images, never the benchmark sets
+        cmd = [sys.executable, "-m", "srcore.prefilter", "fit", "--out", str(checkpoints / "prefilter.json")]
+        cmd += ["--no-progress", "--device", "cuda" if gpus > 0 else "cpu"]
+        for m in arms:
+            cmd += ["--model", m.key]
+        for f in held_out_files(out, train_dirs, arms, preset.seeds):
+            cmd += ["--image", str(f)]
+        lane, lane_env = lanes.acquire()
+        p = _run_stage(
+            "prefilter", cmd, out / "logs" / "prefilter.log", env={"SR_CHECKPOINTS": str(checkpoints), **lane_env}
+        )
+        p.wait()
+        _reap(p)
+        lanes.release(lane)
+        if p.returncode:
+            raise RuntimeError(f"the pre-filter fit failed (exit {p.returncode}); see {out / 'logs' / 'prefilter.log'}")
         cmd = [
             sys.executable,
             "-m",
@@ -680,6 +698,22 @@ def held_out(out: Path, arms: tuple[ModelSpec, ...] = MODELS, seeds: tuple[int, 
     return []
 
 
+def held_out_files(
+    out: Path, train_dirs: list[str], arms: tuple[ModelSpec, ...] = MODELS, seeds: tuple[int, ...] = (0,)
+) -> list[Path]:
+    """The held-out validation images as files (``Folder/name.png`` found in the training folder
+    of that name)."""
+    by_name = {Path(d).name: Path(d) for d in train_dirs}
+    files = []
+    for name in held_out(out, arms, seeds):
+        folder, _, file = name.partition("/")
+        if folder in by_name and (by_name[folder] / file).is_file():
+            files.append(by_name[folder] / file)
+    if not files:
+        raise FileNotFoundError(f"no held-out training image found in {', '.join(train_dirs)}")
+    return files
+
+
 SEEDS_DIR = "seeds"  # other seeds' generators and histories, beside the shipped ones
 
 
@@ -743,9 +777,7 @@ def _nonneg_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m srcore.experiment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = cli.parser("srcore.experiment", __doc__)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="the budget (default: %(default)s)")
     p.add_argument(
         "--out", default="runs/exp", help="run folder (every stage's state, history, logs; default: %(default)s)"

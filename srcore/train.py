@@ -7,8 +7,8 @@ in the background from a copy) and on SIGTERM/SIGINT; ``--resume`` continues aft
 kill -9.  One data loader with persistent workers serves the whole run; loss values stay on the
 device and are read every ``--log-every`` steps.  Appends a JSONL history and saves progress
 pictures (SR of fixed validation crops).  Multi-GPU: ``torchrun --nproc_per_node N -m
-srcore.train ...`` (DDP; gloo on CPU): logged losses are averaged over ranks, rank 0's state is
-broadcast on resume, and the ranks end with their launcher.
+srcore.train ...`` (DDP; gloo on CPU): logged losses are averaged over ranks, the newest state any
+rank holds is broadcast on resume (wherever rank 0 lands), and the ranks end with their launcher.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from srcore import history
+from srcore import cli, history
 from srcore.atomic import write_bytes_atomic, write_text_atomic
 from srcore.checkpoint import (
     CheckpointError,
@@ -66,7 +66,7 @@ from srcore.inference import DEFAULT_TILE, sr_tensor
 from srcore.losses import GeneratorLoss, discriminator_loss, mse_loss
 from srcore.losses_table import format_loss, parse_loss
 from srcore.metrics import psnr, ssim
-from srcore.models.discriminator import Discriminator
+from srcore.models.discriminator import Discriminator, global_batch_norm
 from srcore.models.feature_nets import LPIPS
 from srcore.models.generator import Generator, GeneratorConfig
 from srcore.zoo import BY_KEY, GENERATOR, SEED_GENERATOR, checkpoint_path
@@ -230,10 +230,13 @@ class Trainer:
             before = int((meta.get("init") or {}).get("init_steps") or 0)
             self.init_note = {"init_from": str(recipe.init_from), "init_steps": before + int(meta.get("steps") or 0)}
         self.D = Discriminator().to(self.device) if recipe.adversarial else None
-        if self.D is not None and self.ddp and self.device.type == "cuda":
+        if self.D is not None and self.ddp:
             # BatchNorm statistics over the global batch, so a GAN arm does not depend on how it is
-            # split over GPUs (torch's SyncBatchNorm runs on GPUs only: CPU ranks keep per-rank BN)
-            self.D = cast(Discriminator, torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D))
+            # split over ranks: torch's SyncBatchNorm on GPUs, GlobalBatchNorm2d elsewhere (gloo)
+            if self.device.type == "cuda":
+                self.D = cast(Discriminator, torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D))
+            else:
+                self.D = cast(Discriminator, global_batch_norm(self.D))
         self.ema = copy.deepcopy(self.G).requires_grad_(False) if recipe.ema_decay > 0 else None
         self.loss = GeneratorLoss(recipe).to(self.device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
@@ -736,15 +739,20 @@ POSITIVE_INT, POSITIVE, NONNEG_INT = _number(int, 0, True), _number(float, 0, Tr
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m srcore.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = cli.parser(
+        "srcore.train",
+        __doc__,
         epilog="Numbers: counts, intervals, rates and timeouts must be > 0; --holdout, --warmup, --workers, "
         "--threads, --seed and --val-max-side may be 0; --ema-decay is in [0, 1) (0: no EMA).",
     )
     p.add_argument("name", help=f"model key: one of the table ({', '.join(BY_KEY)}) or a new name with --loss")
     p.add_argument("--train-dir", action="append", required=True, help="folder of HR training images (repeatable)")
+    p.add_argument(
+        "--val-dir",
+        action="append",
+        default=[],
+        help="folder of HR validation images (repeatable; default: none, only the --holdout images)",
+    )
     p.add_argument(
         "--holdout",
         type=NONNEG_INT,
@@ -786,9 +794,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         ("crops-per-image", POSITIVE_INT),
         ("vgg-feature-scale", POSITIVE),
     ):
-        p.add_argument(f"--{k}", type=t, default=None, help="override the recipe")
-    p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from")
-    p.add_argument("--schedule", choices=["cosine", "constant"], default=None)
+        p.add_argument(f"--{k}", type=t, default=None, help="override the recipe (default: the recipe's)")
+    p.add_argument("--init-from", default=None, help="zoo name or checkpoint to fine-tune from (default: the recipe's)")
+    p.add_argument(
+        "--schedule",
+        choices=["cosine", "constant"],
+        default=None,
+        help="learning-rate schedule (default: the recipe's)",
+    )
     p.add_argument(
         "--save-every", type=POSITIVE_INT, default=200, help="steps between saved states (default %(default)s)"
     )
@@ -801,8 +814,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--val-max-side", type=NONNEG_INT, default=0, help="centre-crop validation images (HR px; 0 = whole)"
     )
     p.add_argument("--workers", type=NONNEG_INT, default=2, help="data worker processes (0: load in the trainer)")
-    p.add_argument("--threads", type=NONNEG_INT, default=0, help="CPU threads for torch (0 = default)")
-    p.add_argument("--seed", type=NONNEG_INT, default=0)
+    p.add_argument("--threads", type=NONNEG_INT, default=0, help="CPU threads for torch (0: as many as torch chooses)")
+    p.add_argument("--seed", type=NONNEG_INT, default=0, help="seed of the initialisation, crops and their order")
     p.add_argument(
         "--data-timeout",
         type=POSITIVE,
@@ -821,14 +834,38 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0.0,
         help="seconds to wait for another trainer to leave the run folder before refusing (default %(default)s)",
     )
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="torch device: auto (cuda when there is one), cpu, cuda, cuda:1")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on GPU")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark off on GPU (default: on)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels only (errors if one has none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    numeric = {o for act in p._actions if act.type is not None for o in act.option_strings}
+    return p.parse_args(_negative_numbers_joined(sys.argv[1:] if argv is None else list(argv), numeric))
+
+
+def _negative_numbers_joined(argv: list[str], numeric: set[str]) -> list[str]:
+    """``--lr-d -1e-4`` as ``--lr-d=-1e-4``: argparse before Python 3.13 takes a negative number
+    in exponent form for an option, and says "expected one argument" instead of refusing the
+    value with its reason.  Only options with a number type (``numeric``) are joined."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if a in numeric and nxt.startswith("-") and not nxt.startswith("--"):
+            try:
+                float(nxt)
+            except ValueError:
+                pass
+            else:
+                out.append(f"{a}={nxt}")
+                i += 2
+                continue
+        out.append(a)
+        i += 1
+    return out
 
 
 def build(a: argparse.Namespace) -> tuple[TrainConfig, Recipe, dict]:

@@ -18,9 +18,7 @@ MAINS = {
     "srcore.train": "srcore.train:main",
     "srcore.experiment": "srcore.experiment:main",
 }
-# train.py and experiment.py are owned elsewhere for now: their help strings are checked, their
-# program name, formatter and description not yet (they still pass prog="python -m ..." themselves)
-NAME_CHECKED = {"srcore.upscale", "srcore.evaluate", "srcore.prefilter", "srcore.data"}
+NAME_CHECKED = set(MAINS)  # every tool: program name, formatter and plain description
 
 
 class _Got(Exception):
@@ -51,7 +49,7 @@ def parsers(module: str, monkeypatch) -> list[argparse.ArgumentParser]:
 @pytest.mark.parametrize("module", sorted(MAINS))
 def test_every_option_has_plain_help_with_its_default(module, monkeypatch):
     for p in parsers(module, monkeypatch):
-        if module in NAME_CHECKED:  # the other two still pass their docstring as it is
+        if module in NAME_CHECKED:
             assert "``" not in (p.description or ""), f"{module}: reST markup in the description"
         for act in p._actions:
             if isinstance(act, argparse._HelpAction | argparse._SubParsersAction):

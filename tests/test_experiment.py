@@ -13,6 +13,7 @@ from helpers import REPO, make_image_dir, subprocess_env
 
 from srcore import history
 from srcore.checkpoint import read_metadata
+from srcore.evaluate import UNKNOWN_SOURCE_COLUMNS
 from srcore.experiment import PRESETS, describe
 from srcore.paths import ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS, VGG16_WEIGHTS
 from srcore.zoo import MODELS
@@ -112,6 +113,9 @@ def test_smoke_experiment_runs_every_stage_and_resumes(tmp_path):
     assert _tree(CHECKPOINTS) == shipped, "the default run wrote into checkpoints/"
     ck = out / "publish"
     assert f"to {ck}" in r.stdout
+    # the unknown-source pre-filter fitted for these generators, on their held-out image
+    table = json.loads((ck / "prefilter.json").read_text())
+    assert set(table["sigma"]) >= {m.key for m in MODELS} and len(table["images"]) == 1
     for f in (VGG16_WEIGHTS, ALEXNET_WEIGHTS, LPIPS_LIN_WEIGHTS):  # a complete checkpoints folder
         assert (ck / f.name).is_file()
 
@@ -140,7 +144,7 @@ def test_smoke_experiment_runs_every_stage_and_resumes(tmp_path):
     assert set(tiny) == {"bicubic", *(m.key for m in MODELS)}
     for key, res in tiny.items():
         assert {"psnr_y", "lpips", "phase_range", "bias_r", "hf_energy"} <= set(res["mean"])
-        assert set(res["degradations"]) == {"cubic_no_aa", "jpeg75"}
+        assert set(res["degradations"]) == {"cubic_no_aa", "jpeg75", *UNKNOWN_SOURCE_COLUMNS}
         assert "flat_phase_range" in bench["models"][key]
     assert "srgan_mse - srcnn_mse" in bench["differences"] and "srgan_pl - srcnn_pl" in bench["differences"]
 
