@@ -90,7 +90,7 @@ def load(path: str | Path | None = None) -> dict:
     except FileNotFoundError:
         raise PrefilterError(
             f"no fitted pre-filter for unknown-source inputs: {p} is missing; "
-            "make it with `python -m srcore.prefilter fit`"
+            f"make it with `python -m srcore.prefilter fit --out {p}`"
         ) from None
     hit = _CACHE.get(p)
     if hit and hit[0] == mtime:
@@ -103,7 +103,7 @@ def load(path: str | Path | None = None) -> dict:
                 raise TypeError(f"{k!r} is not an object")
     except (ValueError, KeyError, TypeError) as e:
         raise PrefilterError(
-            f"{p} is not a valid pre-filter table ({e}); re-run `python -m srcore.prefilter fit`"
+            f"{p} is not a valid pre-filter table ({e}); re-run `python -m srcore.prefilter fit --out {p}`"
         ) from None
     _CACHE[p] = (mtime, table)
     return table
@@ -353,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument(
         "--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS), help="grid of the model's weight in the blend"
     )
-    pf.add_argument("--out", default=str(default_path()), help="where to write the table")
+    pf.add_argument(
+        "--out",
+        default=str(Path("runs") / FILE_NAME),
+        help=f"where to write the table (the app reads {default_path()}: give that path to replace the shipped one)",
+    )
     pf.add_argument("--device", default="cpu", help="torch device")
     pf.add_argument("--no-progress", action="store_true", help="no progress bar")
     ps = sub.add_parser(
@@ -373,7 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: table.get(k) for k in keys}, indent=1, ensure_ascii=False))
         changed = stale(table, [m for m in table.get("sigma", {}) if m in MODEL_NAMES])
         if changed:
-            print(f"stale: {', '.join(changed)} changed since the fit; re-run `python -m srcore.prefilter fit`")
+            print(
+                f"stale: {', '.join(changed)} changed since the fit; "
+                f"re-run `python -m srcore.prefilter fit --out {a.path}`"
+            )
             return 1
         return 0
     models = a.model or list(MODEL_NAMES)
