@@ -17,6 +17,7 @@ import gradio as gr
 
 from dashboard import about_tab, serving, tempfiles, viewer
 from dashboard import cache as rcache
+from dashboard.benchmark_tab import CSS as BENCH_CSS
 from dashboard.benchmark_tab import BenchmarkTab
 from dashboard.compare_tab import CompareTab
 from dashboard.core import MAX_FILE_SIZE, Engine, Result
@@ -144,7 +145,7 @@ def launch_kwargs(settings: Settings) -> dict:
     """``demo.launch(**...)``: the app's look and Gradio's limits, sized from ``settings``."""
     return dict(
         max_file_size=MAX_FILE_SIZE,
-        css=CSS + viewer.CSS,
+        css=CSS + BENCH_CSS + viewer.CSS,
         theme=theme(),
         js=viewer.A11Y_JS,
         show_error=True,
