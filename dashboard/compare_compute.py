@@ -49,7 +49,7 @@ class Extra:
     image: np.ndarray
     scores: dict = field(default_factory=dict)
     seconds: float = 0.0
-    help: str = ""
+    note: str = ""  # a line under its figures (the blend: when the input ran untreated)
     file_kind: str = ""  # its PNG's name after the image's stem
     meta: dict = field(default_factory=dict)  # the blend's {"a", "b", "alpha"} (kept in the page URL)
 
@@ -231,9 +231,10 @@ class CompareRunner:
             scores = core.score_panels(self.engine, {BLEND: sr}, res.hr, SCALE)[BLEND]
         t = self.engine.titles
         title = f"Blend {t.get(a, a)} → {t.get(b, b)}, α = {al:.2f}"
-        help_ = f"the weights (1 − α)·{t.get(a, a)} + α·{t.get(b, b)}, one network (network interpolation)"
         kind = f"blend_{a}_to_{b}_alpha{round(al * 100):03d}_x4"
-        got = Extra(BLEND, title, sr, scores, time.perf_counter() - t0, help_, kind, {"a": a, "b": b, "alpha": al})
+        # the real-photo treatment is fitted per arm, never for a blend: said under the panel
+        note = "" if res.lr_source == "benchmark" else "input untreated (the real-photo treatment is fitted per model)"
+        got = Extra(BLEND, title, sr, scores, time.perf_counter() - t0, note, kind, {"a": a, "b": b, "alpha": al})
         self._extras[key] = got
         return got
 

@@ -170,6 +170,7 @@ class Result:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # SR panel -> metrics
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    lr_source: str = "benchmark"  # "unknown": the models ran with the real-photo treatment (srcore.prefilter)
     seconds: float = 0.0  # the models and PSNR / SSIM (LPIPS too, unless it was left to add_lpips)
     lpips_seconds: float = 0.0  # add_lpips's time when it ran apart from the compare
     key: str = ""  # its key in dashboard.cache (what a session's state holds instead of the result)
@@ -394,7 +395,7 @@ def run_compare(
     scores = {p: figures(p) for p in names if p in scored}
     images = {"lr": nearest(lr, SCALE)}
     images.update({p: srs[p] for p in order})
-    res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)
+    res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source, lr_source=lr_source)
     if hr is not None:
         images["hr"] = hr
         res.scores = scores

@@ -72,6 +72,22 @@ def test_blend_panel_has_its_metrics_and_is_blended_once_per_alpha(tab):
     assert "blend" not in [p["key"] for p in cfg["panels"]] and cfg["blend"] is None
 
 
+def test_blend_panel_says_when_it_ran_untreated(tab, tmp_path):
+    """A real-photo LR upload: the arms get their fitted treatment, the blend (fitted for no blend)
+    runs the input as it is, as /blend does, and its caption says so; a benchmark LR needs no word."""
+    path = tmp_path / "lr.png"
+    Image.fromarray(photo("chelsea", (48, 64))).save(path)
+    for mode, said in ((core.UPLOAD_LR, True), (core.UPLOAD_LR_BENCHMARK, False)):
+        key = tab.compute("Astronaut", str(path), mode, ["srcnn_mse", "srgan_pl"]).key
+        res = tab.results.get(key)
+        assert res.lr_source == ("unknown" if said else "benchmark")
+        cfg = _cfg(tab.on_view(key, VIEW_IMAGES, None, None, True, "srcnn_mse", "srgan_pl", 0.5), tab)
+        blend = next(p for p in cfg["panels"] if p["key"] == "blend")
+        assert ("untreated" in blend["caption"]) is said, blend["caption"]
+        ex0 = tab.extras(res, True, "srcnn_mse", "srgan_pl", 0.0)[0]
+        np.testing.assert_array_equal(ex0.image, core._sr(tab.engine, "srcnn_mse", res.lr))
+
+
 def test_where_do_they_differ_gives_windows_and_keeps_the_pair(tab):
     key = _astronaut_key(tab)
     out = tab.on_spots(key, VIEW_IMAGES, None, None, False, "srcnn_mse", "srgan_pl", 0.5, "srcnn_mse", "srgan_pl")
