@@ -80,6 +80,9 @@ class CompareRunner:
         self._regions: Bounded = Bounded(256)  # (result uid, extras, rectangle) -> region scores
         self._extras: Bounded = Bounded(32)  # (result uid, A, B, α) -> Extra
         self._spots: Bounded = Bounded(64)  # (result uid, A, B, blend) -> windows
+        # result uid -> its HR's LPIPS features (about 10 MB each): moving α passes only the blend
+        # through AlexNet
+        self._hr_feats: Bounded = Bounded(2)
         self._lock = threading.Lock()
 
     # ---- compares
@@ -216,27 +219,42 @@ class CompareRunner:
                 raise InputError(f"unknown model {k!r}; loaded: {', '.join(self.engine.available)}")
         return self.blends.get(a, self.engine.models[a], b, self.engine.models[b], alpha)
 
-    def blend(self, res: Result, a: str, b: str, alpha: float) -> Extra:
+    def blend(self, res: Result, a: str, b: str, alpha: float, lpips: bool = True) -> Extra:
         """The blend panel of ``res``: arms ``a`` and ``b`` at ``alpha`` on its LR input, scored (once per
-        result, pair and α)."""
+        result, pair and α).  ``lpips=False``: PSNR / SSIM only, LPIPS left to ``add_lpips`` (a
+        compare scores the blend in its own LPIPS batch)."""
         al = alpha_key(alpha)
         key = (res.uid, a, b, al)
         got = self._extras.get(key)
-        if got is not None:
-            return got
-        t0 = time.perf_counter()
-        sr = core.sr_by(self.engine, self.blend_model(a, b, al), res.lr)
-        scores = {}
-        if res.hr is not None:
-            scores = core.score_panels(self.engine, {BLEND: sr}, res.hr, SCALE)[BLEND]
-        t = self.engine.titles
-        title = f"Blend {t.get(a, a)} → {t.get(b, b)}, α = {al:.2f}"
-        kind = f"blend_{a}_to_{b}_alpha{round(al * 100):03d}_x4"
-        # the real-photo treatment is fitted per arm, never for a blend: said under the panel
-        note = "" if res.lr_source == "benchmark" else "input untreated (the real-photo treatment is fitted per model)"
-        got = Extra(BLEND, title, sr, scores, time.perf_counter() - t0, note, kind, {"a": a, "b": b, "alpha": al})
-        self._extras[key] = got
+        if got is None:
+            t0 = time.perf_counter()
+            sr = core.sr_by(self.engine, self.blend_model(a, b, al), res.lr)
+            scores = {}
+            if res.hr is not None:
+                scores = core.score_panels(self.engine, {BLEND: sr}, res.hr, SCALE, lpips=False)[BLEND]
+            t = self.engine.titles
+            title = f"Blend {t.get(a, a)} → {t.get(b, b)}, α = {al:.2f}"
+            kind = f"blend_{a}_to_{b}_alpha{round(al * 100):03d}_x4"
+            # the real-photo treatment is fitted per arm, never for a blend: said under the panel
+            note = (
+                "" if res.lr_source == "benchmark" else "input untreated (the real-photo treatment is fitted per model)"
+            )
+            got = Extra(BLEND, title, sr, scores, time.perf_counter() - t0, note, kind, {"a": a, "b": b, "alpha": al})
+            self._extras[key] = got
+        if lpips:
+            t0 = time.perf_counter()
+            self.add_lpips(res, (got,))
+            got.seconds += time.perf_counter() - t0
         return got
+
+    def add_lpips(self, res: Result, extras: tuple[Extra, ...] = ()) -> None:
+        """LPIPS of the result's panels and of ``extras`` that lack it, in one batch; the HR's
+        features are kept (for the last few results), so a later blend needs one AlexNet pass."""
+        uid = getattr(res, "uid", None)
+        also = [(e.scores, e.image) for e in extras if res.hr is not None]
+        feats = core.add_lpips(self.engine, res, also, self._hr_feats.get(uid) if uid else None)
+        if uid and feats is not None:
+            self._hr_feats[uid] = feats
 
     # ---- where do two panels differ?
 

@@ -72,6 +72,47 @@ def test_blend_panel_has_its_metrics_and_is_blended_once_per_alpha(tab):
     assert "blend" not in [p["key"] for p in cfg["panels"]] and cfg["blend"] is None
 
 
+def test_blend_lpips_from_the_kept_hr_features_is_the_fresh_one(tab):
+    """Moving α passes only the blend through AlexNet (the HR's features are kept): same figures."""
+    res = tab.results.get(_astronaut_key(tab))
+    first = tab.extras(res, True, "srcnn_mse", "srgan_pl", 0.65)[0]
+    assert res.uid in tab.runner._hr_feats
+    for ex in (first, tab.extras(res, True, "srcnn_mse", "srgan_pl", 0.7)[0]):
+        fresh = core.score_panels(tab.engine, {"blend": ex.image}, res.hr, 4)["blend"]
+        assert ex.scores.keys() == fresh.keys()
+        for k, v in fresh.items():
+            assert ex.scores[k] == pytest.approx(v, abs=1e-6), k
+
+
+def test_a_compare_with_the_blend_scores_it_in_its_lpips_batch(tab, tmp_path):
+    """The Compare button with the loss slider on: panels and PSNR / SSIM first (the blend's LPIPS
+    "…" like the arms'), then every LPIPS, the blend's included."""
+    path = tmp_path / "blendcmp.png"
+    Image.fromarray(photo("coffee", (96, 112))).save(path)
+    outs = list(
+        tab.on_compare(
+            None,
+            None,
+            str(path),
+            UPLOAD_HR,
+            ["srcnn_mse", "srgan_pl"],
+            VIEW_IMAGES,
+            None,
+            None,
+            True,
+            "srcnn_mse",
+            "srgan_pl",
+            0.4,
+        )
+    )
+    firsts = [o for o in outs if tab.c["table"] in o]
+    assert len(firsts) == 2, "the figures, then LPIPS"
+    blend_row = lambda o: next(r for r in o[tab.c["table"]].value["data"] if r[0].startswith("Blend"))  # noqa: E731
+    assert "…" in blend_row(firsts[0]) and "…" not in blend_row(firsts[1])
+    cfg = _cfg(firsts[1], tab)
+    assert "LPIPS 0." in next(p for p in cfg["panels"] if p["key"] == "blend")["caption"]
+
+
 def test_blend_panel_says_when_it_ran_untreated(tab, tmp_path):
     """A real-photo LR upload: the arms get their fitted treatment, the blend (fitted for no blend)
     runs the input as it is, as /blend does, and its caption says so; a benchmark LR needs no word."""
