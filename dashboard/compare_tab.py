@@ -26,7 +26,7 @@ from typing import Any
 import gradio as gr
 
 from dashboard import cache as rcache
-from dashboard import core, serving
+from dashboard import core, serving, viewer
 from dashboard.compare_api import CompareAPI
 from dashboard.compare_compute import BLEND, CompareRunner, Extra
 from dashboard.compare_files import ResultFiles
@@ -72,7 +72,8 @@ class CompareTab:
         self.gate = gate if gate is not None else serving.ComputeGate(max_waiting=engine.settings.max_waiting)
         self.runner = CompareRunner(engine, results)
         self.files = ResultFiles(engine.sr_panels)
-        gr.set_static_paths([self.files.root])  # the viewer loads the PNGs straight from there
+        gr.set_static_paths([self.files.root])  # the downloads are served in place (not copied)
+        viewer.serve_folder(self.files.root)  # the viewer's PNGs: sr-files/…, no server path in the page
         self.present = Presenter(engine, self.files)
         self.views = ViewBuilder(self.present)
         self.api = CompareAPI(self.runner, self.files, self.present)
