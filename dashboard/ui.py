@@ -48,6 +48,9 @@ CSS = """
 /* table headers break between words, never inside one ("PSNR (Y)" not "PSN-R") */
 #bench-table th, #bench-table th *, #metrics-table th, #metrics-table th * { word-break: normal !important;
   overflow-wrap: normal !important; hyphens: manual; }
+/* the upload's floating label sits above the drop zone's icon and text, not on them */
+#compare-upload .upload-container { padding-top: 2.4rem; box-sizing: border-box; }
+#compare-upload .upload-container > .wrap { height: auto; min-height: 0; padding: 0 12px; }
 /* the downloads are the app's files, not the visitor's: no "×" that would remove them from the list */
 #downloads .label-clear-button { display: none !important; }
 """

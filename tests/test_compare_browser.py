@@ -6,6 +6,7 @@ The app runs with ``SR_MODELS`` naming a folder that holds a copy of a shipped c
 * a compare of fewer models leaves no panel "waiting for this model…" once it is done;
 * an upload of another size never draws the previous image's panels (nor offers their links);
 * the region columns mark the region's own best at 400 % (★ in the region column);
+* the upload's label does not cover the drop zone's icon and text;
 * on a phone at *fit* a vertical swipe on a panel scrolls the page; zoomed in, it pans the panels;
 * the loss slider adds a blend panel, kept in the URL (ba, bb, alpha) and restored from it;
 * "Where do they differ?" jumps to 400 % on the first window and n steps to the next, with the
@@ -90,6 +91,17 @@ def test_a_clashing_own_model_gets_a_unique_title(page):
     titles = [p["title"] for p in cfg(page)["panels"]]
     assert len(titles) == len(set(titles)), titles
     assert f"SRCNN-MSE ({COPY})" in titles and "SRCNN-MSE" in titles
+
+
+def test_the_upload_label_leaves_the_drop_zone_text_free(page):
+    st = page.evaluate("""() => { const u = document.querySelector('#compare-upload');
+        const lab = u.querySelector('[data-testid=block-label]').getBoundingClientRect();
+        const parts = [...u.querySelectorAll('[data-testid=upload-icon], [data-testid=upload-text] *')]
+            .map(e => e.getBoundingClientRect()).filter(r => r.height > 0);
+        const box = u.getBoundingClientRect();
+        return {label: lab.bottom, top: Math.min(...parts.map(r => r.top)),
+                bottom: Math.max(...parts.map(r => r.bottom)), box: box.bottom}; }""")
+    assert st["label"] <= st["top"] and st["bottom"] <= st["box"], st
 
 
 def test_unticked_models_are_not_left_waiting(page):
