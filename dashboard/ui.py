@@ -11,6 +11,7 @@ limits and the session capacity here, the rating settings to ``rating_tab.build_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -144,13 +145,35 @@ def theme() -> gr.themes.Base:
     )
 
 
+def plotly_chunk() -> str | None:
+    """The file name of Gradio's Plotly chunk (``PlotlyPlot-<hash>.js``, 4.6 MB), or None."""
+    found = sorted((Path(gr.__file__).parent / "templates" / "frontend" / "assets").glob("PlotlyPlot-*.js"))
+    return found[0].name if found else None
+
+
+def page_js() -> str:
+    """``launch(js=...)``: the accessibility fixes, and Plotly loaded at idle time a few seconds
+    after the page: Gradio imports its 4.6 MB chunk when the first plot is drawn, and compiling it
+    froze the page for 1.4 s as the Training tab opened (issue 22).  The same URL as Gradio's own
+    import, so the module is compiled once."""
+    chunk = plotly_chunk()
+    warm = (
+        "setTimeout(() => (window.requestIdleCallback || setTimeout)(() => { const c = window.gradio_config;"
+        " const base = c && c.root ? c.root.replace(/\\/?$/, '/') : document.baseURI;"
+        f" import(new URL('assets/{chunk}', base).href).catch(() => {{}}); }}), 4000);"
+        if chunk
+        else ""
+    )
+    return f"() => {{ ({viewer.A11Y_JS.strip()})(); {warm} }}"
+
+
 def launch_kwargs(settings: Settings) -> dict:
     """``demo.launch(**...)``: the app's look and Gradio's limits, sized from ``settings``."""
     return dict(
         max_file_size=MAX_FILE_SIZE,
         css=CSS + BENCH_CSS + viewer.CSS,
         theme=theme(),
-        js=viewer.A11Y_JS,
+        js=page_js(),
         show_error=True,
         ssr_mode=False,
         footer_links=["api", "settings"],

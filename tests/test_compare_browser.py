@@ -7,6 +7,7 @@ The app runs with ``SR_MODELS`` naming a folder that holds a copy of a shipped c
 * an upload of another size never draws the previous image's panels (nor offers their links);
 * the region columns mark the region's own best at 400 % (★ in the region column);
 * the upload's label does not cover the drop zone's icon and text;
+* Plotly is loaded at idle time, before a plot tab opens (no freeze when it does);
 * on a phone at *fit* a vertical swipe on a panel scrolls the page; zoomed in, it pans the panels;
 * the loss slider adds a blend panel, kept in the URL (ba, bb, alpha) and restored from it;
 * "Where do they differ?" jumps to 400 % on the first window and n steps to the next, with the
@@ -202,6 +203,22 @@ def test_where_do_they_differ_steps_through_windows(page):
     page.keyboard.press("p")
     assert page.evaluate("() => document.querySelector('.srv-host')._srv.spot") == 0
     page.keyboard.press("0")
+
+
+def test_plotly_is_compiled_before_a_plot_tab_opens(browser, app_url):
+    """Gradio imports its 4.6 MB Plotly chunk when the first plot is drawn: compiling it froze the
+    page for 1.4 s as the Training tab opened.  The page loads it at idle time instead."""
+    pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        pg.goto(app_url, wait_until="load")
+        wait_idle(pg)
+        pg.wait_for_function(
+            "() => performance.getEntriesByType('resource').some(e => /PlotlyPlot-[^/]*[.]js$/.test(e.name))",
+            timeout=30_000,
+        )
+        assert pg.locator(".js-plotly-plot").count() == 0, "no plot drawn yet: the chunk came at idle time"
+    finally:
+        pg.close()
 
 
 def test_phone_swipe_at_fit_scrolls_the_page(browser, app_url):
