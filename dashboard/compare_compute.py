@@ -80,8 +80,8 @@ class CompareRunner:
         self._regions: Bounded = Bounded(256)  # (result uid, extras, rectangle) -> region scores
         self._extras: Bounded = Bounded(32)  # (result uid, A, B, α) -> Extra
         self._spots: Bounded = Bounded(64)  # (result uid, A, B, blend) -> windows
-        # result uid -> its HR's LPIPS features (about 10 MB each): moving α passes only the blend
-        # through AlexNet
+        # result uid -> its HR's LPIPS features (10 MB for a 512 px image, 43 MB at 1024 px), kept
+        # while the loss slider is on: moving α then passes only the blend through AlexNet
         self._hr_feats: Bounded = Bounded(2)
         self._lock = threading.Lock()
 
@@ -248,12 +248,13 @@ class CompareRunner:
         return got
 
     def add_lpips(self, res: Result, extras: tuple[Extra, ...] = ()) -> None:
-        """LPIPS of the result's panels and of ``extras`` that lack it, in one batch; the HR's
-        features are kept (for the last few results), so a later blend needs one AlexNet pass."""
+        """LPIPS of the result's panels and of ``extras`` that lack it, in one batch.  With extras
+        (the loss slider is on) the HR's features are kept for the last two results, so the next
+        α needs one AlexNet pass."""
         uid = getattr(res, "uid", None)
         also = [(e.scores, e.image) for e in extras if res.hr is not None]
         feats = core.add_lpips(self.engine, res, also, self._hr_feats.get(uid) if uid else None)
-        if uid and feats is not None:
+        if uid and extras and feats is not None:
             self._hr_feats[uid] = feats
 
     # ---- where do two panels differ?

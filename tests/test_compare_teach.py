@@ -111,6 +111,12 @@ def test_a_compare_with_the_blend_scores_it_in_its_lpips_batch(tab, tmp_path):
     assert "…" in blend_row(firsts[0]) and "…" not in blend_row(firsts[1])
     cfg = _cfg(firsts[1], tab)
     assert "LPIPS 0." in next(p for p in cfg["panels"] if p["key"] == "blend")["caption"]
+    state = next(o[tab.c["state"]] for o in outs if tab.c["state"] in o)
+    assert tab.results.get(state).uid in tab.runner._hr_feats, "kept for the next α"
+    # without the slider no HR features are kept (up to 43 MB each)
+    Image.fromarray(photo("coffee", (88, 104))).save(path := tmp_path / "plain.png")
+    out = _last(tab.on_compare(None, None, str(path), UPLOAD_HR, ["srcnn_mse"], VIEW_IMAGES, None, None))
+    assert tab.results.get(out[tab.c["state"]]).uid not in tab.runner._hr_feats
 
 
 def test_blend_panel_says_when_it_ran_untreated(tab, tmp_path):
