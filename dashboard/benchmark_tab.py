@@ -16,6 +16,21 @@ from dashboard import benchmark as bench
 from dashboard import blend_plot
 from srcore.zoo import ModelSpec
 
+PINNED_WIDTHS = (96, 160)  # px of the Set and Model columns, pinned at these offsets by CSS below
+_CELL = '#bench-table [role=gridcell][data-col="{i}"], #bench-table .header-cell[data-heading="{i}"]'
+# Set and Model stay in sight while the figures scroll sideways (sticky cells over an opaque background)
+CSS = "\n".join(
+    [
+        ", ".join(_CELL.format(i=i) for i in range(len(PINNED_WIDTHS)))
+        + " { position: sticky !important; z-index: 3; background-color: inherit; }",
+        ", ".join(f'#bench-table .header-cell[data-heading="{i}"]' for i in range(len(PINNED_WIDTHS)))
+        + " { background-color: var(--table-even-background-fill, var(--background-fill-primary)); z-index: 4; }",
+        *(_CELL.format(i=i) + f" {{ left: {sum(PINNED_WIDTHS[:i])}px; }}" for i in range(len(PINNED_WIDTHS))),
+        _CELL.format(i=len(PINNED_WIDTHS) - 1) + " { box-shadow: inset -2px 0 0 var(--border-color-primary); }",
+        "",
+    ]
+)
+
 
 class BenchmarkTab:
     """The Benchmark tab's components (``c``) and callback, for the models in ``specs``."""
@@ -38,7 +53,13 @@ class BenchmarkTab:
                 bench.pairwise_table(data, self.specs), visible=bool((data or {}).get("pairwise"))
             ),
             # every row shown: no inner scroll box hiding the last rows (wrapped headers and cells are tall)
-            c["table"]: gr.Dataframe(bench.styled(df), headers=list(df.columns), max_height=160 + 64 * len(df)),
+            # Set and Model at fixed widths: CSS (above, in the page's style) pins them at those offsets
+            c["table"]: gr.Dataframe(
+                bench.styled(df),
+                headers=list(df.columns),
+                max_height=160 + 64 * len(df),
+                column_widths=[f"{w}px" for w in PINNED_WIDTHS],
+            ),
         }
         for i, plot in enumerate(c["plots"]):
             out[plot] = (
@@ -71,7 +92,8 @@ class BenchmarkTab:
             wrap=True,
             label="Mean scores per test set (x4), ± sd over seeds; ★ best per set where resolved, “tie” where not",
             elem_id="bench-table",
-            pinned_columns=2,  # Set and Model stay in sight while the figures scroll sideways
+            # Set and Model stay in sight while the figures scroll sideways: Gradio 6's virtual table
+            # ignores ``pinned_columns``, so CSS (above) pins them
         )
         gr.Markdown(
             bench.PUBLISHED_SOURCE + " Arrows: ↑ higher is better, ↓ lower is better, →x closest to x is better."

@@ -49,7 +49,7 @@ class Extra:
     image: np.ndarray
     scores: dict = field(default_factory=dict)
     seconds: float = 0.0
-    help: str = ""
+    note: str = ""  # a line under its figures (the blend: when the input ran untreated)
     file_kind: str = ""  # its PNG's name after the image's stem
     meta: dict = field(default_factory=dict)  # the blend's {"a", "b", "alpha"} (kept in the page URL)
 
@@ -80,6 +80,9 @@ class CompareRunner:
         self._regions: Bounded = Bounded(256)  # (result uid, extras, rectangle) -> region scores
         self._extras: Bounded = Bounded(32)  # (result uid, A, B, α) -> Extra
         self._spots: Bounded = Bounded(64)  # (result uid, A, B, blend) -> windows
+        # result uid -> its HR's LPIPS features (10 MB for a 512 px image, 43 MB at 1024 px), kept
+        # while the loss slider is on: moving α then passes only the blend through AlexNet
+        self._hr_feats: Bounded = Bounded(2)
         self._lock = threading.Lock()
 
     # ---- compares
@@ -216,26 +219,43 @@ class CompareRunner:
                 raise InputError(f"unknown model {k!r}; loaded: {', '.join(self.engine.available)}")
         return self.blends.get(a, self.engine.models[a], b, self.engine.models[b], alpha)
 
-    def blend(self, res: Result, a: str, b: str, alpha: float) -> Extra:
+    def blend(self, res: Result, a: str, b: str, alpha: float, lpips: bool = True) -> Extra:
         """The blend panel of ``res``: arms ``a`` and ``b`` at ``alpha`` on its LR input, scored (once per
-        result, pair and α)."""
+        result, pair and α).  ``lpips=False``: PSNR / SSIM only, LPIPS left to ``add_lpips`` (a
+        compare scores the blend in its own LPIPS batch)."""
         al = alpha_key(alpha)
         key = (res.uid, a, b, al)
         got = self._extras.get(key)
-        if got is not None:
-            return got
-        t0 = time.perf_counter()
-        sr = core.sr_by(self.engine, self.blend_model(a, b, al), res.lr)
-        scores = {}
-        if res.hr is not None:
-            scores = core.score_panels(self.engine, {BLEND: sr}, res.hr, SCALE)[BLEND]
-        t = self.engine.titles
-        title = f"Blend {t.get(a, a)} → {t.get(b, b)}, α = {al:.2f}"
-        help_ = f"the weights (1 − α)·{t.get(a, a)} + α·{t.get(b, b)}, one network (network interpolation)"
-        kind = f"blend_{a}_to_{b}_alpha{round(al * 100):03d}_x4"
-        got = Extra(BLEND, title, sr, scores, time.perf_counter() - t0, help_, kind, {"a": a, "b": b, "alpha": al})
-        self._extras[key] = got
+        if got is None:
+            t0 = time.perf_counter()
+            sr = core.sr_by(self.engine, self.blend_model(a, b, al), res.lr)
+            scores = {}
+            if res.hr is not None:
+                scores = core.score_panels(self.engine, {BLEND: sr}, res.hr, SCALE, lpips=False)[BLEND]
+            t = self.engine.titles
+            title = f"Blend {t.get(a, a)} → {t.get(b, b)}, α = {al:.2f}"
+            kind = f"blend_{a}_to_{b}_alpha{round(al * 100):03d}_x4"
+            # the real-photo treatment is fitted per arm, never for a blend: said under the panel
+            note = (
+                "" if res.lr_source == "benchmark" else "input untreated (the real-photo treatment is fitted per model)"
+            )
+            got = Extra(BLEND, title, sr, scores, time.perf_counter() - t0, note, kind, {"a": a, "b": b, "alpha": al})
+            self._extras[key] = got
+        if lpips:
+            t0 = time.perf_counter()
+            self.add_lpips(res, (got,))
+            got.seconds += time.perf_counter() - t0
         return got
+
+    def add_lpips(self, res: Result, extras: tuple[Extra, ...] = ()) -> None:
+        """LPIPS of the result's panels and of ``extras`` that lack it, in one batch.  With extras
+        (the loss slider is on) the HR's features are kept for the last two results, so the next
+        α needs one AlexNet pass."""
+        uid = getattr(res, "uid", None)
+        also = [(e.scores, e.image) for e in extras if res.hr is not None]
+        feats = core.add_lpips(self.engine, res, also, self._hr_feats.get(uid) if uid else None)
+        if uid and extras and feats is not None:
+            self._hr_feats[uid] = feats
 
     # ---- where do two panels differ?
 

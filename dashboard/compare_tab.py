@@ -26,7 +26,7 @@ from typing import Any
 import gradio as gr
 
 from dashboard import cache as rcache
-from dashboard import core, serving
+from dashboard import core, serving, viewer
 from dashboard.compare_api import CompareAPI
 from dashboard.compare_compute import BLEND, CompareRunner, Extra
 from dashboard.compare_files import ResultFiles
@@ -72,7 +72,8 @@ class CompareTab:
         self.gate = gate if gate is not None else serving.ComputeGate(max_waiting=engine.settings.max_waiting)
         self.runner = CompareRunner(engine, results)
         self.files = ResultFiles(engine.sr_panels)
-        gr.set_static_paths([self.files.root])  # the viewer loads the PNGs straight from there
+        gr.set_static_paths([self.files.root])  # the downloads are served in place (not copied)
+        viewer.serve_folder(self.files.root)  # the viewer's PNGs: sr-files/…, no server path in the page
         self.present = Presenter(engine, self.files)
         self.views = ViewBuilder(self.present)
         self.api = CompareAPI(self.runner, self.files, self.present)
@@ -101,12 +102,13 @@ class CompareTab:
 
     # ---- what the visitor chose besides the compare
 
-    def extras(self, res: Result | None, blend_on=False, ba=None, bb=None, alpha=0.5) -> tuple[Extra, ...]:
-        """The blend panel when the loss slider is on (and both arms are loaded), else none."""
+    def extras(self, res: Result | None, blend_on=False, ba=None, bb=None, alpha=0.5, lpips=True) -> tuple[Extra, ...]:
+        """The blend panel when the loss slider is on (and both arms are loaded), else none
+        (``lpips=False``: its LPIPS may still be missing, for ``runner.add_lpips``)."""
         if res is None or not blend_on or ba not in self.engine.models or bb not in self.engine.models:
             return ()
         try:
-            return (self.runner.blend(res, ba, bb, check_alpha(alpha if alpha is not None else 0.5)),)
+            return (self.runner.blend(res, ba, bb, check_alpha(alpha if alpha is not None else 0.5), lpips),)
         except BlendError as e:
             raise gr.Error(str(e), print_exception=False) from None
 
@@ -121,12 +123,13 @@ class CompareTab:
 
     # ---- callbacks (each returns {component: value})
 
-    def _final(self, res: Result, view, a, b, blend=(False, None, None, 0.5), pair=None) -> dict:
+    def _final(self, res: Result, view, a, b, blend=(False, None, None, 0.5), pair=None, lpips=True) -> dict:
         """Every output of a finished compare.  While LPIPS is still being computed (``on_compare``
-        shows the panels and PSNR / SSIM first) its cells read "…" and the downloads wait for it."""
+        shows the panels and PSNR / SSIM first, ``lpips=False``: the blend's too) its cells read "…"
+        and the downloads wait for it."""
         c, p = self.c, self.present
         gt = res.hr is not None
-        ex = self.extras(res, *blend)
+        ex = self.extras(res, *blend, lpips=lpips)
         sh = self.views.shown(res, view, a, b, extras=ex, spots=self.spots(res, pair, ex))
         rect = (0, 0, *res.size[::-1]) if gt else None  # fit: the whole image, no region columns yet
         upload = res.source not in EXAMPLE_LOADERS
@@ -167,9 +170,14 @@ class CompareTab:
         for kind, *rest in self.runner.compute_steps(example, upload, mode, chosen, lpips=False, uid=uid):
             if kind == "done":
                 res = rest[0]
-                yield self._final(res, view, a, b, blend, pair)
-                if core.lpips_pending(self.engine, res):  # the panels and PSNR / SSIM are on screen
-                    core.add_lpips(self.engine, res)
+                yield self._final(res, view, a, b, blend, pair, lpips=False)
+                ex = self.extras(res, *blend, lpips=False)  # the blend panel (just made)
+                if (
+                    self.engine.lpips is not None
+                    and res.hr is not None
+                    and (core.lpips_pending(self.engine, res) or any("lpips" not in e.scores for e in ex))
+                ):  # the panels and PSNR / SSIM are on screen: LPIPS of all of them in one batch
+                    self.runner.add_lpips(res, ex)
                     out = self._final(res, view, a, b, blend, pair)
                     yield {c[k]: out[c[k]] for k in ("viewer", "table", "status", "raw", "downloads")}
                 return

@@ -86,7 +86,7 @@ class ViewBuilder:
             if k in extra_by:
                 e = extra_by[k]
                 path = self.files.file(uid, src, e.file_kind, lambda e=e: e.image)
-                add(k, e.title, path, caption=p.caption(k, cur, best, e.scores))
+                add(k, e.title, path, caption=" · ".join(t for t in (p.caption(k, cur, best, e.scores), e.note) if t))
                 continue
             title = self.titles.get(k, k)
             if k == "lr":

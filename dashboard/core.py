@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -170,6 +170,7 @@ class Result:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # SR panel -> metrics
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    lr_source: str = "benchmark"  # "unknown": the models ran with the real-photo treatment (srcore.prefilter)
     seconds: float = 0.0  # the models and PSNR / SSIM (LPIPS too, unless it was left to add_lpips)
     lpips_seconds: float = 0.0  # add_lpips's time when it ran apart from the compare
     key: str = ""  # its key in dashboard.cache (what a session's state holds instead of the result)
@@ -394,7 +395,7 @@ def run_compare(
     scores = {p: figures(p) for p in names if p in scored}
     images = {"lr": nearest(lr, SCALE)}
     images.update({p: srs[p] for p in order})
-    res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source)
+    res = Result(lr=lr, hr=hr, images=images, notes=notes, source=source, lr_source=lr_source)
     if hr is not None:
         images["hr"] = hr
         res.scores = scores
@@ -412,41 +413,64 @@ def lpips_pending(engine: Engine, res: Result) -> bool:
     return engine.lpips is not None and res.hr is not None and any("lpips" not in s for s in res.scores.values())
 
 
-def add_lpips(engine: Engine, res: Result) -> None:
+def add_lpips(
+    engine: Engine, res: Result, also: Sequence[tuple[dict, np.ndarray]] = (), ref_feats: list | None = None
+) -> list | None:
     """Fill in each SR panel's LPIPS against HR (border shaved, as the whole-image figures are):
     the HR's and every panel's AlexNet features, split over the pool's workers.  Idempotent, and
-    safe when two sessions finish the same cached result at once."""
+    safe when two sessions finish the same cached result at once.  ``also``: (scores, image) of
+    panels computed on top of ``res`` (the blend), scored in the same batch; ``ref_feats``: the
+    HR's features from an earlier call, which this one returns (None when no LPIPS ran)."""
     lp = engine.lpips
     if lp is None or res.hr is None:
-        return
+        return None
     with _lpips_lock:
-        if not lpips_pending(engine, res):
-            return
-        t0 = time.perf_counter()
         names = [p for p in res.scores if "lpips" not in res.scores[p]]
-        ds = _lpips_to(engine, shave(res.hr, SCALE), [shave(res.images[p], SCALE) for p in names])
+        more = [(s, im) for s, im in also if "lpips" not in s]
+        if not names and not more:
+            return ref_feats
+        t0 = time.perf_counter()
+        kept: list = []
+        ds = _lpips_to(
+            engine,
+            shave(res.hr, SCALE),
+            [shave(im, SCALE) for im in [*(res.images[p] for p in names), *(im for _, im in more)]],
+            ref_feats,
+            kept.append,
+        )
         for p, d in zip(names, ds):
             res.scores[p]["lpips"] = d
-        res.lpips_seconds = time.perf_counter() - t0
+        for (sc, _), d in zip(more, ds[len(names) :]):
+            sc["lpips"] = d
+        if names:
+            res.lpips_seconds = time.perf_counter() - t0
+        return kept[0] if kept else ref_feats
 
 
 _lpips_lock = threading.Lock()
 
 
-def _lpips_to(engine: Engine, ref: np.ndarray, images: list[np.ndarray]) -> list[float]:
-    """LPIPS of ``images`` against ``ref``, the AlexNet passes split over the pool's workers."""
+def _lpips_to(engine: Engine, ref: np.ndarray, images: list[np.ndarray], ref_feats=None, keep=None) -> list[float]:
+    """LPIPS of ``images`` against ``ref``, the AlexNet passes split over the pool's workers
+    (``ref_feats`` / ``keep``: as ``srcore.compare.BatchLPIPS.to_reference``)."""
     assert engine.lpips is not None
     if engine.pool is None:
-        return engine.lpips.to_reference(ref, images)
-    return engine.lpips.to_reference(ref, images, parts=engine.workers, map_fn=engine.pool.map)
+        return engine.lpips.to_reference(ref, images, ref_feats=ref_feats, keep=keep)
+    return engine.lpips.to_reference(
+        ref, images, parts=engine.workers, map_fn=engine.pool.map, ref_feats=ref_feats, keep=keep
+    )
 
 
-def score_panels(engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, border: int) -> dict[str, dict]:
-    """PSNR-Y, SSIM-Y, PSNR-RGB (``srcore.metrics``) and LPIPS (batched) of each SR panel."""
+def score_panels(
+    engine: Engine, images: dict[str, np.ndarray], hr: np.ndarray, border: int, lpips: bool = True
+) -> dict[str, dict]:
+    """PSNR-Y, SSIM-Y, PSNR-RGB (``srcore.metrics``) and LPIPS (batched; ``lpips=False``: left out,
+    for ``add_lpips``) of each SR panel."""
     names = [p for p in images if p not in ("lr", "hr")]
     ref = Reference(hr, border)
-    out = {p: ref.score(images[p], keys=PANEL_METRICS) for p in names}
-    if engine.lpips is not None and names:
+    keys = PANEL_METRICS if lpips else tuple(k for k in PANEL_METRICS if k != "lpips")
+    out = {p: ref.score(images[p], keys=keys) for p in names}
+    if lpips and engine.lpips is not None and names:
         try:
             ds = _lpips_to(engine, shave(hr, border), [shave(images[p], border) for p in names])
         except RuntimeError:  # region too small for AlexNet's pooling

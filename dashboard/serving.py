@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from dashboard import core
+from dashboard import core, viewer
 
 MAX_WAITING = 40  # default of SR_MAX_WAITING: compares allowed to wait; past it: busy
 COMPARE_SLOTS = 1  # compares at once (each already uses every core; memory stays bounded)
@@ -303,6 +303,44 @@ def start_session_reaper(blocks: Any, idle_s: float = SESSION_TTL_S, every_s: fl
     return t
 
 
+class PanelFiles:
+    """ASGI middleware: the viewer's PNGs and the downloads' files at ``/sr-files/<folder>/<path>``
+    (``dashboard.viewer.serve_folder``), so a page never sees the server's temporary paths.  Only
+    files inside a served folder are sent; anything else (``..``, links out, unknown folders) is a
+    404."""
+
+    MARK = "/" + viewer.FILES_PREFIX
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path") or ""
+        at = path.find(self.MARK)
+        if scope.get("type") != "http" or at < 0 or scope.get("method") not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        from starlette.responses import FileResponse, PlainTextResponse
+
+        target = self.resolve(path[at + len(self.MARK) :])
+        resp: Any = (
+            FileResponse(target, headers={"Cache-Control": "private, max-age=3600"})
+            if target is not None
+            else PlainTextResponse("not found", status_code=404)
+        )
+        await resp(scope, receive, send)
+
+    @staticmethod
+    def resolve(rest: str) -> str | None:
+        """The file that ``<folder index>/<path>`` names inside a served folder, or None."""
+        index, _, rel = rest.partition("/")
+        if not index.isdigit() or int(index) >= len(viewer.SERVED) or not rel:
+            return None
+        root = viewer.SERVED[int(index)]
+        target = (root / rel).resolve()
+        return str(target) if target.is_relative_to(root) and target.is_file() else None
+
+
 class StaticInfoCache:
     """ASGI middleware: Gradio's page configuration and API description, built once and replayed.
 
@@ -376,10 +414,10 @@ def trust_proxies(proxies: tuple[str, ...] | list[str]) -> str:
 
 
 def app_kwargs() -> dict:
-    """``demo.launch(app_kwargs=...)``: the FastAPI app with ``StaticInfoCache`` in front."""
+    """``demo.launch(app_kwargs=...)``: the FastAPI app with ``StaticInfoCache`` and ``PanelFiles`` in front."""
     from starlette.middleware import Middleware
 
-    return {"middleware": [Middleware(StaticInfoCache)]}
+    return {"middleware": [Middleware(StaticInfoCache), Middleware(PanelFiles)]}
 
 
 def _visitor_error(e: Exception) -> Exception:

@@ -25,6 +25,7 @@ from srcore.zoo import ModelSpec
 PRETRAIN = "pretrain"  # the shared pre-training's run key (srcore.experiment)
 PRETRAIN_TITLE = "Shared MSE pre-training"
 PRETRAIN_COLOUR = "#7f7f7f"
+INIT = "init_mse"  # the shared initialisation's own run after the pre-training (checkpoints/README.md)
 AXES = {"steps": "training step (pre-training + fine-tuning)", "images": "training images seen (crops)"}
 VAL_KEYS = ("psnr_y", "ssim_y", "lpips")
 # transparent backgrounds: the page's (light or dark) theme shows through; ui.CSS recolours text in dark mode
@@ -50,6 +51,7 @@ class Run:
     records: list[dict]
     offset_steps: int = 0  # the pre-training steps before this run's step 0
     offset_images: int = 0
+    continued_at: int = 0  # the pre-training: the step where the shared initialisation's run continues it
 
     def x(self, rec: dict, axis: str) -> float:
         """A record's position on the shared axis (steps or images seen since the pre-training began)."""
@@ -93,22 +95,41 @@ def progress_dir(folder: Path, key: str) -> Path:
 
 def load_runs(specs: tuple[ModelSpec, ...] | list[ModelSpec], folder: Path) -> dict[str, Run]:
     """key -> Run for the pre-training and every model with a non-empty history, placed on the
-    shared axes: an arm whose meta names ``init.init_steps`` starts where the pre-training ended."""
+    shared axes: an arm whose meta names ``init.init_steps`` starts where the pre-training ended.
+    When the arms start from a shared initialisation trained on after the pre-training
+    (``history/init_mse.jsonl``, whose meta names the pre-training's steps), its records continue
+    the pre-training's line and the arms start after both."""
     raw: dict[str, list[dict]] = {}
     for key in (PRETRAIN, *(s.key for s in specs)):
         recs = history.read(history_dir(folder) / f"{key}.jsonl")
         if any(r.get("kind") in ("train", "val") for r in recs):
             raw[key] = recs
     runs: dict[str, Run] = {}
+    init_steps = 0  # the shared initialisation's own steps (0: the arms start from the pre-training)
     if PRETRAIN in raw:
-        runs[PRETRAIN] = Run(PRETRAIN, PRETRAIN_TITLE, PRETRAIN_COLOUR, raw[PRETRAIN])
+        pre = Run(PRETRAIN, PRETRAIN_TITLE, PRETRAIN_COLOUR, raw[PRETRAIN])
+        init = Run(INIT, PRETRAIN_TITLE, PRETRAIN_COLOUR, history.read(history_dir(folder) / f"{INIT}.jsonl"))
+        if init.last_step and int((init.meta.get("init") or {}).get("init_steps") or 0) == pre.last_step:
+            base, seen = (
+                pre.last_step,
+                int(pre.x({"step": pre.last_step, **_nearest_train(pre, pre.last_step)}, "images")),
+            )
+            more = [
+                {**r, "step": base + int(r.get("step", 0)), "images_seen": seen + int(r.get("images_seen") or 0)}
+                for r in init.records
+                if r.get("kind") in ("train", "val")
+            ]
+            pre = Run(PRETRAIN, PRETRAIN_TITLE, PRETRAIN_COLOUR, [*raw[PRETRAIN], *more], continued_at=base)
+            init_steps = init.last_step
+        runs[PRETRAIN] = pre
     pre = runs.get(PRETRAIN)
     for s in specs:
         if s.key not in raw:
             continue
         meta = next((r for r in raw[s.key] if r.get("kind") == "meta"), {})
-        init = meta.get("init") or {}
-        steps = int(init.get("init_steps") or 0)
+        steps = int((meta.get("init") or {}).get("init_steps") or 0)
+        if steps and init_steps and steps == init_steps and pre is not None:
+            steps = pre.last_step  # from the shared initialisation: after the pre-training and it
         images = 0
         if steps and pre is not None:
             images = int(pre.x({"step": steps, **_nearest_train(pre, steps)}, "images"))
@@ -135,7 +156,13 @@ def status_text(runs: dict[str, Run], specs) -> str:
     pre = runs.get(PRETRAIN)
     if pre is not None:
         total = (pre.meta.get("recipe") or {}).get("steps")
-        lines.append(f"- **{PRETRAIN_TITLE}**: {pre.last_step:,} steps" + (f" of {total:,}" if total else ""))
+        if pre.continued_at:  # continued by the shared initialisation's run (load_runs)
+            lines.append(
+                f"- **{PRETRAIN_TITLE}**: {pre.continued_at:,} steps, then {pre.last_step - pre.continued_at:,} "
+                "more MSE steps: the shared initialisation every arm starts from"
+            )
+        else:
+            lines.append(f"- **{PRETRAIN_TITLE}**: {pre.last_step:,} steps" + (f" of {total:,}" if total else ""))
     for s in specs:
         run = runs.get(s.key)
         if run is None:

@@ -11,12 +11,14 @@ limits and the session capacity here, the rating settings to ``rating_tab.build_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from dashboard import about_tab, serving, tempfiles, viewer
 from dashboard import cache as rcache
+from dashboard.benchmark_tab import CSS as BENCH_CSS
 from dashboard.benchmark_tab import BenchmarkTab
 from dashboard.compare_tab import CompareTab
 from dashboard.core import MAX_FILE_SIZE, Engine, Result
@@ -47,6 +49,9 @@ CSS = """
 /* table headers break between words, never inside one ("PSNR (Y)" not "PSN-R") */
 #bench-table th, #bench-table th *, #metrics-table th, #metrics-table th * { word-break: normal !important;
   overflow-wrap: normal !important; hyphens: manual; }
+/* the upload's floating label sits above the drop zone's icon and text, not on them */
+#compare-upload .upload-container { padding-top: 2.4rem; box-sizing: border-box; }
+#compare-upload .upload-container > .wrap { height: auto; min-height: 0; padding: 0 12px; }
 /* the downloads are the app's files, not the visitor's: no "×" that would remove them from the list */
 #downloads .label-clear-button { display: none !important; }
 """
@@ -140,13 +145,35 @@ def theme() -> gr.themes.Base:
     )
 
 
+def plotly_chunk() -> str | None:
+    """The file name of Gradio's Plotly chunk (``PlotlyPlot-<hash>.js``, 4.6 MB), or None."""
+    found = sorted((Path(gr.__file__).parent / "templates" / "frontend" / "assets").glob("PlotlyPlot-*.js"))
+    return found[0].name if found else None
+
+
+def page_js() -> str:
+    """``launch(js=...)``: the accessibility fixes, and Plotly loaded at idle time a few seconds
+    after the page: Gradio imports its 4.6 MB chunk when the first plot is drawn, and compiling it
+    froze the page for 1.4 s as the Training tab opened (issue 22).  The same URL as Gradio's own
+    import, so the module is compiled once."""
+    chunk = plotly_chunk()
+    warm = (
+        "setTimeout(() => (window.requestIdleCallback || setTimeout)(() => { const c = window.gradio_config;"
+        " const base = c && c.root ? c.root.replace(/\\/?$/, '/') : document.baseURI;"
+        f" import(new URL('assets/{chunk}', base).href).catch(() => {{}}); }}), 4000);"
+        if chunk
+        else ""
+    )
+    return f"() => {{ ({viewer.A11Y_JS.strip()})(); {warm} }}"
+
+
 def launch_kwargs(settings: Settings) -> dict:
     """``demo.launch(**...)``: the app's look and Gradio's limits, sized from ``settings``."""
     return dict(
         max_file_size=MAX_FILE_SIZE,
-        css=CSS + viewer.CSS,
+        css=CSS + BENCH_CSS + viewer.CSS,
         theme=theme(),
-        js=viewer.A11Y_JS,
+        js=page_js(),
         show_error=True,
         ssr_mode=False,
         footer_links=["api", "settings"],

@@ -26,9 +26,28 @@ MOUNT = JS + "\nwindow.SRViewer.mount(element, props, trigger, watch);\n"
 ERR_MAX = 48.0  # grey levels at which the error maps saturate
 
 
+FILES_PREFIX = "sr-files/"  # the page-relative route of the served folders (dashboard.serving.PanelFiles)
+SERVED: list[Path] = []  # folders served under FILES_PREFIX + their index (serve_folder)
+
+
+def serve_folder(folder: str | Path) -> int:
+    """Serve the files under ``folder`` at ``sr-files/<index>/<path inside it>`` (no server path in
+    the page): its index."""
+    f = Path(folder).resolve()
+    if f not in SERVED:
+        SERVED.append(f)
+    return SERVED.index(f)
+
+
 def file_url(path: str | Path) -> str:
-    """The page-relative URL under which Gradio serves ``path`` (a folder passed to set_static_paths)."""
-    return "gradio_api/file=" + str(Path(path).resolve())
+    """The page-relative URL of ``path``: ``sr-files/<folder index>/<path inside it>`` for a file in a
+    served folder (``serve_folder``), else Gradio's own ``gradio_api/file=`` route (which names the
+    server path; a folder passed to set_static_paths)."""
+    p = Path(path).resolve()
+    for i, f in enumerate(SERVED):
+        if p.is_relative_to(f):
+            return f"{FILES_PREFIX}{i}/{p.relative_to(f).as_posix()}"
+    return "gradio_api/file=" + str(p)
 
 
 def component(value: dict | None = None, elem_id: str = "viewer") -> gr.HTML:

@@ -49,16 +49,25 @@ class BatchLPIPS:
         images: Sequence[np.ndarray],
         parts: int = 1,
         map_fn: Callable[..., Iterable] = map,
+        ref_feats: list[torch.Tensor] | None = None,
+        keep: Callable[[list[torch.Tensor]], object] | None = None,
     ) -> list[float]:
         """Distances of each image in ``images`` to ``ref`` (all the same size), in one pass, or in
-        ``parts`` batches mapped by ``map_fn`` (a thread pool's ``map``: one batch per worker)."""
+        ``parts`` batches mapped by ``map_fn`` (a thread pool's ``map``: one batch per worker).
+        ``ref_feats``: ``ref``'s features from an earlier call (handed to its ``keep``), so only
+        ``images`` pass through AlexNet; ``keep(ref_feats)`` receives them (copies, for later calls)."""
         if not images:
             return []
         for im in images:
             if im.shape != ref.shape:
                 raise ValueError(f"LPIPS needs equal sizes: {im.shape} vs {ref.shape}")
-        batch = [ref, *images]
+        batch = [*images] if ref_feats is not None else [ref, *images]
         n = max(1, min(parts, len(batch)))
         chunks = [batch[i * len(batch) // n : (i + 1) * len(batch) // n] for i in range(n)]
         f = [torch.cat(t) for t in zip(*map_fn(self.features, chunks))] if n > 1 else self.features(batch)
-        return self.distance(f, [t[1:] for t in f])
+        if ref_feats is None:
+            ref_feats = [t[:1].clone() for t in f]
+            f = [t[1:] for t in f]
+        if keep is not None:
+            keep(ref_feats)
+        return self.distance(ref_feats, f)

@@ -127,7 +127,9 @@ def test_blend_endpoint_ends_are_the_arms_upscale_bit_for_bit(client, tmp_path):
     path = tmp_path / "blendme.png"
     Image.fromarray(lr).save(path)
     img = handle_file(str(path))
-    up = {m: read(client.predict(img, m, api_name="/upscale")) for m in ("srcnn_mse", "srgan_pl")}
+    # /blend runs the input untreated (the real-photo treatment is fitted per arm, not for blends), so
+    # its ends are /upscale's with source "benchmark" (README, The API)
+    up = {m: read(client.predict(img, m, "benchmark", api_name="/upscale")) for m in ("srcnn_mse", "srgan_pl")}
     ends = {al: client.predict(img, "srcnn_mse", "srgan_pl", al, api_name="/blend") for al in (0.0, 1.0, 0.5)}
     assert Path(ends[0.5]).name == "blendme_srcnn_mse_to_srgan_pl_alpha050_x4.png"
     np.testing.assert_array_equal(read(ends[0.0]), up["srcnn_mse"])

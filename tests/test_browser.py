@@ -13,8 +13,10 @@ Never downloads a browser: skipped when /usr/bin/chromium is not installed.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
+from urllib.parse import urljoin
 
 import numpy as np
 import pytest
@@ -89,7 +91,11 @@ def test_real_app_shows_the_output_file_pixels(page):
 
     wait_idle(page)
     panel = next(p for p in cfg(page)["panels"] if p["key"] == MODELS[-1])
-    png = np.asarray(Image.open(panel["url"].split("file=", 1)[1]).convert("RGB"))
+    # the PNG as the app serves it (sr-files/…: the page names no server path)
+    assert panel["url"].startswith("sr-files/") and "file=" not in panel["url"], panel["url"]
+    got = page.request.get(urljoin(page.url, panel["url"]))
+    assert got.ok, got.status
+    png = np.asarray(Image.open(io.BytesIO(got.body())).convert("RGB"))
     for btn, zoom in (("1", 1), ("3", 4)):
         page.click(f"button[data-zoom='{btn}']")
         st = VB.state(page)

@@ -6,6 +6,8 @@ The app runs with ``SR_MODELS`` naming a folder that holds a copy of a shipped c
 * a compare of fewer models leaves no panel "waiting for this model…" once it is done;
 * an upload of another size never draws the previous image's panels (nor offers their links);
 * the region columns mark the region's own best at 400 % (★ in the region column);
+* the upload's label does not cover the drop zone's icon and text;
+* Plotly is loaded at idle time, before a plot tab opens (no freeze when it does);
 * on a phone at *fit* a vertical swipe on a panel scrolls the page; zoomed in, it pans the panels;
 * the loss slider adds a blend panel, kept in the URL (ba, bb, alpha) and restored from it;
 * "Where do they differ?" jumps to 400 % on the first window and n steps to the next, with the
@@ -90,6 +92,17 @@ def test_a_clashing_own_model_gets_a_unique_title(page):
     titles = [p["title"] for p in cfg(page)["panels"]]
     assert len(titles) == len(set(titles)), titles
     assert f"SRCNN-MSE ({COPY})" in titles and "SRCNN-MSE" in titles
+
+
+def test_the_upload_label_leaves_the_drop_zone_text_free(page):
+    st = page.evaluate("""() => { const u = document.querySelector('#compare-upload');
+        const lab = u.querySelector('[data-testid=block-label]').getBoundingClientRect();
+        const parts = [...u.querySelectorAll('[data-testid=upload-icon], [data-testid=upload-text] *')]
+            .map(e => e.getBoundingClientRect()).filter(r => r.height > 0);
+        const box = u.getBoundingClientRect();
+        return {label: lab.bottom, top: Math.min(...parts.map(r => r.top)),
+                bottom: Math.max(...parts.map(r => r.bottom)), box: box.bottom}; }""")
+    assert st["label"] <= st["top"] and st["bottom"] <= st["box"], st
 
 
 def test_unticked_models_are_not_left_waiting(page):
@@ -192,6 +205,22 @@ def test_where_do_they_differ_steps_through_windows(page):
     page.keyboard.press("0")
 
 
+def test_plotly_is_compiled_before_a_plot_tab_opens(browser, app_url):
+    """Gradio imports its 4.6 MB Plotly chunk when the first plot is drawn: compiling it froze the
+    page for 1.4 s as the Training tab opened.  The page loads it at idle time instead."""
+    pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        pg.goto(app_url, wait_until="load")
+        wait_idle(pg)
+        pg.wait_for_function(
+            "() => performance.getEntriesByType('resource').some(e => /PlotlyPlot-[^/]*[.]js$/.test(e.name))",
+            timeout=30_000,
+        )
+        assert pg.locator(".js-plotly-plot").count() == 0, "no plot drawn yet: the chunk came at idle time"
+    finally:
+        pg.close()
+
+
 def test_phone_swipe_at_fit_scrolls_the_page(browser, app_url):
     ctx = browser.new_context(
         viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
@@ -206,17 +235,16 @@ def test_phone_swipe_at_fit_scrolls_the_page(browser, app_url):
         cdp = ctx.new_cdp_session(pg)
 
         def swipe() -> None:
+            # a finger's own touch events (Input.synthesizeScrollGesture's "touch" source scrolls
+            # nothing in headless chromium, not even a plain long page): the browser decides by the
+            # canvas's touch-action whether the page scrolls or the viewer gets the pointer moves
             box = canvas.bounding_box()
-            cdp.send(
-                "Input.synthesizeScrollGesture",
-                {
-                    "x": box["x"] + box["width"] / 2,
-                    "y": box["y"] + box["height"] / 2,
-                    "yDistance": -150,
-                    "gestureSourceType": "touch",
-                    "speed": 600,
-                },
-            )
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.8
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+            for i in range(1, 11):
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y - 12 * i}]})
+                pg.wait_for_timeout(16)
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
         y0 = pg.evaluate("scrollY")
         swipe()
@@ -244,11 +272,28 @@ def test_benchmark_table_keeps_set_and_model_in_sight_and_every_row(page):
             return /(auto|scroll)/.test(cs.overflowY) && e.scrollHeight > e.clientHeight + 1; });
         const wide = [...root.querySelectorAll('*')].find(e => e.scrollWidth > e.clientWidth + 1
             && /(auto|scroll)/.test(getComputedStyle(e).overflowX));
-        const first = root.querySelector('div[role=row] [role=gridcell], div[role=row] td');
-        let left0 = first.getBoundingClientRect().left, left1 = left0;
-        if (wide) { wide.scrollLeft = wide.scrollWidth; left1 = first.getBoundingClientRect().left; }
-        return {innerScroll: boxes.length, left0, left1, scrolled: !!wide}; }""")
+        const cells = ['[role=gridcell][data-col="0"]', '[role=gridcell][data-col="1"]',
+            '.header-cell[data-heading="0"]', '.header-cell[data-heading="1"]'].map(s => root.querySelector(s));
+        const at = () => cells.map(c => { const r = c.getBoundingClientRect();
+            // on top where it stands (not covered by the figures scrolled under it)
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return [Math.round(r.left), c.contains(hit)]; });
+        const before = at();
+        // every header word on one line: headers break between words, never inside one
+        const broken = [];
+        for (const h of root.querySelectorAll('.header-cell')) {
+            const walk = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+            for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+                for (const m of t.data.matchAll(/\\S+/g)) {
+                    const r = document.createRange(); r.setStart(t, m.index); r.setEnd(t, m.index + m[0].length);
+                    const tops = new Set([...r.getClientRects()].filter(q => q.width > 0).map(q => Math.round(q.top)));
+                    if (tops.size > 1) broken.push(m[0]);
+                } } }
+        if (wide) wide.scrollLeft = wide.scrollWidth;
+        return {innerScroll: boxes.length, before, after: at(), scrolled: !!wide, broken}; }""")
+    assert st["broken"] == [], "header words broken across lines"
     assert st["innerScroll"] == 0, "no inner vertical scroll hides the last rows"
     if st["scrolled"]:
-        assert abs(st["left1"] - st["left0"]) <= 1, "the Set column stays put while the figures scroll"
+        for (x0, _), (x1, seen) in zip(st["before"], st["after"]):
+            assert abs(x1 - x0) <= 1 and seen, f"Set and Model stay put and in sight while the figures scroll: {st}"
     page.get_by_role("tab", name="Compare").click()

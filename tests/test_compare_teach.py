@@ -72,6 +72,69 @@ def test_blend_panel_has_its_metrics_and_is_blended_once_per_alpha(tab):
     assert "blend" not in [p["key"] for p in cfg["panels"]] and cfg["blend"] is None
 
 
+def test_blend_lpips_from_the_kept_hr_features_is_the_fresh_one(tab):
+    """Moving α passes only the blend through AlexNet (the HR's features are kept): same figures."""
+    res = tab.results.get(_astronaut_key(tab))
+    first = tab.extras(res, True, "srcnn_mse", "srgan_pl", 0.65)[0]
+    assert res.uid in tab.runner._hr_feats
+    for ex in (first, tab.extras(res, True, "srcnn_mse", "srgan_pl", 0.7)[0]):
+        fresh = core.score_panels(tab.engine, {"blend": ex.image}, res.hr, 4)["blend"]
+        assert ex.scores.keys() == fresh.keys()
+        for k, v in fresh.items():
+            assert ex.scores[k] == pytest.approx(v, abs=1e-6), k
+
+
+def test_a_compare_with_the_blend_scores_it_in_its_lpips_batch(tab, tmp_path):
+    """The Compare button with the loss slider on: panels and PSNR / SSIM first (the blend's LPIPS
+    "…" like the arms'), then every LPIPS, the blend's included."""
+    path = tmp_path / "blendcmp.png"
+    Image.fromarray(photo("coffee", (96, 112))).save(path)
+    outs = list(
+        tab.on_compare(
+            None,
+            None,
+            str(path),
+            UPLOAD_HR,
+            ["srcnn_mse", "srgan_pl"],
+            VIEW_IMAGES,
+            None,
+            None,
+            True,
+            "srcnn_mse",
+            "srgan_pl",
+            0.4,
+        )
+    )
+    firsts = [o for o in outs if tab.c["table"] in o]
+    assert len(firsts) == 2, "the figures, then LPIPS"
+    blend_row = lambda o: next(r for r in o[tab.c["table"]].value["data"] if r[0].startswith("Blend"))  # noqa: E731
+    assert "…" in blend_row(firsts[0]) and "…" not in blend_row(firsts[1])
+    cfg = _cfg(firsts[1], tab)
+    assert "LPIPS 0." in next(p for p in cfg["panels"] if p["key"] == "blend")["caption"]
+    state = next(o[tab.c["state"]] for o in outs if tab.c["state"] in o)
+    assert tab.results.get(state).uid in tab.runner._hr_feats, "kept for the next α"
+    # without the slider no HR features are kept (up to 43 MB each)
+    Image.fromarray(photo("coffee", (88, 104))).save(path := tmp_path / "plain.png")
+    out = _last(tab.on_compare(None, None, str(path), UPLOAD_HR, ["srcnn_mse"], VIEW_IMAGES, None, None))
+    assert tab.results.get(out[tab.c["state"]]).uid not in tab.runner._hr_feats
+
+
+def test_blend_panel_says_when_it_ran_untreated(tab, tmp_path):
+    """A real-photo LR upload: the arms get their fitted treatment, the blend (fitted for no blend)
+    runs the input as it is, as /blend does, and its caption says so; a benchmark LR needs no word."""
+    path = tmp_path / "lr.png"
+    Image.fromarray(photo("chelsea", (48, 64))).save(path)
+    for mode, said in ((core.UPLOAD_LR, True), (core.UPLOAD_LR_BENCHMARK, False)):
+        key = tab.compute("Astronaut", str(path), mode, ["srcnn_mse", "srgan_pl"]).key
+        res = tab.results.get(key)
+        assert res.lr_source == ("unknown" if said else "benchmark")
+        cfg = _cfg(tab.on_view(key, VIEW_IMAGES, None, None, True, "srcnn_mse", "srgan_pl", 0.5), tab)
+        blend = next(p for p in cfg["panels"] if p["key"] == "blend")
+        assert ("untreated" in blend["caption"]) is said, blend["caption"]
+        ex0 = tab.extras(res, True, "srcnn_mse", "srgan_pl", 0.0)[0]
+        np.testing.assert_array_equal(ex0.image, core._sr(tab.engine, "srcnn_mse", res.lr))
+
+
 def test_where_do_they_differ_gives_windows_and_keeps_the_pair(tab):
     key = _astronaut_key(tab)
     out = tab.on_spots(key, VIEW_IMAGES, None, None, False, "srcnn_mse", "srgan_pl", 0.5, "srcnn_mse", "srgan_pl")

@@ -48,3 +48,25 @@ def test_identity_zero_symmetric_and_frozen(lpips_net):
     lpips_net.train()
     assert not lpips_net.training
     assert not any(p.requires_grad for p in lpips_net.parameters())
+
+
+def test_batch_lpips_with_kept_reference_features_is_the_fresh_distance(lpips_net):
+    """``BatchLPIPS.to_reference``: the reference's features handed out by ``keep`` and passed back
+    as ``ref_feats`` give the distances of a fresh call (the loss slider's blend panel uses this)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from srcore.compare import BatchLPIPS
+
+    rng = np.random.default_rng(3)
+    ref = rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)
+    ims = [np.clip(ref.astype(int) + rng.integers(-40, 41, ref.shape), 0, 255).astype(np.uint8) for _ in range(3)]
+    bl = BatchLPIPS(lpips_net)
+    kept: list = []
+    with ThreadPoolExecutor(2) as pool:
+        both = bl.to_reference(ref, ims[:2], parts=2, map_fn=pool.map, keep=kept.append)
+    assert len(kept) == 1 and all(t.shape[0] == 1 for t in kept[0])
+    again = bl.to_reference(ref, ims, ref_feats=kept[0])
+    fresh = [bl(im, ref) for im in ims]
+    np.testing.assert_allclose(both, fresh[:2], atol=1e-6)
+    np.testing.assert_allclose(again, fresh, atol=1e-6)
+    assert len(set(np.round(fresh, 6))) == 3

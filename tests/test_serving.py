@@ -186,3 +186,47 @@ def test_cost_and_estimate_follow_the_input_size():
     gate = ComputeGate(typical_s=1.0)
     gate.record(8.0, cost=16.0)  # a 1024 px compare took 8 s: 0.5 s per unit
     assert gate.typical_s == pytest.approx(0.7 + 0.3 * 0.5)
+
+
+def test_panel_files_served_without_server_paths(tmp_path):
+    """The viewer's PNGs at ``sr-files/<folder>/<path>`` (issue 22: image URLs named the server's
+    temporary paths): a served folder's files, and nothing outside it."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from dashboard import viewer
+    from dashboard.serving import PanelFiles
+
+    root = tmp_path / "served"
+    (root / "ab12").mkdir(parents=True)
+    (root / "ab12" / "x_srgan_pl_x4.png").write_bytes(b"\x89PNG pixels")
+    (tmp_path / "secret.txt").write_text("not for visitors")
+    (root / "ab12" / "out").symlink_to(tmp_path / "secret.txt")
+    i = viewer.serve_folder(root)
+    assert viewer.serve_folder(root) == i, "a folder is served once"
+    url = viewer.file_url(root / "ab12" / "x_srgan_pl_x4.png")
+    assert url == f"sr-files/{i}/ab12/x_srgan_pl_x4.png" and str(tmp_path) not in url
+    assert viewer.file_url(tmp_path / "secret.txt").startswith("gradio_api/file="), "outside: Gradio's route"
+
+    app = Starlette(
+        routes=[Route("/{p:path}", lambda _r: PlainTextResponse("app"))], middleware=[Middleware(PanelFiles)]
+    )
+    client = TestClient(app)
+    got = client.get("/" + url)
+    assert got.status_code == 200 and got.content == b"\x89PNG pixels"
+    assert got.headers["content-type"] == "image/png"
+    assert client.get("/prefix/" + url).status_code == 200, "behind a proxy's path prefix too"
+    for bad in (
+        f"/sr-files/{i}/../secret.txt",
+        f"/sr-files/{i}/ab12/%2e%2e/%2e%2e/secret.txt",
+        f"/sr-files/{i}/ab12/out",
+        f"/sr-files/{i}/ab12/missing.png",
+        f"/sr-files/{i}/ab12",
+        f"/sr-files/{len(viewer.SERVED)}/ab12/x_srgan_pl_x4.png",
+        "/sr-files/x/ab12/x_srgan_pl_x4.png",
+    ):
+        assert client.get(bad).status_code == 404, bad
+    assert client.get("/other").text == "app", "other paths pass through"

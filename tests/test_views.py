@@ -80,6 +80,28 @@ def test_training_view_draws_pretraining_once_and_arms_from_their_start(tmp_path
     assert training.smooth([1.0, None, 3.0], 0.5)[1] is None
 
 
+def test_arms_from_a_shared_initialisation_start_after_it(tmp_path):
+    """The shipped experiment: pre-training (100 steps), then the shared initialisation's own run
+    (``init_mse``: 20 MSE steps from the pre-training's end), then the arms from its end.  The
+    initialisation continues the pre-training's line and the arms start after both (issue 22)."""
+    (tmp_path / "history").mkdir()
+    _write(tmp_path / "history" / "pretrain.jsonl", _run("pretrain", 110, None, gan=False, ips=16))
+    _write(tmp_path / "history" / "init_mse.jsonl", _run("init_mse", 30, 100, gan=False, ips=8))
+    _write(tmp_path / "history" / f"{ARMS[-1]}.jsonl", _run(ARMS[-1], 50, 20, gan=True))
+    runs = training.load_runs(MODELS, tmp_path)
+    assert runs["pretrain"].last_step == 100 + 20 and runs[ARMS[-1]].offset_steps == 120
+    assert runs[ARMS[-1]].offset_images == 100 * 16 + 20 * 8
+    fig = training.loss_figure(runs, [ARMS[-1]], False, 0.0)
+    by = {t.name: t for t in fig.data}
+    assert list(by["Shared MSE pre-training train"].x)[-3:] == [100, 110, 120]
+    assert list(by[f"{MODELS[-1].title} train"].x)[0] == 120
+    assert "100 steps, then 20 more MSE steps" in training.status_text(runs, MODELS)
+    # an initialisation that did not start from this pre-training's end is not chained
+    _write(tmp_path / "history" / "init_mse.jsonl", _run("init_mse", 30, 90, gan=False, ips=8))
+    runs = training.load_runs(MODELS, tmp_path)
+    assert runs["pretrain"].last_step == 100 and runs[ARMS[-1]].offset_steps == 20
+
+
 def test_vgg_curves_in_one_unit():
     """A run that scales the VGG features logs its loss scale² smaller; the plot puts it back."""
 
