@@ -237,7 +237,7 @@ def _stored_per_key(db, results) -> tuple[dict, int, int]:
         s._conn()
         .execute(
             "SELECT COUNT(*) FROM (SELECT a.rater_id, a.protocol, a.stim_key FROM votes v JOIN assignments a "
-            "ON a.token = v.token GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)"
+            "ON a.token = v.token GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) AS twice"
         )
         .fetchone()[0]
     )
