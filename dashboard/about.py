@@ -3,6 +3,8 @@ the metrics (``srcore.metrics.METRICS``) and the protocol as run (``benchmark.js
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from srcore.metrics import METRICS
 from srcore.uncertainty import orderings_markdown
 from srcore.zoo import ModelSpec
@@ -126,6 +128,8 @@ def protocol_section(bench: dict | None) -> str:
         v = proto.get(key)
         if v is None:
             continue
+        if key == "train_dirs" and isinstance(v, list):  # the folders' names, not the machine's paths
+            v = ["/".join(Path(str(d)).parts[-2:]) for d in v]
         if isinstance(v, list):
             v = ", ".join(map(str, v)) if len(v) <= 12 else f"{len(v)} ({', '.join(map(str, v[:6]))}, …)"
         elif isinstance(v, dict):

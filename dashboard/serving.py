@@ -83,13 +83,13 @@ def estimate_cost(args: tuple | list) -> float:
         elif hasattr(a, "size") and isinstance(getattr(a, "size", None), tuple) and len(a.size) == 2:
             px += int(a.size[0]) * int(a.size[1])
         elif isinstance(a, str) and len(a) < 4096 and os.path.isfile(a):
-            try:
-                from PIL import Image
+            from PIL import Image
 
+            try:
                 with Image.open(a) as im:
                     px += im.size[0] * im.size[1]
-            except (OSError, ValueError):
-                continue
+            except (OSError, ValueError, Image.DecompressionBombError):
+                continue  # not an image, or one the compare itself refuses with a clear message
     return max(MIN_COST, px / REF_PIXELS) if px else 1.0
 
 

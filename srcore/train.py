@@ -225,7 +225,10 @@ class Trainer:
             if not src.cfg.same_weights_as(self.G.cfg):
                 raise CheckpointError(f"{recipe.init_from}: architecture {src.cfg} differs from {self.G.cfg}")
             self.G.load_state_dict(src.state_dict())
-            self.init_note = {"init_from": str(recipe.init_from), "init_steps": meta.get("steps")}
+            # the steps behind the start, along the whole chain (an init that was itself fine-tuned
+            # from the pre-training counts both), so the Training plots place the arm where it began
+            before = int((meta.get("init") or {}).get("init_steps") or 0)
+            self.init_note = {"init_from": str(recipe.init_from), "init_steps": before + int(meta.get("steps") or 0)}
         self.D = Discriminator().to(self.device) if recipe.adversarial else None
         if self.D is not None and self.ddp and self.device.type == "cuda":
             # BatchNorm statistics over the global batch, so a GAN arm does not depend on how it is

@@ -68,11 +68,13 @@ def py_files(*where: str) -> list[Path]:
 
 def test_the_library_needs_only_its_dependencies():
     core = _names(PYPROJECT["project"]["dependencies"])
-    stats = _names(PYPROJECT["project"]["optional-dependencies"]["stats"])
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    rating = _names(extras["stats"]) | _names(extras["postgres"])
     used = third_party_imports([p for p in py_files("srcore") if "rating/images" not in p.as_posix()])
-    # the rating statistics (srcore/rating/) are the one part with the `stats` extra's needs
+    # the rating study (srcore/rating/) is the one part with extras' needs: its statistics (`stats`)
+    # and its PostgreSQL store (`postgres`, imported only for a postgresql:// database)
     missing = {
-        d: fs for d, fs in used.items() if d not in core and not (d in stats and all("/rating/" in f for f in fs))
+        d: fs for d, fs in used.items() if d not in core and not (d in rating and all("/rating/" in f for f in fs))
     }
     assert not missing, f"srcore imports packages pyproject.toml does not declare: {missing}"
 
