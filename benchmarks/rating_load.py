@@ -391,9 +391,19 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--checkpoints", help="generator checkpoints (default: untrained ones in a temp folder)")
     ap.add_argument("--kills", type=int, default=0, help="kill -9 the server this many times during the run")
+    ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
 
+    def saved(r: dict) -> dict:
+        from benchmarks._results import save
+
+        db = args.db or "sqlite"
+        backend = "postgresql" if str(db).startswith(("postgresql://", "postgres://")) else "sqlite"
+        save(args.json, {"backend": backend, **{k: v for k, v in r.items() if k != "results"}})
+        return r
+
     def report(r):
+        saved(r)
         print(
             f"raters {r['raters']}  votes {r['votes']}  time {r['seconds']:.1f}s  votes/s {r['votes_per_s']:.1f}  "
             f"lost {r['lost'] if r['lost'] is not None else 'n/a (no --db)'}  duplicates {r['duplicates']}"
@@ -408,7 +418,7 @@ def main(argv=None) -> int:
         ck = args.checkpoints or make_untrained_checkpoints(Path(tmp) / "checkpoints")
         db: str | Path = args.db if args.db and "://" in args.db else Path(tmp) / "ratings.sqlite3"
         if args.kills:
-            r = run_kill_test(db, ck, args.raters, args.votes, args.kills)
+            r = saved(run_kill_test(db, ck, args.raters, args.votes, args.kills))
             print(
                 f"raters {r['raters']}  votes {r['votes']}  kills {r['kills']}  reconnects {r['reconnects']}  "
                 f"time {r['seconds']:.1f}s  lost {r['lost']}  duplicates {r['duplicates']}  "
