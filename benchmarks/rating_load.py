@@ -12,6 +12,7 @@ with its secret session key after the restart) and checks that no acknowledged v
     python -m benchmarks.rating_load --raters 16 --votes 10
     python -m benchmarks.rating_load --raters 12 --votes 12 --kills 3
     python -m benchmarks.rating_load --url http://127.0.0.1:7861/ --db /path/ratings.sqlite3
+    python -m benchmarks.rating_load --throwaway-postgres --raters 12 --votes 8 --kills 3
 """
 
 from __future__ import annotations
@@ -391,8 +392,23 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--checkpoints", help="generator checkpoints (default: untrained ones in a temp folder)")
     ap.add_argument("--kills", type=int, default=0, help="kill -9 the server this many times during the run")
+    ap.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="run on a fresh database of a throwaway PostgreSQL server (tests/pg_helpers.py: initdb + pg_ctl "
+        "on a free port, removed at exit; needs Debian's postgresql package)",
+    )
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
+    if args.throwaway_postgres:
+        sys.path.insert(0, str(REPO / "tests"))
+        import pytest
+        from pg_helpers import postgres_url
+
+        try:
+            args.db = postgres_url("rating_load")
+        except pytest.skip.Exception as e:
+            sys.exit(f"error: no throwaway PostgreSQL server: {e}")
 
     def saved(r: dict) -> dict:
         from benchmarks._results import save

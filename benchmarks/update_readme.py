@@ -261,6 +261,28 @@ def performance_block() -> str:
             "delay ≤ one large compare; RSS ≤ 4 GB",
             r,
         )
+    for name in ("rating_load", "rating_load_postgresql"):
+        r = _load(name)
+        if r:
+            row(
+                f"blind rating on {r['backend']}: {r['raters']} raters at once, {r['votes'] // max(r['raters'], 1)} "
+                "answers each",
+                f"{r['votes']} votes acknowledged, {r['votes_per_s']:.1f} votes/s; {r['lost']} lost, "
+                f"{r['duplicates']} duplicates",
+                "0 lost, 0 duplicates",
+                r,
+            )
+    for name in ("rating_kill_sqlite", "rating_kill_postgresql"):
+        r = _load(name)
+        if r:
+            row(
+                f"blind rating on {r['backend']}: the server killed (SIGKILL) {r['kills']} times under "
+                f"{r['raters']} raters",
+                f"{r['votes']} votes acknowledged, {r['lost']} lost, {r['duplicates']} duplicates "
+                f"({r['reconnects']} reconnects)",
+                "0 acknowledged votes lost",
+                r,
+            )
     r = _load("session_memory")
     if r:
         row(
