@@ -12,6 +12,7 @@ with its secret session key after the restart) and checks that no acknowledged v
     python -m benchmarks.rating_load --raters 16 --votes 10
     python -m benchmarks.rating_load --raters 12 --votes 12 --kills 3
     python -m benchmarks.rating_load --url http://127.0.0.1:7861/ --db /path/ratings.sqlite3
+    python -m benchmarks.rating_load --throwaway-postgres --raters 12 --votes 8 --kills 3
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def _stored_per_key(db, results) -> tuple[dict, int, int]:
         s._conn()
         .execute(
             "SELECT COUNT(*) FROM (SELECT a.rater_id, a.protocol, a.stim_key FROM votes v JOIN assignments a "
-            "ON a.token = v.token GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)"
+            "ON a.token = v.token GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) AS twice"
         )
         .fetchone()[0]
     )
@@ -391,9 +392,34 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--checkpoints", help="generator checkpoints (default: untrained ones in a temp folder)")
     ap.add_argument("--kills", type=int, default=0, help="kill -9 the server this many times during the run")
+    ap.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="run on a fresh database of a throwaway PostgreSQL server (tests/pg_helpers.py: initdb + pg_ctl "
+        "on a free port, removed at exit; needs Debian's postgresql package)",
+    )
+    ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
+    if args.throwaway_postgres:
+        sys.path.insert(0, str(REPO / "tests"))
+        import pytest
+        from pg_helpers import postgres_url
+
+        try:
+            args.db = postgres_url("rating_load")
+        except pytest.skip.Exception as e:
+            sys.exit(f"error: no throwaway PostgreSQL server: {e}")
+
+    def saved(r: dict) -> dict:
+        from benchmarks._results import save
+
+        db = args.db or "sqlite"
+        backend = "postgresql" if str(db).startswith(("postgresql://", "postgres://")) else "sqlite"
+        save(args.json, {"backend": backend, **{k: v for k, v in r.items() if k != "results"}})
+        return r
 
     def report(r):
+        saved(r)
         print(
             f"raters {r['raters']}  votes {r['votes']}  time {r['seconds']:.1f}s  votes/s {r['votes_per_s']:.1f}  "
             f"lost {r['lost'] if r['lost'] is not None else 'n/a (no --db)'}  duplicates {r['duplicates']}"
@@ -408,7 +434,7 @@ def main(argv=None) -> int:
         ck = args.checkpoints or make_untrained_checkpoints(Path(tmp) / "checkpoints")
         db: str | Path = args.db if args.db and "://" in args.db else Path(tmp) / "ratings.sqlite3"
         if args.kills:
-            r = run_kill_test(db, ck, args.raters, args.votes, args.kills)
+            r = saved(run_kill_test(db, ck, args.raters, args.votes, args.kills))
             print(
                 f"raters {r['raters']}  votes {r['votes']}  kills {r['kills']}  reconnects {r['reconnects']}  "
                 f"time {r['seconds']:.1f}s  lost {r['lost']}  duplicates {r['duplicates']}  "

@@ -240,6 +240,49 @@ def performance_block() -> str:
             "0 timeouts, 0 failed",
             r,
         )
+        q = r.get("retry_estimate") or {}
+        if q.get("n"):
+            row(
+                "overload: the busy message's retry time against the measured wait (until the app had done "
+                "every compare it took)",
+                f"said {', '.join(map(str, q['said_s']))} s, measured {q['measured_s']['min']:.0f}–"
+                f"{q['measured_s']['max']:.0f} s (said/measured {q['ratio_said_over_measured']['min']:.2f}–"
+                f"{q['ratio_said_over_measured']['max']:.2f}); {q['within_2x']} of {q['n']} within 2×",
+                "within 2×",
+                r,
+            )
+    r = _load("fair_queue")
+    if r:
+        row(
+            "fair queue: one address's 4 compares of a 1024 px LR upload, then another address's 256 px compare",
+            f"the small compare took {r['small_behind_large_s']:.1f} s ({r['small_alone_s']:.1f} s alone; one large "
+            f"compare {r['large_s']:.1f} s); 4 addresses × one large compare at once: peak RSS "
+            f"{r['peak_rss_mb_four_addresses_phase']:.0f} MB",
+            "delay ≤ one large compare; RSS ≤ 4 GB",
+            r,
+        )
+    for name in ("rating_load", "rating_load_postgresql"):
+        r = _load(name)
+        if r:
+            row(
+                f"blind rating on {r['backend']}: {r['raters']} raters at once, {r['votes'] // max(r['raters'], 1)} "
+                "answers each",
+                f"{r['votes']} votes acknowledged, {r['votes_per_s']:.1f} votes/s; {r['lost']} lost, "
+                f"{r['duplicates']} duplicates",
+                "0 lost, 0 duplicates",
+                r,
+            )
+    for name in ("rating_kill_sqlite", "rating_kill_postgresql"):
+        r = _load(name)
+        if r:
+            row(
+                f"blind rating on {r['backend']}: the server killed (SIGKILL) {r['kills']} times under "
+                f"{r['raters']} raters",
+                f"{r['votes']} votes acknowledged, {r['lost']} lost, {r['duplicates']} duplicates "
+                f"({r['reconnects']} reconnects)",
+                "0 acknowledged votes lost",
+                r,
+            )
     r = _load("session_memory")
     if r:
         row(

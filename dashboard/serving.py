@@ -65,20 +65,28 @@ def busy_text(waiting: int, seconds: float) -> str:
     )
 
 
-REF_PIXELS = 256 * 256  # the LR size of one "typical" compare: cost 1.0
+REF_PIXELS = 256 * 256  # the output size of one "typical" compare (a 256 px ground truth): cost 1.0
 MIN_COST = 0.25
+# the arguments that say an upload is the low-res input (upscaled x4: 16 times its pixels come out),
+# not a ground truth (shrunk first: its own size comes out): the compare's modes and /upscale's sources
+LR_MARKERS = frozenset(core.LR_SOURCE) | frozenset(core.LR_SOURCE.values())
 
 
 def estimate_cost(args: tuple | list) -> float:
-    """The relative cost of a compare from its arguments: the pixels of the input image (an
-    array, a PIL image, or an image file's path, read from its header) over ``REF_PIXELS``; 1.0
-    when no image is among them (an example).  A stand-in for compute time and memory, which grow
-    with the pixels."""
+    """The relative cost of a compare from its arguments: the pixels it outputs over ``REF_PIXELS``;
+    the input image's (an array, a PIL image, or an image file's path, read from its header) as
+    they are for a ground truth, times 16 when an argument says the upload is the low-res input
+    (``LR_MARKERS``); 1.0 when no image is among them (an example).  A stand-in for compute time
+    and memory, which grow with the output pixels (a 1024 px low-res upload costs 256 times a 256 px
+    ground truth, not 16)."""
     px = 0
+    lr = False
     for a in args:
         if isinstance(a, dict) and isinstance(a.get("path"), str):
             a = a["path"]
-        if hasattr(a, "shape") and len(getattr(a, "shape", ())) >= 2:
+        if isinstance(a, str) and a in LR_MARKERS:
+            lr = True
+        elif hasattr(a, "shape") and len(getattr(a, "shape", ())) >= 2:
             px += int(a.shape[0]) * int(a.shape[1])
         elif hasattr(a, "size") and isinstance(getattr(a, "size", None), tuple) and len(a.size) == 2:
             px += int(a.size[0]) * int(a.size[1])
@@ -90,6 +98,8 @@ def estimate_cost(args: tuple | list) -> float:
                     px += im.size[0] * im.size[1]
             except (OSError, ValueError, Image.DecompressionBombError):
                 continue  # not an image, or one the compare itself refuses with a clear message
+    if lr:  # a larger low-res upload is centre-cropped to MAX_LR_SIDE first
+        px = min(px, core.MAX_LR_SIDE * core.MAX_LR_SIDE) * core.SCALE * core.SCALE
     return max(MIN_COST, px / REF_PIXELS) if px else 1.0
 
 
@@ -140,6 +150,22 @@ class ComputeGate:
         queued = sum(w.cost for w in self._waiters)
         return (left + queued) * self.typical_s / self.slots + cost * self.typical_s
 
+    def done_in_s(self, waiter: _Waiter) -> float:
+        """Seconds until the waiting compare ``waiter`` will have run: what runs now (its remaining
+        estimated time), the waiting compares that go before it, and its own run."""
+        now = time.monotonic()
+        left = sum(max(0.1 * c, c - (now - t0) / self.typical_s) for t0, c in self._running)
+        order = (waiter.key, waiter.arrived)
+        ahead = sum(w.cost for w in self._waiters if (w.key, w.arrived) <= order and w is not waiter)
+        return (left + ahead) * self.typical_s / self.slots + waiter.cost * self.typical_s
+
+    def calibrate(self, seconds: float, cost: float = 1.0) -> None:
+        """Start the estimate from a compare timed before any visitor came (the app's opening
+        view): without it the first busy messages use the default guess, ``typical_s``."""
+        if seconds > 0 and math.isfinite(seconds):
+            with self._lock:
+                self.typical_s = seconds / max(cost, MIN_COST)
+
     def record(self, seconds: float, cost: float = 1.0) -> None:
         with self._lock:
             self.typical_s = 0.7 * self.typical_s + 0.3 * seconds / max(cost, MIN_COST)
@@ -164,7 +190,7 @@ class ComputeGate:
             elif client is not None and w.client == client:
                 raise Busy(
                     "A compare from your address is already waiting. Please try again when it has run "
-                    f"(in about {max(5, math.ceil(self.estimate_s(cost=cost) / 5) * 5)} s)."
+                    f"(in about {max(5, math.ceil(self.done_in_s(w) / 5) * 5)} s)."
                 )
         if self.waiting >= self.max_waiting:
             raise Busy(busy_text(self.waiting, self.estimate_s(cost=cost)))

@@ -21,7 +21,7 @@ from dashboard import cache as rcache
 from dashboard.benchmark_tab import CSS as BENCH_CSS
 from dashboard.benchmark_tab import BenchmarkTab
 from dashboard.compare_tab import CompareTab
-from dashboard.core import MAX_FILE_SIZE, Engine, Result
+from dashboard.core import MAX_FILE_SIZE, UPLOAD_LR, Engine, Result
 from dashboard.settings import Settings
 from dashboard.training_tab import TrainingTab
 
@@ -78,9 +78,13 @@ def build_app(engine: Engine | None = None, initial: Result | None = None, setti
         gr.Markdown(f"# {TITLE}\n{TAGLINE}", elem_id="sr-title")
         with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight (no "•••" menu)
             with gr.Tab("Compare", id="compare"):
+                gate = serving.ComputeGate(max_waiting=settings.max_waiting)
+                if initial is not None:  # the opening view's compare times this machine for the busy message
+                    cost = serving.estimate_cost((initial.images["lr"], UPLOAD_LR))  # its output pixels
+                    gate.calibrate(initial.seconds + initial.lpips_seconds, cost)
                 compare = CompareTab(
                     engine,
-                    gate=serving.ComputeGate(max_waiting=settings.max_waiting),
+                    gate=gate,
                     results=rcache.ResultCache(budget_mb=settings.result_cache_mb),
                 )
                 tabs["compare"] = compare.build(initial)

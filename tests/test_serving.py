@@ -183,6 +183,12 @@ def test_cost_and_estimate_follow_the_input_size():
     small, large = np.zeros((256, 256, 3), np.uint8), np.zeros((1024, 1024, 3), np.uint8)
     assert estimate_cost((small,)) == 1.0 and estimate_cost((large, "x")) == 16.0
     assert estimate_cost((Image.new("RGB", (512, 256)),)) == 2.0 and estimate_cost(("example",)) == 1.0
+    # a low-res upload is upscaled x4: 16 times its pixels come out (the compare's mode, /upscale's source)
+    assert estimate_cost((large, core.UPLOAD_LR, ["srgan_pl"])) == 256.0
+    assert estimate_cost((small, "benchmark")) == estimate_cost((small, core.UPLOAD_LR_BENCHMARK)) == 16.0
+    assert estimate_cost((small, core.UPLOAD_HR)) == 1.0
+    huge = np.zeros((2048, 2048, 3), np.uint8)  # centre-cropped to MAX_LR_SIDE before it is upscaled
+    assert estimate_cost((huge, core.UPLOAD_LR)) == estimate_cost((large, core.UPLOAD_LR))
     gate = ComputeGate(typical_s=1.0)
     gate.record(8.0, cost=16.0)  # a 1024 px compare took 8 s: 0.5 s per unit
     assert gate.typical_s == pytest.approx(0.7 + 0.3 * 0.5)
@@ -230,3 +236,29 @@ def test_panel_files_served_without_server_paths(tmp_path):
     ):
         assert client.get(bad).status_code == 404, bad
     assert client.get("/other").text == "app", "other paths pass through"
+
+
+def test_waits_said_from_the_start_up_timing_and_the_queue_order():
+    """The busy messages' estimates (issue 23: within 2x of the measured wait): the gate starts from
+    the opening view's timing instead of a fixed guess, and an address's waiting compare is said to
+    be done after what runs, what goes before it, and itself, not after the whole queue."""
+    import time
+
+    from dashboard.serving import _Waiter
+
+    gate = ComputeGate(typical_s=1.5)
+    gate.calibrate(2.0, cost=4.0)  # the opening view: a 512 px ground truth in 2 s
+    assert gate.typical_s == pytest.approx(0.5)
+    gate.calibrate(float("nan"), cost=4.0)
+    gate.calibrate(0.0)
+    assert gate.typical_s == pytest.approx(0.5)  # a failed timing changes nothing
+
+    gate = ComputeGate(typical_s=1.0)
+    now = time.monotonic()
+    gate._running.append((now, 16.0))  # a large compare just started
+    large = _Waiter(None, 16.0, now, now + 16.0, "a", "10.0.0.1")  # type: ignore[arg-type]
+    small = _Waiter(None, 1.0, now + 1, now + 2.0, "b", "10.0.0.2")  # type: ignore[arg-type]
+    gate._waiters += [large, small]
+    assert gate.done_in_s(small) == pytest.approx(16 + 1, abs=0.1)  # goes before the waiting large one
+    assert gate.done_in_s(large) == pytest.approx(16 + 1 + 16, abs=0.1)
+    assert gate.estimate_s(cost=1.0) == pytest.approx(16 + 17 + 1, abs=0.1)  # a newcomer: after everyone
