@@ -101,31 +101,25 @@ def _args(data: Path, out: Path, steps: int, batch: int, *extra: str, name: str 
     )
 
 
-def test_ddp_logged_loss_is_the_global_batch_mean(tmp_path):
-    """Two ranks with batch 2 each log, at step 1, the loss one process gets on the same 4 samples."""
+def _two_ranks_and_one(tmp_path: Path, steps: int, *extra: str, name: str = "srcnn_mse") -> tuple[list, list]:
+    """The train records of 2 gloo ranks x batch 2 and of 1 process x batch 4 on the same 4 images."""
     data = make_image_dir(tmp_path / "imgs", n=4, size=(64, 64))
     driver = tmp_path / "ddp_driver.py"
     driver.write_text(DRIVER)
-    r = subprocess.run(
-        _torchrun(driver, *_args(data, tmp_path / "ddp", 1, 2)),
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=220,
+    runs = (
+        ("ddp", _torchrun(driver, *_args(data, tmp_path / "ddp", steps, 2, *extra, name=name))),
+        ("one", [sys.executable, "-m", "srcore.train", *_args(data, tmp_path / "one", steps, 4, *extra, name=name)]),
     )
-    assert r.returncode == 0, r.stderr[-3000:]
-    r1 = subprocess.run(
-        [sys.executable, "-m", "srcore.train", *_args(data, tmp_path / "one", 1, 4)],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=220,
-    )
-    assert r1.returncode == 0, r1.stderr[-3000:]
-    ddp = [h for h in history.read(tmp_path / "ddp" / "history.jsonl") if h["kind"] == "train"][0]
-    one = [h for h in history.read(tmp_path / "one" / "history.jsonl") if h["kind"] == "train"][0]
+    for _, cmd in runs:
+        r = subprocess.run(cmd, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=220)
+        assert r.returncode == 0, r.stderr[-3000:]
+    ddp, one = ([h for h in history.read(tmp_path / k / "history.jsonl") if h["kind"] == "train"] for k, _ in runs)
+    return ddp, one
+
+
+def test_ddp_logged_loss_is_the_global_batch_mean(tmp_path):
+    """Two ranks with batch 2 each log, at step 1, the loss one process gets on the same 4 samples."""
+    ddp, one = (runs[0] for runs in _two_ranks_and_one(tmp_path, 1))
     assert ddp["step"] == one["step"] == 1
     assert ddp["mse"] == pytest.approx(one["mse"], abs=1e-6, rel=0)
 
@@ -266,30 +260,7 @@ def test_a_gan_arm_does_not_depend_on_how_its_batch_is_split(tmp_path):
     """Issue 24, item 5: D's BatchNorm takes the global batch's statistics under DDP (gloo ranks
     too), so 2 ranks x batch 2 log the losses 1 process x batch 4 does, also after an update (the
     backward goes through the global statistics).  Before: d_loss 1.427 against 1.380 at step 5."""
-    data = make_image_dir(tmp_path / "imgs", n=4, size=(64, 64))
-    driver = tmp_path / "ddp_driver.py"
-    driver.write_text(DRIVER)
-    args = ("--ema-decay", "0")
-    r = subprocess.run(
-        _torchrun(driver, *_args(data, tmp_path / "ddp", 3, 2, *args, name="srgan_mse")),
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=220,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    r1 = subprocess.run(
-        [sys.executable, "-m", "srcore.train", *_args(data, tmp_path / "one", 3, 4, *args, name="srgan_mse")],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=220,
-    )
-    assert r1.returncode == 0, r1.stderr[-3000:]
-    ddp = [h for h in history.read(tmp_path / "ddp" / "history.jsonl") if h["kind"] == "train"]
-    one = [h for h in history.read(tmp_path / "one" / "history.jsonl") if h["kind"] == "train"]
+    ddp, one = _two_ranks_and_one(tmp_path, 3, "--ema-decay", "0", name="srgan_mse")
     assert [h["step"] for h in ddp] == [h["step"] for h in one] == [1, 2, 3]
     for a, b in zip(ddp, one):
         for k in ("d_loss", "d_real", "d_fake", "g_loss", "mse", "adv"):

@@ -287,7 +287,10 @@ def test_driver_stops_its_trainers_and_a_rerun_continues(tmp_path):
         assert not psutil.wait_procs(trainers, timeout=5)[1], "a trainer outlived its driver's SIGTERM"
         assert "stopped at step" in log.read_text()
 
-        driver, trainers = _start_and_wait(cmd, hist, 60)
+        # the re-run's own progress: past where the SIGTERM left the history (on a loaded machine the
+        # first run can pass step 60 before the signal lands; waiting for 60 then returned at once)
+        done = max(h["step"] for h in history.read(hist) if h.get("kind") == "train")
+        driver, trainers = _start_and_wait(cmd, hist, done + 20)
         started += trainers
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(60)
