@@ -40,6 +40,24 @@ def machine() -> dict:
     }
 
 
+def git_commit() -> str:
+    """The checkout's commit (short), with ``+changes`` when the code the figures depend on
+    (srcore/, dashboard/, app.py) differs from it: which code a figure measured."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            r = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "?"
+    return head + ("+changes" if git("status", "--porcelain", "--", "srcore", "dashboard", "app.py") else "")
+
+
 def command_name() -> str:
     """How this script was started, as the README shows it: ``python -m benchmarks.NAME``."""
     script = Path(sys.argv[0]).resolve()
@@ -58,6 +76,7 @@ def save(path: str | Path | None, figures: dict) -> None:
         "command": " ".join([command_name(), *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
+        "git_commit": git_commit(),
         **figures,
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)

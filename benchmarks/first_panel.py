@@ -41,8 +41,17 @@ def one_run(client, png: Path, models: list[str]) -> dict:
     from dashboard.core import UPLOAD_LR
 
     t0 = time.perf_counter()
+    blend = (False, "srcnn_mse", "srgan_pl", 0.5)  # the loss slider off, as a visitor first finds it
     job = client.submit(
-        "Astronaut", handle_file(str(png)), UPLOAD_LR, models, "Images", "bicubic", models[-1], api_name="/compare_live"
+        "Astronaut",
+        handle_file(str(png)),
+        UPLOAD_LR,
+        models,
+        "Images",
+        "bicubic",
+        models[-1],
+        *blend,
+        api_name="/compare_live",
     )
     seen, first_bicubic, first_model = 0, None, None
     while True:

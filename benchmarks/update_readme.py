@@ -114,8 +114,10 @@ def _src(rec: dict) -> str:
     m = rec.get("machine", {})
     load = m.get("load_average") or rec.get("load_average_before") or ["?"]
     cpu = ", ".join(str(m[k]) for k in ("cpu_model", "cpu_capability") if m.get(k))
+    commit = f", commit {rec['git_commit']}" if rec.get("git_commit") else ""
     return (
-        f"`{rec.get('command')}`, {rec.get('date')}, {m.get('cpus')} CPUs{f' ({cpu})' if cpu else ''}, load {load[0]}"
+        f"`{rec.get('command')}`, {rec.get('date')}{commit}, {m.get('cpus')} CPUs{f' ({cpu})' if cpu else ''}, "
+        f"load {load[0]}"
     )
 
 
