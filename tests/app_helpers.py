@@ -99,3 +99,15 @@ def read(path):
     from PIL import Image
 
     return np.asarray(Image.open(path).convert("RGB"))
+
+
+def viewer_cfg(pg) -> dict:
+    """The synced viewer's current config (panels, files) as the page holds it (a Playwright page)."""
+    return pg.evaluate("() => document.querySelector('.srv-host')._srv.cfg")
+
+
+def wait_viewer_idle(pg) -> None:
+    """Until the viewer shows a finished comparison (no progress line, every panel's image loaded)."""
+    pg.wait_for_function("""() => { const v = document.querySelector('.srv-host')?._srv;
+        return v && v.cfg && !v.cfg.progress && v.cfg.panels.every(p => p.url && !p.stale)
+            && v.cfg.panels.every(p => v.images.get(p.url)?._ok); }""")

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import test_viewer_browser as VB  # the viewer's screen-pixel helpers
 from app_helpers import CHROMIUM, MODELS, ROOT, checkpoint_dir, launch, stop
+from app_helpers import viewer_cfg as cfg
+from app_helpers import wait_viewer_idle as wait_idle
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
 # the README's screenshots: docs/ only on request (SR_UPDATE_DOCS=1), else beside the other artifacts
@@ -58,18 +60,6 @@ def page(app_url):
         pg.goto(app_url, wait_until="load")
         yield pg
         browser.close()
-
-
-def cfg(pg) -> dict:
-    """The viewer's current config (panels, files) as the page holds it."""
-    return pg.evaluate("() => document.querySelector('.srv-host')._srv.cfg")
-
-
-def wait_idle(pg) -> None:
-    """Until the viewer shows a finished comparison (no progress line, every panel's image loaded)."""
-    pg.wait_for_function("""() => { const v = document.querySelector('.srv-host')?._srv;
-        return v && v.cfg && !v.cfg.progress && v.cfg.panels.every(p => p.url && !p.stale)
-            && v.cfg.panels.every(p => v.images.get(p.url)?._ok); }""")
 
 
 def test_first_view_is_a_comparison(page):

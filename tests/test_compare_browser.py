@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 import test_viewer_browser as VB
 from app_helpers import CHROMIUM, ROOT, checkpoint_dir, launch, stop
+from app_helpers import viewer_cfg as cfg
+from app_helpers import wait_viewer_idle as wait_idle
 from PIL import Image
 
 pytestmark = [
@@ -67,16 +69,6 @@ def page(browser, app_url):
     wait_idle(pg)
     yield pg
     pg.close()
-
-
-def cfg(pg) -> dict:
-    return pg.evaluate("() => document.querySelector('.srv-host')._srv.cfg")
-
-
-def wait_idle(pg) -> None:
-    pg.wait_for_function("""() => { const v = document.querySelector('.srv-host')?._srv;
-        return v && v.cfg && !v.cfg.progress && v.cfg.panels.every(p => p.url && !p.stale)
-            && v.cfg.panels.every(p => v.images.get(p.url)?._ok); }""")
 
 
 def table(pg) -> tuple[list[str], list[list[str]]]:
