@@ -19,9 +19,9 @@ import numpy as np
 
 from srcore import history
 from srcore.paths import CHECKPOINTS
-from srcore.zoo import MODEL_NAMES, TITLES
+from srcore.zoo import MODEL_NAMES, MSE_ARM, TITLES
 
-REFERENCE = "srcnn_mse"
+REFERENCE = MSE_ARM
 FIGURES = (("psnr_y", "PSNR-Y (dB)", ".2f"), ("lpips", "LPIPS", ".4f"))
 
 

@@ -39,11 +39,12 @@ def main(argv=None) -> None:
     import gradio as gr
 
     from dashboard import core
+    from dashboard.compare_layout import BLEND_A, BLEND_B
     from dashboard.compare_tab import VIEW_IMAGES, CompareTab
     from dashboard.core import UPLOAD_HR
 
     engine = core.Engine()
-    a, b = "srcnn_mse", "srgan_pl"
+    a, b = BLEND_A, BLEND_B
     if not {a, b} <= set(engine.models):
         raise SystemExit(f"error: the {a} and {b} checkpoints are needed ({engine.problems})")
     tab = CompareTab(engine)

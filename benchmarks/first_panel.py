@@ -38,10 +38,11 @@ def _viewer_cfg(outputs) -> dict | None:
 def one_run(client, png: Path, models: list[str]) -> dict:
     from gradio_client import handle_file
 
+    from dashboard.compare_layout import BLEND_A, BLEND_B
     from dashboard.core import UPLOAD_LR
 
     t0 = time.perf_counter()
-    blend = (False, "srcnn_mse", "srgan_pl", 0.5)  # the loss slider off, as a visitor first finds it
+    blend = (False, BLEND_A, BLEND_B, 0.5)  # the loss slider off, as a visitor first finds it
     job = client.submit(
         "Astronaut",
         handle_file(str(png)),

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks._results import ROOT, machine, save
+from srcore.zoo import MSE_ARM
 
 GB = 1024**3
 
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=2048, help="LR side in pixels")
-    p.add_argument("--model", default="srcnn_mse")
+    p.add_argument("--model", default=MSE_ARM)
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"LR tile side (default {DEFAULT_TILE}, the CLI's)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=0)

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 from benchmarks._results import machine, save
+from srcore.experiment import PRESETS
+from srcore.zoo import MODEL_NAMES, MSE_ARM
 
 
 def photos(folder: Path) -> None:
@@ -136,7 +138,12 @@ def measure(
     }
 
 
-SETTINGS = {"srcnn_mse": (16, 96), "srcnn_pl": (8, 64), "srgan_mse": (8, 64), "srgan_pl": (8, 64)}
+# batch and crop per model as the cpu preset trains it: the MSE arm's as the shared pre-training, the others' as arms
+_CPU = PRESETS["cpu"]
+SETTINGS = {
+    k: (_CPU.pretrain_batch, _CPU.pretrain_patch) if k == MSE_ARM else (_CPU.arm_batch, _CPU.arm_patch)
+    for k in MODEL_NAMES
+}
 
 
 def main(argv=None) -> int:

@@ -263,28 +263,37 @@ def performance_block() -> str:
             "delay ≤ one large compare; RSS ≤ 4 GB",
             r,
         )
-    for name in ("rating_load", "rating_load_postgresql"):
-        r = _load(name)
-        if r:
-            row(
-                f"blind rating on {r['backend']}: {r['raters']} raters at once, {r['votes'] // max(r['raters'], 1)} "
-                "answers each",
+    rating_rows = (  # (result files, what, figure, bar): the study's load and kill -9 runs on each backend
+        (
+            ("rating_load", "rating_load_postgresql"),
+            lambda r: (
+                f"blind rating on {r['backend']}: {r['raters']} raters at once, "
+                f"{r['votes'] // max(r['raters'], 1)} answers each"
+            ),
+            lambda r: (
                 f"{r['votes']} votes acknowledged, {r['votes_per_s']:.1f} votes/s; {r['lost']} lost, "
-                f"{r['duplicates']} duplicates",
-                "0 lost, 0 duplicates",
-                r,
-            )
-    for name in ("rating_kill_sqlite", "rating_kill_postgresql"):
-        r = _load(name)
-        if r:
-            row(
+                f"{r['duplicates']} duplicates"
+            ),
+            "0 lost, 0 duplicates",
+        ),
+        (
+            ("rating_kill_sqlite", "rating_kill_postgresql"),
+            lambda r: (
                 f"blind rating on {r['backend']}: the server killed (SIGKILL) {r['kills']} times under "
-                f"{r['raters']} raters",
+                f"{r['raters']} raters"
+            ),
+            lambda r: (
                 f"{r['votes']} votes acknowledged, {r['lost']} lost, {r['duplicates']} duplicates "
-                f"({r['reconnects']} reconnects)",
-                "0 acknowledged votes lost",
-                r,
-            )
+                f"({r['reconnects']} reconnects)"
+            ),
+            "0 acknowledged votes lost",
+        ),
+    )
+    for names, what, figure, bar in rating_rows:
+        for name in names:
+            r = _load(name)
+            if r:
+                row(what(r), figure(r), bar, r)
     r = _load("session_memory")
     if r:
         row(

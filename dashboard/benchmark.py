@@ -20,7 +20,7 @@ from dashboard import blend_plot
 from dashboard.training import LAYOUT
 from srcore import uncertainty
 from srcore.metrics import GREY_METRICS, METRIC_BY_KEY, METRICS, Metric
-from srcore.zoo import ModelSpec
+from srcore.zoo import MSE_ARM, ModelSpec
 
 BICUBIC = ("bicubic", "Bicubic", "#7f7f7f")
 # x4 Y-channel PSNR / SSIM as published (Dong et al. 2014/2016; bicubic from the same tables).
@@ -250,7 +250,7 @@ def environment_text(bench: dict | None) -> str:
 PAIR_COLUMNS = ["Set", "Comparison", "Figure", "Mean difference", "95% interval", "Resolved?"]
 
 
-def pairwise_table(bench: dict | None, specs, reference: str = "srcnn_mse") -> pd.DataFrame:
+def pairwise_table(bench: dict | None, specs, reference: str = MSE_ARM) -> pd.DataFrame:
     """Each arm against ``reference`` (the loss signatures) and against bicubic, per set and figure:
     the mean paired difference, its bootstrap interval and whether it excludes 0."""
     names = _names(specs)

@@ -11,8 +11,9 @@ from dashboard import core, viewer
 from dashboard.compare_present import HOWTO_GT, VIEW_ABS, VIEW_DIFF, VIEW_IMAGES, VIEW_SIGNED, Presenter
 from dashboard.core import EXAMPLE_LOADERS, UPLOAD_HR, UPLOAD_LR, Engine
 from srcore.blend import ALPHA_STEP
+from srcore.zoo import GAN_PL_ARM, MSE_ARM
 
-BLEND_A, BLEND_B = "srcnn_mse", "srgan_pl"  # the loss slider's default pair
+BLEND_A, BLEND_B = MSE_ARM, GAN_PL_ARM  # the loss slider's default pair
 
 
 def _default(keys: list[str], want: str, fallback: int) -> str | None:

@@ -21,10 +21,10 @@ from srcore.imageio import list_images, load_image
 from srcore.inference import prepare, upscale
 from srcore.metrics import mod_crop, score
 from srcore.resize import downscale_x4
-from srcore.zoo import checkpoint_path
+from srcore.zoo import MODEL_NAMES, MSE_ARM, checkpoint_path
 
 # the pairs the Benchmark tab draws: from the MSE arm towards each of the others
-PAIRS: tuple[tuple[str, str], ...] = (("srcnn_mse", "srcnn_pl"), ("srcnn_mse", "srgan_mse"), ("srcnn_mse", "srgan_pl"))
+PAIRS: tuple[tuple[str, str], ...] = tuple((MSE_ARM, k) for k in MODEL_NAMES if k != MSE_ARM)
 SETS: tuple[str, ...] = ("Set14", "Kodak24")
 ALPHAS: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 CURVE_KEYS = ("psnr_y", "lpips")

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from srcore.zoo import GAN_MSE_ARM, GAN_PL_ARM, MODEL_NAMES, MSE_ARM, PL_ARM, TITLES
+
 RESAMPLES, LEVEL, RNG_SEED = 2000, 0.95, 0  # defaults of the cpu preset; the RNG seed makes intervals repeatable
 
 
@@ -113,45 +115,43 @@ def resolved_best(
 # The orderings the README and the About tab state about the losses, each checked against the
 # intervals: (claim, metric, lower_is_better, [(better, worse), ...]); it holds on a set only when
 # every listed pair is resolved in that direction.
+_MSE, _PL, _GMSE, _GPL = MSE_ARM, PL_ARM, GAN_MSE_ARM, GAN_PL_ARM
+_T = TITLES
 ORDERINGS: tuple[tuple[str, str, bool, tuple[tuple[str, str], ...]], ...] = (
-    ("the VGG loss lowers LPIPS against MSE (SRCNN-PL below SRCNN-MSE)", "lpips", True, (("srcnn_pl", "srcnn_mse"),)),
-    ("the adversarial term lowers LPIPS (SRGAN-MSE below SRCNN-MSE)", "lpips", True, (("srgan_mse", "srcnn_mse"),)),
+    (f"the VGG loss lowers LPIPS against MSE ({_T[_PL]} below {_T[_MSE]})", "lpips", True, ((_PL, _MSE),)),
+    (f"the adversarial term lowers LPIPS ({_T[_GMSE]} below {_T[_MSE]})", "lpips", True, ((_GMSE, _MSE),)),
     (
-        "the adversarial term lowers LPIPS on top of the VGG loss (SRGAN-PL below SRCNN-PL)",
+        f"the adversarial term lowers LPIPS on top of the VGG loss ({_T[_GPL]} below {_T[_PL]})",
         "lpips",
         True,
-        (("srgan_pl", "srcnn_pl"),),
+        ((_GPL, _PL),),
     ),
     (
         "both PL models below both MSE models in LPIPS",
         "lpips",
         True,
-        (("srcnn_pl", "srcnn_mse"), ("srcnn_pl", "srgan_mse"), ("srgan_pl", "srcnn_mse"), ("srgan_pl", "srgan_mse")),
+        ((_PL, _MSE), (_PL, _GMSE), (_GPL, _MSE), (_GPL, _GMSE)),
     ),
     (
-        "SRGAN-PL has the lowest LPIPS",
+        f"{_T[_GPL]} has the lowest LPIPS",
         "lpips",
         True,
-        (("srgan_pl", "srcnn_mse"), ("srgan_pl", "srcnn_pl"), ("srgan_pl", "srgan_mse"), ("srgan_pl", "bicubic")),
+        tuple((_GPL, k) for k in (*MODEL_NAMES, "bicubic") if k != _GPL),
     ),
     (
-        "SRCNN-MSE has the highest PSNR-Y",
+        f"{_T[_MSE]} has the highest PSNR-Y",
         "psnr_y",
         False,
-        (("srcnn_mse", "srcnn_pl"), ("srcnn_mse", "srgan_mse"), ("srcnn_mse", "srgan_pl"), ("srcnn_mse", "bicubic")),
+        tuple((_MSE, k) for k in (*MODEL_NAMES, "bicubic") if k != _MSE),
     ),
     (
-        "the adversarial term adds fine texture (top octave: SRGAN-MSE above SRCNN-MSE, SRGAN-PL above SRCNN-PL)",
+        f"the adversarial term adds fine texture (top octave: {_T[_GMSE]} above {_T[_MSE]}, "
+        f"{_T[_GPL]} above {_T[_PL]})",
         "top_octave",
         False,
-        (("srgan_mse", "srcnn_mse"), ("srgan_pl", "srcnn_pl")),
+        ((_GMSE, _MSE), (_GPL, _PL)),
     ),
-    (
-        "every model above bicubic in PSNR-Y",
-        "psnr_y",
-        False,
-        (("srcnn_mse", "bicubic"), ("srcnn_pl", "bicubic"), ("srgan_mse", "bicubic"), ("srgan_pl", "bicubic")),
-    ),
+    ("every model above bicubic in PSNR-Y", "psnr_y", False, tuple((k, "bicubic") for k in MODEL_NAMES)),
 )
 
 
@@ -226,7 +226,7 @@ def orderings_markdown(bench: dict[str, Any], titles: dict[str, str]) -> str:
 SIGNATURE_KEYS = (("psnr_y", ".2f"), ("lpips", ".4f"), ("hf_energy", ".2f"), ("top_octave", ".2f"))
 
 
-def signatures_markdown(bench: dict[str, Any], titles: dict[str, str], reference: str = "srcnn_mse") -> str:
+def signatures_markdown(bench: dict[str, Any], titles: dict[str, str], reference: str = MSE_ARM) -> str:
     """Each arm minus ``reference`` per set: PSNR-Y, LPIPS, HF energy and top-octave texture, each
     as mean difference [interval]; unresolved differences are marked "n.s." (not resolved)."""
     pairs = bench.get("pairwise") or []

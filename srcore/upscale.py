@@ -30,7 +30,7 @@ from srcore.checkpoint import CheckpointError
 from srcore.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image, save_png
 from srcore.inference import DEFAULT_TILE, prepare, upscale
 from srcore.prefilter import SOURCES, PrefilterError, describe
-from srcore.zoo import MODEL_NAMES, load_generator
+from srcore.zoo import GAN_PL_ARM, MODEL_NAMES, load_generator
 
 DEFAULT_MAX_OUTPUT_MP = 100.0  # x4 output megapixels (about 0.3 GB as 8-bit RGB): LR up to 2500x2500
 MIN_SIDE = 2
@@ -157,7 +157,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--model",
         action="append",
         default=None,
-        help=f"{', '.join(MODEL_NAMES)}, bicubic, all, or a .safetensors checkpoint (repeatable; default: srgan_pl)",
+        help=f"{', '.join(MODEL_NAMES)}, bicubic, all, or a .safetensors checkpoint (repeatable; default: {GAN_PL_ARM})",
     )
     p.add_argument(
         "--source",
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    names = a.model or ["srgan_pl"]
+    names = a.model or [GAN_PL_ARM]
     if "all" in names:
         names = ["bicubic", *MODEL_NAMES]
     models: dict = {}

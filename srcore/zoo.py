@@ -69,6 +69,21 @@ DESCRIPTIONS: dict[str, str] = {m.key: m.description for m in MODELS}
 COLOURS: dict[str, str] = {m.key: m.colour for m in MODELS}
 
 
+def by_objective(content: str, adversarial: bool) -> str:
+    """The key of the table's model whose objective has this content term (``mse`` or ``vgg``),
+    with or without the adversarial term: the roles the analyses name, read off the table."""
+    for m in MODELS:
+        if content in m.loss and ("adv" in m.loss) == adversarial:
+            return m.key
+    raise KeyError(f"no model with content loss {content!r} and adversarial={adversarial}")
+
+
+MSE_ARM = by_objective("mse", False)  # the reference every other arm is compared with
+PL_ARM = by_objective("vgg", False)
+GAN_MSE_ARM = by_objective("mse", True)
+GAN_PL_ARM = by_objective("vgg", True)
+
+
 def spec(key: str) -> ModelSpec:
     """The table entry of a model key; a clear error naming the choices otherwise."""
     try:
